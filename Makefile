@@ -1,0 +1,79 @@
+# convtransposed - build, test and run. `make run` and `make test` work on a fresh Debian
+# bookworm: missing packages are installed first (see scripts/deps.sh).
+CC ?= gcc
+BUILD ?= build
+SANITIZE ?=
+OPT ?= -O2
+CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -fopenmp -MMD -MP \
+                -Icompute -Iapi -Iserver $(SANITIZE)
+KERNEL_FLAGS = -O3 -ffp-contract=fast
+LDFLAGS_COMMON = -fopenmp $(SANITIZE)
+LIBS = -lmicrohttpd -ljansson -lpthread -lm
+
+COMPUTE_SRC = $(wildcard compute/*.c)
+KERNEL_SRC = $(wildcard compute/kernels/*.c)
+API_SRC = $(wildcard api/*.c)
+SERVER_SRC = $(filter-out server/main.c,$(wildcard server/*.c))
+TEST_SRC = $(wildcard tests/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+COMPUTE_OBJ = $(call obj,$(COMPUTE_SRC) $(KERNEL_SRC))
+API_OBJ = $(call obj,$(API_SRC))
+SERVER_OBJ = $(call obj,$(SERVER_SRC))
+
+.PHONY: all deps run test asan bench clean
+all: $(BUILD)/convtransposed $(BUILD)/ctbench $(BUILD)/tests
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -c $< -o $@
+
+# Kernels: one file per ISA, each compiled for its own instruction set; dispatch.c calls
+# only what the CPU supports. The generic one uses the baseline x86-64 (or host) ISA.
+$(BUILD)/obj/compute/kernels/igemm_generic.o: compute/kernels/igemm_generic.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(KERNEL_FLAGS) -c $< -o $@
+$(BUILD)/obj/compute/kernels/igemm_avx2.o: compute/kernels/igemm_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(KERNEL_FLAGS) -mavx2 -mfma -c $< -o $@
+$(BUILD)/obj/compute/kernels/igemm_avx512.o: compute/kernels/igemm_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(KERNEL_FLAGS) -mavx512f -mfma -c $< -o $@
+
+$(BUILD)/libctcompute.a: $(COMPUTE_OBJ)
+	ar rcs $@ $^
+$(BUILD)/libctapi.a: $(API_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/convtransposed: $(call obj,server/main.c) $(SERVER_OBJ) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
+	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -o $@
+
+$(BUILD)/ctbench: $(call obj,bench/ctbench.c) $(BUILD)/libctcompute.a
+	$(CC) $(LDFLAGS_COMMON) $^ -lm -o $@
+
+$(BUILD)/tests: $(call obj,$(TEST_SRC)) $(SERVER_OBJ) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
+	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -lcurl -o $@
+
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/convtransposed
+	$(BUILD)/convtransposed --port $${PORT:-8080}
+
+# Every test: unit, differential, fixtures, integration over HTTP. Ends with "N passed, M failed".
+test: deps
+	@$(MAKE) --no-print-directory all
+	@CT_DAEMON=$(BUILD)/convtransposed $(BUILD)/tests
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	    SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" test
+
+bench: $(BUILD)/ctbench
+	$(BUILD)/ctbench ../shared/bench/suite.tsv
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,67 @@
+/* dispatch.c - picks the microkernel ISA for this CPU once, at first use. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convtranspose.h"
+#include "kernels/igemm.h"
+
+static const ct_isa_config *chosen_isa;
+static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
+
+static int cpu_has(const char *isa)
+{
+    __builtin_cpu_init();
+    if (strcmp(isa, "avx512") == 0)
+        return __builtin_cpu_supports("avx512f");
+    if (strcmp(isa, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return strcmp(isa, "generic") == 0;
+}
+
+static void choose_isa(void)
+{
+    static const ct_isa_config *const by_preference[] = {&ct__isa_avx512, &ct__isa_avx2, &ct__isa_generic};
+    const char *forced = getenv("CT_FORCE_ISA");
+    for (size_t i = 0; forced && i < sizeof by_preference / sizeof by_preference[0]; i++) {
+        if (strcmp(forced, by_preference[i]->name) == 0 && cpu_has(forced)) {
+            chosen_isa = by_preference[i];
+            return;
+        }
+    }
+    for (size_t i = 0; i < sizeof by_preference / sizeof by_preference[0]; i++) {
+        if (cpu_has(by_preference[i]->name)) {
+            chosen_isa = by_preference[i];
+            return;
+        }
+    }
+}
+
+static const ct_isa_config *forced_isa; /* test hook: see ct__force_isa */
+
+const ct_isa_config *ct__isa_config(void)
+{
+    pthread_once(&chosen_once, choose_isa);
+    return forced_isa ? forced_isa : chosen_isa;
+}
+
+int ct__force_isa(const char *name)
+{
+    static const ct_isa_config *const all[] = {&ct__isa_avx512, &ct__isa_avx2, &ct__isa_generic};
+    if (!name) {
+        forced_isa = NULL;
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (strcmp(name, all[i]->name) == 0 && cpu_has(name)) {
+            forced_isa = all[i];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const char *ct_cpu_isa(void)
+{
+    return ct__isa_config()->name;
+}

@@ -1,0 +1,62 @@
+/* igemm.h - the contract of the indirect-GEMM microkernels that compute every stride phase.
+ *
+ * A call computes an MR x (NV * VL) tile: MR output channels by NV "pixel vectors", each
+ * vector being VL consecutive outputs of one row of one stride phase:
+ *
+ *   out[m][v][j] = init[m][v][j] + sum_{k < K} a[k * MR + m] * b[v][offsets[k] + j]
+ *
+ * with init = bias[m] (or 0 without bias), or the current output when accumulate is set
+ * (K is split into chunks that stay in cache). Contract:
+ *   - a holds K rows of MR floats (packed weights, channel fastest), rows m >= M zero-padded;
+ *   - b[v] + offsets[k] + j is readable for every k and j < VL (the padded input has VL
+ *     spare columns), even where lanes[v] < VL;
+ *   - only m < M and j < lanes[v] are stored, at out[v] + m * out_cstride + j * out_xstride;
+ *     vectors with lanes[v] == 0 are computed but not stored.
+ * Kernels are named ct_f32_igemm_ukernel_MRxNV__isa. */
+#ifndef CT_COMPUTE_KERNELS_IGEMM_H
+#define CT_COMPUTE_KERNELS_IGEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CT_NV_MAX 12      /* largest NV of any kernel */
+#define CT_KERNEL_SHAPES 5
+
+typedef struct ct_igemm_args {
+    size_t k;                   /* number of (channel, tap) terms */
+    const float *a;             /* K x MR packed weights */
+    const int64_t *offsets;     /* K element offsets into the padded input */
+    const float *b[CT_NV_MAX];  /* per vector: padded input at its first pixel, channel 0 */
+    float *out[CT_NV_MAX];      /* per vector: output at its first pixel, channel 0 */
+    int lanes[CT_NV_MAX];       /* valid pixels per vector, 0..VL */
+    int m;                      /* valid output channels, 1..MR */
+    int accumulate;             /* 1: add to the output; 0: start from the bias */
+    int64_t out_cstride;        /* output elements between channels */
+    int64_t out_xstride;        /* output elements between consecutive pixels of a vector */
+    const float *bias;          /* M biases or NULL; read only when accumulate == 0 */
+} ct_igemm_args;
+
+typedef void (*ct_igemm_ukernel)(const ct_igemm_args *args);
+
+/* The kernels of one ISA, all with the same VL, in descending MR. */
+typedef struct ct_isa_config {
+    const char *name;                       /* "avx512", "avx2", "generic" */
+    int vl;                                 /* pixels per vector */
+    int mr[CT_KERNEL_SHAPES];
+    int nv[CT_KERNEL_SHAPES];
+    ct_igemm_ukernel ukernel[CT_KERNEL_SHAPES];
+} ct_isa_config;
+
+extern const ct_isa_config ct__isa_generic;
+extern const ct_isa_config ct__isa_avx2;
+extern const ct_isa_config ct__isa_avx512;
+
+/* The config for this CPU, chosen once. CT_FORCE_ISA=generic|avx2|avx512 in the environment
+ * overrides the choice (tests use it to cover every path); an ISA the CPU lacks is ignored. */
+const ct_isa_config *ct__isa_config(void);
+
+/* Test hook: plans created after this call use the named ISA (NULL: back to the CPU's
+ * choice). Returns 0 when the CPU lacks it. Not thread-safe. */
+int ct__force_isa(const char *name);
+
+#endif /* CT_COMPUTE_KERNELS_IGEMM_H */

@@ -1,0 +1,71 @@
+/* igemm_isa.h - instantiates the microkernel template for every tile shape of one ISA and
+ * defines its ct_isa_config. The including file sets CT_VL (floats per vector), CT_ISA (an
+ * identifier: generic, avx2, avx512) and CT_ISA_CONFIG (the config's name). Every shape
+ * keeps MR * NV = 12 accumulators, which fit the 16 vector registers of AVX2 with room for
+ * the NV input vectors and one broadcast weight. */
+#include <assert.h>
+#include <string.h>
+
+#include "igemm.h"
+
+typedef float ct_vf __attribute__((vector_size(CT_VL * sizeof(float))));
+typedef float ct_vf_unaligned __attribute__((vector_size(CT_VL * sizeof(float)), aligned(4), may_alias));
+
+#define CT_PASTE(a, b, c, d, e) a##b##x##c##d##e
+#define CT_KERNEL_NAME(mr, nv, isa) CT_PASTE(ct_f32_igemm_ukernel_, mr, nv, __, isa)
+#define CT_STR_(x) #x
+#define CT_STR(x) CT_STR_(x)
+
+#define CT_MR 6
+#define CT_NV 2
+#define CT_KNAME CT_KERNEL_NAME(6, 2, CT_ISA)
+#include "igemm_template.h"
+#undef CT_MR
+#undef CT_NV
+#undef CT_KNAME
+
+#define CT_MR 4
+#define CT_NV 3
+#define CT_KNAME CT_KERNEL_NAME(4, 3, CT_ISA)
+#include "igemm_template.h"
+#undef CT_MR
+#undef CT_NV
+#undef CT_KNAME
+
+#define CT_MR 3
+#define CT_NV 4
+#define CT_KNAME CT_KERNEL_NAME(3, 4, CT_ISA)
+#include "igemm_template.h"
+#undef CT_MR
+#undef CT_NV
+#undef CT_KNAME
+
+#define CT_MR 2
+#define CT_NV 6
+#define CT_KNAME CT_KERNEL_NAME(2, 6, CT_ISA)
+#include "igemm_template.h"
+#undef CT_MR
+#undef CT_NV
+#undef CT_KNAME
+
+#define CT_MR 1
+#define CT_NV 12
+#define CT_KNAME CT_KERNEL_NAME(1, 12, CT_ISA)
+#include "igemm_template.h"
+#undef CT_MR
+#undef CT_NV
+#undef CT_KNAME
+
+const ct_isa_config CT_ISA_CONFIG = {
+    .name = CT_STR(CT_ISA),
+    .vl = CT_VL,
+    .mr = {6, 4, 3, 2, 1},
+    .nv = {2, 3, 4, 6, 12},
+    .ukernel = {
+        CT_KERNEL_NAME(6, 2, CT_ISA),
+        CT_KERNEL_NAME(4, 3, CT_ISA),
+        CT_KERNEL_NAME(3, 4, CT_ISA),
+        CT_KERNEL_NAME(2, 6, CT_ISA),
+        CT_KERNEL_NAME(1, 12, CT_ISA),
+    },
+};

@@ -1,0 +1,75 @@
+/* igemm_template.h - the body of one indirect-GEMM microkernel (contract in igemm.h),
+ * written with GCC vector extensions so that one source serves every vector width.
+ * Included once per (MR, NV) by igemm_isa.h with CT_MR, CT_NV, CT_VL and CT_KNAME set;
+ * the including file is compiled with its ISA's flags and -ffp-contract=fast, so the
+ * multiply-adds become FMAs. */
+
+void CT_KNAME(const ct_igemm_args *restrict args)
+{
+    assert(args->m >= 1 && args->m <= CT_MR);
+    const int m_valid = args->m;
+    ct_vf acc[CT_MR][CT_NV];
+
+    if (args->accumulate) {
+#pragma GCC unroll 16
+        for (int v = 0; v < CT_NV; v++)
+            for (int m = 0; m < CT_MR; m++) {
+                float tmp[CT_VL] = {0};
+                if (m < m_valid) {
+                    const float *src = args->out[v] + m * args->out_cstride;
+                    for (int j = 0; j < args->lanes[v]; j++)
+                        tmp[j] = src[j * args->out_xstride];
+                }
+                memcpy(&acc[m][v], tmp, sizeof tmp);
+            }
+    } else {
+#pragma GCC unroll 16
+        for (int m = 0; m < CT_MR; m++) {
+            float bias = (args->bias && m < m_valid) ? args->bias[m] : 0.0f;
+            for (int v = 0; v < CT_NV; v++)
+                acc[m][v] = (ct_vf){0} + bias;
+        }
+    }
+
+    const float *b[CT_NV];
+#pragma GCC unroll 16
+    for (int v = 0; v < CT_NV; v++)
+        b[v] = args->b[v];
+    const float *restrict a = args->a;
+    const int64_t *restrict offsets = args->offsets;
+    for (size_t k = 0; k < args->k; k++) {
+        const int64_t off = offsets[k];
+        ct_vf bv[CT_NV];
+#pragma GCC unroll 16
+        for (int v = 0; v < CT_NV; v++)
+            bv[v] = *(const ct_vf_unaligned *)(b[v] + off);
+#pragma GCC unroll 16
+        for (int m = 0; m < CT_MR; m++) {
+            const ct_vf av = (ct_vf){0} + a[m];
+#pragma GCC unroll 16
+            for (int v = 0; v < CT_NV; v++)
+                acc[m][v] += av * bv[v];
+        }
+        a += CT_MR;
+    }
+
+#pragma GCC unroll 16
+    for (int v = 0; v < CT_NV; v++) {
+        const int lanes = args->lanes[v];
+        if (lanes == 0)
+            continue;
+        for (int m = 0; m < CT_MR; m++) {
+            if (m >= m_valid)
+                break;
+            float *dst = args->out[v] + m * args->out_cstride;
+            if (lanes == CT_VL && args->out_xstride == 1) {
+                *(ct_vf_unaligned *)dst = acc[m][v];
+            } else {
+                float tmp[CT_VL];
+                memcpy(tmp, &acc[m][v], sizeof tmp);
+                for (int j = 0; j < lanes; j++)
+                    dst[j * args->out_xstride] = tmp[j];
+            }
+        }
+    }
+}

@@ -1,0 +1,583 @@
+/* plan.c - the fast path: a transposed convolution decomposed by stride phase.
+ *
+ * Output position o (per dim) receives input i through tap k when o = i*s - p + k*d. Split
+ * the outputs by their phase r = (o + p) mod s: outputs o = s*q + r - p of one phase receive
+ * exactly the taps k with k*d = r (mod s), from input i = q - t_k where t_k = (k*d - r)/s.
+ * So each phase is an ordinary correlation of the input with a sub-kernel, every output is
+ * written once by one thread (no atomics, no scatter), and consecutive outputs of a phase
+ * row read consecutive inputs: the input stays in its NCHW layout.
+ *
+ * A run copies the input into a zero-bordered buffer (so no tap needs a bounds check), then
+ * hands (batch, group, phase, block of pixel tiles, block of channels) items to OpenMP
+ * threads. An item walks the input channels in cache-sized chunks and calls an
+ * indirect-GEMM microkernel (kernels/igemm.h) per MR channels x NV pixel vectors.
+ *
+ * Internally every geometry is 3-d: a 1-d or 2-d layer gets leading unit dims. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "kernels/igemm.h"
+
+#define CHUNK_TERMS 256          /* K terms per chunk: MR x 256 floats of weights stay in L1 */
+#define PANEL_BYTES (96 * 1024)  /* input bytes a block of tiles reads per chunk: fits L2 */
+#define TINY_FLOPS 400000.0      /* below this a layer runs on one thread */
+
+typedef struct ct_phase {
+    int64_t residue[3];  /* r per dim */
+    int64_t ntaps;       /* sub-kernel taps in this phase, >= 1 */
+    int64_t a_offset;    /* floats from the start of a group's packed weights */
+    int64_t *tap_t;      /* ntaps x 3: t per dim (input index = q - t) */
+    int64_t *tap_k;      /* ntaps: flat kernel index of the tap */
+} ct_phase;
+
+struct ct_plan {
+    ct_params params;
+    ct_shape weight_shape;
+    int64_t in_channels, out_channels, cin_g, cout_g, groups;
+    int64_t kernel[3], stride[3], dilation[3]; /* normalized to 3-d */
+    float *bias;                  /* out_channels floats, or NULL */
+    int64_t nphases;
+    ct_phase *phases;
+    int needs_bias_fill;          /* some outputs receive no tap: fill with bias first */
+    const ct_isa_config *isa;
+    int shape;                    /* index of the chosen kernel in isa */
+    int mr, nv;
+    int64_t cblocks;              /* ceil(cout_g / mr) */
+    int64_t group_stride;         /* packed floats per group */
+    float *packed;
+    char algorithm[64];
+};
+
+/* Chooses the tile shape whose MR wastes the fewest padded channels; on a tie the earlier
+ * (faster per FMA) shape wins. */
+static int choose_shape(const ct_isa_config *isa, int64_t cout_g)
+{
+    int best = 0;
+    int64_t best_padded = INT64_MAX;
+    static const int order[CT_KERNEL_SHAPES] = {1, 0, 2, 3, 4}; /* 4x3, 6x2, 3x4, 2x6, 1x12 */
+    for (int i = 0; i < CT_KERNEL_SHAPES; i++) {
+        int s = order[i];
+        int64_t mr = isa->mr[s];
+        int64_t padded = (cout_g + mr - 1) / mr * mr;
+        if (padded < best_padded) {
+            best_padded = padded;
+            best = s;
+        }
+    }
+    return best;
+}
+
+static void destroy_phases(ct_plan *plan)
+{
+    for (int64_t i = 0; plan->phases && i < plan->nphases; i++) {
+        free(plan->phases[i].tap_t);
+        free(plan->phases[i].tap_k);
+    }
+    free(plan->phases);
+}
+
+void ct_plan_destroy(ct_plan *plan)
+{
+    if (!plan)
+        return;
+    destroy_phases(plan);
+    free(plan->packed);
+    free(plan->bias);
+    free(plan);
+}
+
+/* Distinct residues (k * dilation) mod stride of the taps of one dim, ascending. */
+static int64_t dim_residues(int64_t kernel, int64_t dilation, int64_t stride, int64_t *res)
+{
+    int64_t n = 0;
+    for (int64_t k = 0; k < kernel; k++) {
+        int64_t r = k * dilation % stride, i = n;
+        while (i > 0 && res[i - 1] > r)
+            i--;
+        if (i > 0 && res[i - 1] == r)
+            continue;
+        memmove(res + i + 1, res + i, sizeof(int64_t) * (size_t)(n - i));
+        res[i] = r;
+        n++;
+    }
+    return n;
+}
+
+/* Enumerates the phases that own taps (one per combination of per-dim residues that some
+ * tap has; at most prod(kernel) of them), their taps, and where their packed weights go.
+ * Output classes of no phase receive only the bias: plan->needs_bias_fill. */
+static ct_status build_phases(ct_plan *plan)
+{
+    int64_t *res[3] = {NULL, NULL, NULL}, nres[3];
+    ct_status st = CT_E_NOMEM;
+    plan->needs_bias_fill = 0;
+    for (int d = 0; d < 3; d++) {
+        res[d] = malloc(sizeof(int64_t) * (size_t)plan->kernel[d]);
+        if (!res[d])
+            goto done;
+        nres[d] = dim_residues(plan->kernel[d], plan->dilation[d], plan->stride[d], res[d]);
+        if (nres[d] < plan->stride[d])
+            plan->needs_bias_fill = 1;
+    }
+    plan->nphases = nres[0] * nres[1] * nres[2];
+    plan->phases = calloc((size_t)plan->nphases, sizeof *plan->phases);
+    if (!plan->phases)
+        goto done;
+    int64_t a_offset = 0;
+    for (int64_t idx = 0; idx < plan->nphases; idx++) {
+        ct_phase *ph = &plan->phases[idx];
+        ph->residue[0] = res[0][idx / (nres[1] * nres[2])];
+        ph->residue[1] = res[1][idx / nres[2] % nres[1]];
+        ph->residue[2] = res[2][idx % nres[2]];
+        int64_t count = 1;
+        for (int d = 0; d < 3; d++) {
+            int64_t c = 0;
+            for (int64_t k = 0; k < plan->kernel[d]; k++)
+                c += (k * plan->dilation[d]) % plan->stride[d] == ph->residue[d];
+            count *= c;
+        }
+        ph->ntaps = count;
+        ph->a_offset = a_offset;
+        a_offset += plan->cblocks * plan->mr * plan->cin_g * ph->ntaps;
+        ph->tap_t = malloc(sizeof(int64_t) * 3 * (size_t)ph->ntaps);
+        ph->tap_k = malloc(sizeof(int64_t) * (size_t)ph->ntaps);
+        if (!ph->tap_t || !ph->tap_k)
+            goto done;
+        int64_t tap = 0;
+        for (int64_t z = 0; z < plan->kernel[0]; z++)
+            for (int64_t y = 0; y < plan->kernel[1]; y++)
+                for (int64_t x = 0; x < plan->kernel[2]; x++) {
+                    int64_t k[3] = {z, y, x};
+                    int in_phase = 1;
+                    for (int d = 0; d < 3; d++)
+                        in_phase &= (k[d] * plan->dilation[d]) % plan->stride[d] == ph->residue[d];
+                    if (!in_phase)
+                        continue;
+                    for (int d = 0; d < 3; d++)
+                        ph->tap_t[tap * 3 + d] = (k[d] * plan->dilation[d] - ph->residue[d]) / plan->stride[d];
+                    ph->tap_k[tap++] = (z * plan->kernel[1] + y) * plan->kernel[2] + x;
+                }
+    }
+    plan->group_stride = a_offset;
+    st = CT_OK;
+done:
+    for (int d = 0; d < 3; d++)
+        free(res[d]);
+    return st;
+}
+
+/* Packs the weights: for each group, phase, block of MR output channels, input channel and
+ * tap, MR consecutive floats (zero past cout_g). */
+static void pack_weights(ct_plan *plan, const float *w)
+{
+    const int64_t ksize = plan->kernel[0] * plan->kernel[1] * plan->kernel[2];
+    for (int64_t p = 0; p < plan->nphases; p++) {
+        const ct_phase *ph = &plan->phases[p];
+        for (int64_t g = 0; g < plan->groups; g++)
+            for (int64_t cb = 0; cb < plan->cblocks; cb++)
+                for (int64_t ci = 0; ci < plan->cin_g; ci++)
+                    for (int64_t tap = 0; tap < ph->ntaps; tap++) {
+                        float *dst = plan->packed + g * plan->group_stride + ph->a_offset +
+                                     (cb * plan->cin_g * ph->ntaps + ci * ph->ntaps + tap) * plan->mr;
+                        for (int m = 0; m < plan->mr; m++) {
+                            int64_t co = cb * plan->mr + m;
+                            dst[m] = co < plan->cout_g
+                                         ? w[((g * plan->cin_g + ci) * plan->cout_g + co) * ksize + ph->tap_k[tap]]
+                                         : 0.0f;
+                        }
+                    }
+    }
+}
+
+ct_status ct_plan_create(const ct_params *params, const ct_shape *weight_shape,
+                         const float *weight, const float *bias, int64_t bias_len,
+                         ct_plan **out, char *msg, size_t cap)
+{
+    *out = NULL;
+    ct_status st = ct__validate_layer(params, weight_shape, bias != NULL, bias_len, msg, cap);
+    if (st != CT_OK)
+        return st;
+    int64_t weight_elems = ct_shape_elements(weight_shape);
+    if (weight_elems < 0)
+        return ct__fail(msg, cap, CT_E_OVERFLOW, "weight: element count overflows");
+    st = CT_E_NOMEM;
+    ct_plan *plan = calloc(1, sizeof *plan);
+    if (!plan)
+        goto error;
+    plan->params = *params;
+    plan->weight_shape = *weight_shape;
+    plan->groups = params->groups;
+    plan->in_channels = weight_shape->dims[0];
+    plan->cin_g = plan->in_channels / plan->groups;
+    plan->cout_g = weight_shape->dims[1];
+    plan->out_channels = plan->cout_g * plan->groups;
+    const int nd = params->spatial_dims, shift = 3 - nd;
+    for (int d = 0; d < 3; d++) {
+        plan->kernel[d] = d < shift ? 1 : weight_shape->dims[2 + d - shift];
+        plan->stride[d] = d < shift ? 1 : params->stride[d - shift];
+        plan->dilation[d] = d < shift ? 1 : params->dilation[d - shift];
+    }
+    plan->isa = ct__isa_config();
+    plan->shape = choose_shape(plan->isa, plan->cout_g);
+    plan->mr = plan->isa->mr[plan->shape];
+    plan->nv = plan->isa->nv[plan->shape];
+    plan->cblocks = (plan->cout_g + plan->mr - 1) / plan->mr;
+    if (weight_elems > ((int64_t)1 << 34)) {
+        st = ct__fail(msg, cap, CT_E_TOO_LARGE, "weight: %lld elements is more than the library packs", (long long)weight_elems);
+        goto error;
+    }
+    if (build_phases(plan) != CT_OK)
+        goto error;
+    int64_t packed_len;
+    if (!ct__mul(plan->group_stride, plan->groups, &packed_len) || packed_len > ((int64_t)1 << 40)) {
+        st = ct__fail(msg, cap, CT_E_OVERFLOW, "weight: packed size overflows");
+        goto error;
+    }
+    plan->packed = malloc(sizeof(float) * (size_t)(packed_len ? packed_len : 1));
+    if (!plan->packed)
+        goto error;
+    pack_weights(plan, weight);
+    if (bias) {
+        plan->bias = malloc(sizeof(float) * (size_t)plan->out_channels);
+        if (!plan->bias)
+            goto error;
+        memcpy(plan->bias, bias, sizeof(float) * (size_t)plan->out_channels);
+    }
+    snprintf(plan->algorithm, sizeof plan->algorithm, "phase_igemm_%s_%dx%d", plan->isa->name, plan->mr,
+             plan->nv * plan->isa->vl);
+    *out = plan;
+    return CT_OK;
+error:
+    if (st == CT_E_NOMEM)
+        ct__fail(msg, cap, st, "out of memory while packing the weights");
+    ct_plan_destroy(plan);
+    return st;
+}
+
+const char *ct_plan_algorithm(const ct_plan *plan) { return plan->algorithm; }
+const ct_params *ct_plan_params(const ct_plan *plan) { return &plan->params; }
+const ct_shape *ct_plan_weight_shape(const ct_plan *plan) { return &plan->weight_shape; }
+int ct_plan_has_bias(const ct_plan *plan) { return plan->bias != NULL; }
+int64_t ct_plan_in_channels(const ct_plan *plan) { return plan->in_channels; }
+int64_t ct_plan_out_channels(const ct_plan *plan) { return plan->out_channels; }
+
+ct_status ct_plan_output_shape(const ct_plan *plan, const ct_shape *input_shape,
+                               ct_shape *output_shape, char *msg, size_t cap)
+{
+    ct_geometry g;
+    ct_status st = ct__resolve_geometry(&plan->params, &plan->weight_shape, input_shape, &g, msg, cap);
+    if (st == CT_OK)
+        ct__output_shape(&g, output_shape);
+    return st;
+}
+
+/* ------------------------------------------------------------------------------- run */
+
+/* Per-run layout of one phase: which outputs it owns and how its pixel vectors tile. */
+typedef struct run_phase {
+    int64_t qmin[3], count[3];  /* q range per dim; count <= 0: phase has no outputs */
+    int64_t rows;               /* count[0] * count[1] */
+    int64_t vpr;                /* vectors per row */
+    int64_t tiles;              /* ceil(rows * vpr / NV) */
+    int64_t tile_blocks;        /* ceil(tiles / tiles_per_block) */
+    int64_t *offsets;           /* cin_g * ntaps offsets into the padded input */
+} run_phase;
+
+typedef struct run_ctx {
+    const ct_plan *plan;
+    ct_geometry g;
+    int64_t in[3], out[3], pad[3];     /* 3-d normalized */
+    int64_t lo[3], ext[3];             /* padded input: leading zeros and extent per dim */
+    int64_t plane;                     /* padded plane size, ext[0]*ext[1]*ext[2] */
+    int64_t out_plane;
+    float *xpad;                       /* N * C_in padded planes */
+    run_phase *phases;
+    int64_t tiles_per_block, cgroups, ci_chunk;
+    int64_t items_per_image;           /* groups * nphases-with-outputs * blocks * cgroups */
+    int64_t items;
+    const float *x;
+    float *y;
+} run_ctx;
+
+static int64_t ceil_div(int64_t a, int64_t b)
+{
+    return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* Copies input plane `plane_idx` (n * C_in + c) into its zero-bordered slot. */
+static void pad_plane(const run_ctx *c, int64_t plane_idx)
+{
+    float *dst = c->xpad + plane_idx * c->plane;
+    const float *src = c->x + plane_idx * c->in[0] * c->in[1] * c->in[2];
+    memset(dst, 0, sizeof(float) * (size_t)c->plane);
+    for (int64_t z = 0; z < c->in[0]; z++)
+        for (int64_t y = 0; y < c->in[1]; y++)
+            memcpy(dst + ((z + c->lo[0]) * c->ext[1] + (y + c->lo[1])) * c->ext[2] + c->lo[2],
+                   src + (z * c->in[1] + y) * c->in[2], sizeof(float) * (size_t)c->in[2]);
+}
+
+/* Sets output plane `plane_idx` (n * C_out + co) to its bias (or zero). */
+static void fill_bias_plane(const run_ctx *c, int64_t plane_idx)
+{
+    float *dst = c->y + plane_idx * c->out_plane;
+    float value = c->plan->bias ? c->plan->bias[plane_idx % c->plan->out_channels] : 0.0f;
+    for (int64_t i = 0; i < c->out_plane; i++)
+        dst[i] = value;
+}
+
+/* Computes one item: an image, a group, a phase, a block of tiles, a group of channel blocks. */
+static void run_item(const run_ctx *c, int64_t item)
+{
+    const ct_plan *plan = c->plan;
+    const int64_t per_group = c->items_per_image / plan->groups;
+    const int64_t n = item / c->items_per_image;
+    int64_t rest = item % c->items_per_image;
+    const int64_t grp = rest / per_group;
+    rest %= per_group;
+    int64_t p = 0;
+    for (;; p++) {
+        const run_phase *rp = &c->phases[p];
+        if (rp->tile_blocks == 0)
+            continue;
+        int64_t span = rp->tile_blocks * c->cgroups;
+        if (rest < span)
+            break;
+        rest -= span;
+    }
+    const run_phase *rp = &c->phases[p];
+    const ct_phase *ph = &plan->phases[p];
+    const int64_t block = rest / c->cgroups, cgroup = rest % c->cgroups;
+    const int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
+    const int64_t cb0 = cgroup * cb_per_group;
+    const int64_t cb1 = cb0 + cb_per_group < plan->cblocks ? cb0 + cb_per_group : plan->cblocks;
+    const int64_t t0 = block * c->tiles_per_block;
+    const int64_t t1 = t0 + c->tiles_per_block < rp->tiles ? t0 + c->tiles_per_block : rp->tiles;
+    const int nv = plan->nv, mr = plan->mr, vl = plan->isa->vl;
+    const ct_igemm_ukernel ukernel = plan->isa->ukernel[plan->shape];
+
+    const float *xbase = c->xpad + (n * plan->in_channels + grp * plan->cin_g) * c->plane;
+    float *ybase = c->y + (n * plan->out_channels + grp * plan->cout_g) * c->out_plane;
+    const float *a_group = plan->packed + grp * plan->group_stride + ph->a_offset;
+
+    /* Resolve each vector of the block once: input and output pointers, valid lanes. */
+    enum { MAX_BLOCK_VECTORS = 1024 };
+    const float *bptr[MAX_BLOCK_VECTORS];
+    float *optr[MAX_BLOCK_VECTORS];
+    int lanes[MAX_BLOCK_VECTORS];
+    const int64_t vectors = rp->rows * rp->vpr;
+    for (int64_t t = t0; t < t1; t++)
+        for (int v = 0; v < nv; v++) {
+            int64_t vi = t * nv + v, slot = (t - t0) * nv + v;
+            if (vi >= vectors) {
+                bptr[slot] = xbase;
+                optr[slot] = ybase;
+                lanes[slot] = 0;
+                continue;
+            }
+            int64_t row = vi / rp->vpr, col = vi % rp->vpr * vl;
+            int64_t qz = rp->qmin[0] + row / rp->count[1], qy = rp->qmin[1] + row % rp->count[1];
+            int64_t qx = rp->qmin[2] + col;
+            bptr[slot] = xbase + ((qz + c->lo[0]) * c->ext[1] + (qy + c->lo[1])) * c->ext[2] + (qx + c->lo[2]);
+            int64_t oz = qz * plan->stride[0] + ph->residue[0] - c->pad[0];
+            int64_t oy = qy * plan->stride[1] + ph->residue[1] - c->pad[1];
+            int64_t ox = qx * plan->stride[2] + ph->residue[2] - c->pad[2];
+            optr[slot] = ybase + (oz * c->out[1] + oy) * c->out[2] + ox;
+            int64_t left = rp->count[2] - col;
+            lanes[slot] = (int)(left < vl ? left : vl);
+        }
+
+    ct_igemm_args args;
+    args.out_cstride = c->out_plane;
+    args.out_xstride = plan->stride[2];
+    const int64_t ntaps = ph->ntaps;
+    const int64_t ci_chunk = c->ci_chunk;
+    for (int64_t ci0 = 0; ci0 < plan->cin_g; ci0 += ci_chunk) {
+        const int64_t ci1 = ci0 + ci_chunk < plan->cin_g ? ci0 + ci_chunk : plan->cin_g;
+        args.k = (size_t)((ci1 - ci0) * ntaps);
+        args.offsets = rp->offsets + ci0 * ntaps;
+        args.accumulate = ci0 > 0;
+        for (int64_t cb = cb0; cb < cb1; cb++) {
+            const int64_t co0 = cb * mr;
+            args.a = a_group + (cb * plan->cin_g + ci0) * ntaps * mr;
+            args.m = (int)(plan->cout_g - co0 < mr ? plan->cout_g - co0 : mr);
+            args.bias = plan->bias ? plan->bias + grp * plan->cout_g + co0 : NULL;
+            for (int64_t t = t0; t < t1; t++) {
+                const int64_t slot0 = (t - t0) * nv;
+                for (int v = 0; v < nv; v++) {
+                    args.b[v] = bptr[slot0 + v];
+                    args.out[v] = optr[slot0 + v] + co0 * c->out_plane;
+                    args.lanes[v] = lanes[slot0 + v];
+                }
+                ukernel(&args);
+            }
+        }
+    }
+}
+
+/* Lays out phases, the padded input and the work items. Returns bytes of workspace needed,
+ * or -1 on overflow. */
+static int64_t plan_run(run_ctx *c, int nthreads)
+{
+    const ct_plan *plan = c->plan;
+    const int shift = 3 - c->g.nd;
+    for (int d = 0; d < 3; d++) {
+        c->in[d] = d < shift ? 1 : c->g.in[d - shift];
+        c->out[d] = d < shift ? 1 : c->g.out[d - shift];
+        c->pad[d] = d < shift ? 0 : c->g.pad_begin[d - shift];
+        c->lo[d] = (plan->kernel[d] - 1) * plan->dilation[d] / plan->stride[d];
+    }
+    int64_t qhi[3] = {0, 0, 0};
+    int64_t ntaps_max = 1;
+    for (int64_t p = 0; p < plan->nphases; p++) {
+        run_phase *rp = &c->phases[p];
+        const ct_phase *ph = &plan->phases[p];
+        rp->tile_blocks = 0;
+        int empty = 0;
+        for (int d = 0; d < 3; d++) {
+            int64_t s = plan->stride[d], r = ph->residue[d];
+            int64_t qmin = ceil_div(c->pad[d] - r, s);
+            if (qmin < 0)
+                qmin = 0;
+            int64_t qmax = floor_div(c->out[d] - 1 + c->pad[d] - r, s);
+            rp->qmin[d] = qmin;
+            rp->count[d] = qmax - qmin + 1;
+            if (rp->count[d] <= 0)
+                empty = 1;
+            else if (qmax + 1 > qhi[d])
+                qhi[d] = qmax + 1;
+        }
+        if (empty) {
+            rp->count[0] = 0;
+            continue;
+        }
+        if (ph->ntaps > ntaps_max)
+            ntaps_max = ph->ntaps;
+        rp->rows = rp->count[0] * rp->count[1];
+        rp->vpr = ceil_div(rp->count[2], plan->isa->vl);
+        rp->tiles = ceil_div(rp->rows * rp->vpr, plan->nv);
+    }
+    for (int d = 0; d < 3; d++) {
+        int64_t hi = qhi[d] > c->in[d] ? qhi[d] : c->in[d];
+        c->ext[d] = c->lo[d] + hi + (d == 2 ? plan->isa->vl : 0);
+    }
+    int64_t bytes;
+    if (!ct__mul(c->ext[0], c->ext[1], &c->plane) || !ct__mul(c->plane, c->ext[2], &c->plane) ||
+        !ct__mul(c->plane, c->g.batch * plan->in_channels, &bytes) || !ct__mul(bytes, sizeof(float), &bytes))
+        return -1;
+    c->out_plane = c->out[0] * c->out[1] * c->out[2];
+
+    /* Work split: K chunks that keep a weight block in L1, tile blocks whose input panel
+     * fits L2, then smaller blocks (and channel groups) until every thread has work. */
+    c->ci_chunk = CHUNK_TERMS / ntaps_max > 0 ? CHUNK_TERMS / ntaps_max : 1;
+    int64_t kchunk = c->ci_chunk * ntaps_max;
+    int64_t tile_bytes = kchunk * plan->nv * plan->isa->vl * (int64_t)sizeof(float);
+    c->tiles_per_block = PANEL_BYTES / tile_bytes > 0 ? PANEL_BYTES / tile_bytes : 1;
+    int64_t max_block = 1024 / plan->nv;  /* MAX_BLOCK_VECTORS in run_item */
+    if (c->tiles_per_block > max_block)
+        c->tiles_per_block = max_block;
+    c->cgroups = 1;
+    for (;;) {
+        int64_t per_image = 0;
+        for (int64_t p = 0; p < plan->nphases; p++) {
+            run_phase *rp = &c->phases[p];
+            rp->tile_blocks = rp->count[0] > 0 ? ceil_div(rp->tiles, c->tiles_per_block) : 0;
+            per_image += rp->tile_blocks * c->cgroups;
+        }
+        c->items_per_image = per_image * plan->groups;
+        c->items = c->items_per_image * c->g.batch;
+        if (c->items >= 4 * (int64_t)nthreads || nthreads == 1)
+            break;
+        if (c->tiles_per_block > 1)
+            c->tiles_per_block = (c->tiles_per_block + 1) / 2;
+        else if (c->cgroups < plan->cblocks)
+            c->cgroups++;
+        else
+            break;
+    }
+    return bytes;
+}
+
+static void fill_offsets(run_ctx *c, int64_t *table)
+{
+    const ct_plan *plan = c->plan;
+    for (int64_t p = 0; p < plan->nphases; p++) {
+        const ct_phase *ph = &plan->phases[p];
+        run_phase *rp = &c->phases[p];
+        rp->offsets = table;
+        for (int64_t ci = 0; ci < plan->cin_g; ci++)
+            for (int t = 0; t < ph->ntaps; t++) {
+                const int64_t *tt = ph->tap_t + t * 3;
+                table[ci * ph->ntaps + t] = ci * c->plane - (tt[0] * c->ext[1] + tt[1]) * c->ext[2] - tt[2];
+            }
+        table += plan->cin_g * ph->ntaps;
+    }
+}
+
+ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const float *input,
+                      float *output, int nthreads, char *msg, size_t cap)
+{
+    run_ctx c = {.plan = plan, .x = input, .y = output};
+    ct_status st = ct__resolve_geometry(&plan->params, &plan->weight_shape, input_shape, &c.g, msg, cap);
+    if (st != CT_OK)
+        return st;
+    if (c.g.batch == 0)
+        return CT_OK;
+    if (nthreads < 1)
+        nthreads = 1;
+    /* Nominal FLOPs decide whether threads pay for themselves. */
+    double flops = 2.0 * (double)c.g.batch * (double)plan->in_channels * (double)plan->cout_g;
+    for (int d = 0; d < 3; d++)
+        flops *= (double)plan->kernel[d];
+    for (int d = 0; d < c.g.nd; d++)
+        flops *= (double)c.g.in[d];
+    if (flops < TINY_FLOPS)
+        nthreads = 1;
+
+    c.phases = calloc((size_t)plan->nphases, sizeof *c.phases);
+    if (!c.phases)
+        return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the run's phase table");
+    int64_t xpad_bytes = plan_run(&c, nthreads);
+    int64_t terms = plan->cin_g * (plan->kernel[0] * plan->kernel[1] * plan->kernel[2]);
+    int64_t total;
+    if (xpad_bytes < 0 || !ct__add(xpad_bytes, terms * (int64_t)sizeof(int64_t), &total) || (uint64_t)total > SIZE_MAX) {
+        free(c.phases);
+        return ct__fail(msg, cap, CT_E_OVERFLOW, "input: the padded workspace size overflows");
+    }
+    char *workspace = malloc((size_t)total + 64);
+    if (!workspace) {
+        free(c.phases);
+        return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for a %lld-byte workspace", (long long)total);
+    }
+    c.xpad = (float *)workspace;
+    fill_offsets(&c, (int64_t *)(workspace + xpad_bytes));
+
+    const int64_t planes = c.g.batch * plan->in_channels;
+    const int64_t out_planes = c.g.batch * plan->out_channels;
+    int threads = nthreads < c.items ? nthreads : (int)(c.items > 0 ? c.items : 1);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+#pragma omp for schedule(static) nowait
+        for (int64_t i = 0; i < planes; i++)
+            pad_plane(&c, i);
+        if (plan->needs_bias_fill) {
+#pragma omp for schedule(static) nowait
+            for (int64_t i = 0; i < out_planes; i++)
+                fill_bias_plane(&c, i);
+        }
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < c.items; i++)
+            run_item(&c, i);
+    }
+    free(workspace);
+    free(c.phases);
+    return CT_OK;
+}

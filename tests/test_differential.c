@@ -1,0 +1,161 @@
+/* test_differential.c - the fast plan against the naive reference on random layers: every
+ * dim count, groups, stride, padding (symmetric and ONNX asymmetric, auto_pad, output_shape,
+ * PyTorch output_size), output_padding, dilation, bias, unbatched input, channel counts that
+ * straddle every kernel's MR, and each ISA this CPU has. */
+#include <string.h>
+
+#include "convtranspose.h"
+#include "kernels/igemm.h"
+#include "test.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+
+static int64_t rnd_in(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint32_t)(hi - lo + 1)); }
+static float rnd_float(void) { return (float)((int)(rnd() % 2001) - 1000) / 1000.0f; }
+
+typedef struct layer {
+    ct_params p;
+    ct_shape xs, ws;
+    int has_bias;
+} layer;
+
+static void random_layer(layer *L)
+{
+    int nd = (int)rnd_in(1, 3);
+    ct_params_init(&L->p, nd);
+    L->p.groups = rnd_in(1, 3);
+    int64_t cin_g = rnd_in(1, 5), cout_g = rnd_in(1, 14);
+    int batched = rnd() % 4 != 0;
+    int64_t batch = batched ? rnd_in(1, 3) : 1;
+    int r = 0;
+    if (batched)
+        L->xs.dims[r++] = batch;
+    L->xs.dims[r++] = cin_g * L->p.groups;
+    L->ws.dims[0] = cin_g * L->p.groups;
+    L->ws.dims[1] = cout_g;
+    int64_t max_in = nd == 1 ? 40 : nd == 2 ? 12 : 6;
+    int64_t max_k = nd == 3 ? 3 : 5;
+    for (int d = 0; d < nd; d++) {
+        L->xs.dims[r++] = rnd_in(1, max_in);
+        int64_t k = rnd_in(1, max_k);
+        L->ws.dims[2 + d] = k;
+        L->p.stride[d] = rnd_in(1, 4);
+        L->p.dilation[d] = rnd() % 3 == 0 ? rnd_in(2, 3) : 1;
+        int64_t span = L->p.dilation[d] * (k - 1);
+        int64_t opmax = (L->p.stride[d] > L->p.dilation[d] ? L->p.stride[d] : L->p.dilation[d]) - 1;
+        L->p.output_padding[d] = rnd() % 2 ? rnd_in(0, opmax) : 0;
+        L->p.pads_begin[d] = rnd() % 2 ? rnd_in(0, span) : 0;
+        L->p.pads_end[d] = L->p.pads_begin[d];
+    }
+    L->xs.rank = r;
+    L->ws.rank = nd + 2;
+    L->has_bias = rnd() % 2;
+    switch (rnd() % 6) {
+    case 0: /* ONNX asymmetric pads */
+        for (int d = 0; d < nd; d++)
+            L->p.pads_end[d] = rnd_in(0, L->p.dilation[d] * (L->ws.dims[2 + d] - 1));
+        break;
+    case 1: /* ONNX auto_pad */
+        L->p.auto_pad = (ct_auto_pad)rnd_in(1, 3);
+        for (int d = 0; d < nd; d++)
+            L->p.pads_begin[d] = L->p.pads_end[d] = 0;
+        break;
+    case 2: /* ONNX output_shape, SAME_UPPER or NOTSET splitting */
+        L->p.output_size_rule = CT_OUTPUT_SIZE_ONNX;
+        L->p.auto_pad = rnd() % 2 ? CT_AUTO_PAD_SAME_UPPER : CT_AUTO_PAD_NOTSET;
+        for (int d = 0; d < nd; d++) {
+            L->p.pads_begin[d] = L->p.pads_end[d] = 0;
+            int64_t in = L->xs.dims[L->xs.rank - nd + d];
+            L->p.output_size[d] = rnd_in(1, in * L->p.stride[d] + 3);
+        }
+        break;
+    case 3: { /* PyTorch output_size */
+        L->p.output_size_rule = CT_OUTPUT_SIZE_TORCH;
+        for (int d = 0; d < nd; d++) {
+            int64_t in = L->xs.dims[L->xs.rank - nd + d];
+            int64_t min = (in - 1) * L->p.stride[d] - 2 * L->p.pads_begin[d] +
+                          L->p.dilation[d] * (L->ws.dims[2 + d] - 1) + 1;
+            L->p.output_size[d] = min + rnd_in(0, L->p.stride[d] - 1);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static float *random_tensor(int64_t n)
+{
+    float *t = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++)
+        t[i] = rnd_float();
+    return t;
+}
+
+/* Returns 1 when the layer was valid and compared. */
+static int compare_one(const layer *L, int nthreads)
+{
+    char msg[256];
+    int64_t cout = L->ws.dims[1] * L->p.groups;
+    float *x = random_tensor(ct_shape_elements(&L->xs));
+    float *w = random_tensor(ct_shape_elements(&L->ws));
+    float *b = L->has_bias ? random_tensor(cout) : NULL;
+    ct_plan *plan = NULL;
+    ct_shape os;
+    int compared = 0;
+    if (ct_plan_create(&L->p, &L->ws, w, b, cout, &plan, msg, sizeof msg) != CT_OK ||
+        ct_plan_output_shape(plan, &L->xs, &os, msg, sizeof msg) != CT_OK)
+        goto done;
+    int64_t n = ct_shape_elements(&os);
+    float *fast = malloc(sizeof(float) * (size_t)n), *ref = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++)
+        fast[i] = NAN; /* every output must be written */
+    CHECK_INT_EQ(ct_plan_run(plan, &L->xs, x, fast, nthreads, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(ct_reference_run(&L->p, &L->xs, x, &L->ws, w, b, cout, ref, msg, sizeof msg), CT_OK);
+    int64_t terms = ct_shape_elements(&L->ws) / L->p.groups;
+    double tol = 1e-6 * (double)terms + 1e-6;
+    for (int64_t i = 0; i < n; i++) {
+        if (!(fabs((double)fast[i] - (double)ref[i]) <= tol))
+            FAIL("layer nd=%d groups=%lld x rank %d: output %lld: fast %.9g vs reference %.9g (%s)",
+                 L->p.spatial_dims, (long long)L->p.groups, L->xs.rank, (long long)i, fast[i], ref[i],
+                 ct_plan_algorithm(plan));
+    }
+    free(fast);
+    free(ref);
+    compared = 1;
+done:
+    ct_plan_destroy(plan);
+    free(x);
+    free(w);
+    free(b);
+    return compared;
+}
+
+static void run_random(const char *isa, int want)
+{
+    if (!ct__force_isa(isa)) {
+        printf("  (%s not supported by this CPU: skipped)\n", isa);
+        return;
+    }
+    int compared = 0, tried = 0;
+    while (compared < want) {
+        layer L;
+        memset(&L, 0, sizeof L);
+        random_layer(&L);
+        compared += compare_one(&L, 1 + (int)(rnd() % 2));
+        CHECK(++tried < want * 20);
+    }
+    ct__force_isa(NULL);
+}
+
+TEST(differential_1000_random_layers_default_isa) { run_random(ct_cpu_isa(), 1000); }
+TEST(differential_300_random_layers_generic) { run_random("generic", 300); }
+TEST(differential_300_random_layers_avx2) { rng_state = 12345; run_random("avx2", 300); }
