@@ -376,8 +376,8 @@ static void run_item(const run_ctx *c, int64_t item)
     for (int64_t t = t0; t < t1; t++)
         for (int v = 0; v < nv; v++) {
             int64_t vi = t * nv + v, slot = (t - t0) * nv + v;
-            if (vi >= vectors) {
-                bptr[slot] = xbase;
+            if (vi >= vectors) { /* past the last vector: read the tile's first (valid) one */
+                bptr[slot] = bptr[(t - t0) * nv];
                 optr[slot] = ybase;
                 lanes[slot] = 0;
                 continue;
@@ -546,18 +546,18 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
         return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the run's phase table");
     int64_t xpad_bytes = plan_run(&c, nthreads);
     int64_t terms = plan->cin_g * (plan->kernel[0] * plan->kernel[1] * plan->kernel[2]);
-    int64_t total;
-    if (xpad_bytes < 0 || !ct__add(xpad_bytes, terms * (int64_t)sizeof(int64_t), &total) || (uint64_t)total > SIZE_MAX) {
+    int64_t total, table_at = (xpad_bytes + 63) / 64 * 64; /* keep the offsets 8-byte aligned */
+    if (xpad_bytes < 0 || !ct__add(table_at, terms * (int64_t)sizeof(int64_t), &total) || (uint64_t)total > SIZE_MAX) {
         free(c.phases);
         return ct__fail(msg, cap, CT_E_OVERFLOW, "input: the padded workspace size overflows");
     }
-    char *workspace = malloc((size_t)total + 64);
-    if (!workspace) {
+    char *workspace = NULL;
+    if (posix_memalign((void **)&workspace, 64, (size_t)total + 64) != 0) {
         free(c.phases);
         return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for a %lld-byte workspace", (long long)total);
     }
     c.xpad = (float *)workspace;
-    fill_offsets(&c, (int64_t *)(workspace + xpad_bytes));
+    fill_offsets(&c, (int64_t *)(workspace + table_at));
 
     const int64_t planes = c.g.batch * plan->in_channels;
     const int64_t out_planes = c.g.batch * plan->out_channels;

@@ -45,10 +45,12 @@ void CT_KNAME(const ct_igemm_args *restrict args)
             bv[v] = *(const ct_vf_unaligned *)(b[v] + off);
 #pragma GCC unroll 16
         for (int m = 0; m < CT_MR; m++) {
-            const ct_vf av = (ct_vf){0} + a[m];
+            /* vector * scalar broadcasts straight from memory (0 + a[m] would cost an add,
+             * since it is not an identity for -0.0) */
+            const float am = a[m];
 #pragma GCC unroll 16
             for (int v = 0; v < CT_NV; v++)
-                acc[m][v] += av * bv[v];
+                acc[m][v] += bv[v] * am;
         }
         a += CT_MR;
     }

@@ -1,0 +1,111 @@
+/* api.h - wire formats to tensors and layer parameters and back: JSON (jansson), .npy,
+ * multipart/form-data. No sockets, no HTTP state: the server hands in bytes and headers'
+ * values and gets tensors, params and response bodies. Errors carry the HTTP status, a
+ * snake_case code and a sentence naming the field and the rule. */
+#ifndef CT_API_API_H
+#define CT_API_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "convtranspose.h"
+
+/* An error for the client: status 4xx/5xx, code like "invalid_json", a message. */
+typedef struct ct_api_error {
+    int status;
+    char code[48];
+    char message[400];
+} ct_api_error;
+
+/* Fills err and returns -1, so parsers can `return ct_api_fail(err, 400, "code", "...")`. */
+int ct_api_fail(ct_api_error *err, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Limits a client's request may not pass. */
+typedef struct ct_api_limits {
+    int64_t max_elements;        /* per tensor */
+    int64_t max_output_elements; /* per response */
+    int max_json_depth;          /* nesting of arrays and objects */
+} ct_api_limits;
+
+/* A dense fp32 tensor that owns its data (free with ct_tensor_free). */
+typedef struct ct_tensor {
+    ct_shape shape;
+    float *data;
+} ct_tensor;
+
+void ct_tensor_free(ct_tensor *t);
+
+/* A /convtranspose request: input (may be absent for a layer registration), weight, bias,
+ * and the hyperparameters with PyTorch or ONNX semantics. */
+typedef struct ct_request {
+    ct_tensor input;
+    ct_tensor weight;
+    ct_tensor bias;          /* data NULL when absent */
+    ct_params params;
+    int has_input;
+} ct_request;
+
+void ct_request_free(ct_request *r);
+
+/* Parses a JSON request body (see README: tensors as {"shape","data"} or nested arrays,
+ * hyperparameters as an int or a per-dim list, PyTorch or ONNX names). need_input: whether
+ * "input" is required (it is forbidden when 0 and require_weight... see server). Returns 0
+ * or -1 with err filled; on success the caller owns *req (ct_request_free). */
+int ct_json_parse_request(const char *body, size_t len, const ct_api_limits *limits,
+                          int need_input, ct_request *req, ct_api_error *err);
+
+/* Applies a JSON object of hyperparameters (the "config" part of a multipart request) to
+ * params, given the spatial dims. 0 or -1. */
+int ct_json_parse_config(const char *body, size_t len, int spatial_dims, ct_params *params,
+                         ct_api_error *err);
+
+/* A growable byte buffer (malloc'd; the taker frees data). */
+typedef struct ct_buffer {
+    char *data;
+    size_t len, cap;
+} ct_buffer;
+
+int ct_buffer_reserve(ct_buffer *b, size_t extra);
+int ct_buffer_append(ct_buffer *b, const void *data, size_t len);
+void ct_buffer_free(ct_buffer *b);
+
+/* Writes the shortest decimal that reads back (strtof) as exactly v; "NaN"/"Infinity" are
+ * not JSON and are the caller's business. Returns the length written (<= 16), no NUL. */
+int ct_format_float(float v, char *out);
+
+/* The response {"shape": [...], "dtype": "float32", "data": [...]}. Non-finite values are
+ * written as null (strict JSON parsers accept it) and counted in *nonfinite. 0 or -1 (OOM). */
+int ct_json_write_tensor(const ct_shape *shape, const float *data, ct_buffer *out,
+                         int64_t *nonfinite);
+
+/* .npy: parses a version 1/2/3 header of a float32 ('<f4') or float64 ('<f8') C-order array
+ * and converts the payload to a new fp32 tensor. part names the field in messages. */
+int ct_npy_parse(const char *buf, size_t len, const ct_api_limits *limits, const char *part,
+                 ct_tensor *out, ct_api_error *err);
+
+/* Writes a version 1.0 .npy of a float32 tensor. 0 or -1 (OOM). */
+int ct_npy_write(const ct_shape *shape, const float *data, ct_buffer *out);
+
+/* One part of a multipart/form-data body; pointers into the body, not copies. */
+typedef struct ct_part {
+    const char *name;        /* not NUL-terminated: name_len bytes */
+    size_t name_len;
+    const char *content_type;
+    size_t content_type_len;
+    const char *data;
+    size_t len;
+} ct_part;
+
+/* Splits a multipart body by the boundary from Content-Type. Fills up to max_parts parts
+ * and sets *nparts. 0 or -1 (415 for a missing boundary, 400 for a malformed body). */
+int ct_multipart_parse(const char *content_type, const char *body, size_t len, ct_part *parts,
+                       int max_parts, int *nparts, ct_api_error *err);
+
+/* Parses "1,4,5,5" (an X-Tensor-Shape header) into a shape. 0 or -1. */
+int ct_parse_shape_header(const char *value, ct_shape *shape, ct_api_error *err);
+
+/* Maps a compute status to an API error (400, code = the status name). */
+void ct_api_error_from_status(ct_status st, const char *msg, ct_api_error *err);
+
+#endif /* CT_API_API_H */
