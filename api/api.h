@@ -50,7 +50,7 @@ void ct_request_free(ct_request *r);
 
 /* Parses a JSON request body (see README: tensors as {"shape","data"} or nested arrays,
  * hyperparameters as an int or a per-dim list, PyTorch or ONNX names). need_input: whether
- * "input" is required (it is forbidden when 0 and require_weight... see server). Returns 0
+ * "input" is required (1) or refused (0, a layer registration). Returns 0
  * or -1 with err filled; on success the caller owns *req (ct_request_free). */
 int ct_json_parse_request(const char *body, size_t len, const ct_api_limits *limits,
                           int need_input, ct_request *req, ct_api_error *err);
@@ -102,8 +102,21 @@ typedef struct ct_part {
 int ct_multipart_parse(const char *content_type, const char *body, size_t len, ct_part *parts,
                        int max_parts, int *nparts, ct_api_error *err);
 
+/* Parses a multipart/form-data request: .npy parts input (when need_input), weight, bias
+ * and a JSON part config with the hyperparameters. Same contract as ct_json_parse_request. */
+int ct_form_parse_request(const char *content_type, const char *body, size_t len,
+                          const ct_api_limits *limits, int need_input, ct_request *req,
+                          ct_api_error *err);
+
 /* Parses "1,4,5,5" (an X-Tensor-Shape header) into a shape. 0 or -1. */
 int ct_parse_shape_header(const char *value, ct_shape *shape, ct_api_error *err);
+
+/* Runs req (which has an input) with a plan built for it; *out gets a new tensor. 0 or -1. */
+int ct_api_execute(const ct_request *req, int nthreads, ct_tensor *out, ct_api_error *err);
+
+/* Runs an existing plan on input; *out gets a new tensor. 0 or -1. */
+int ct_api_execute_plan(const ct_plan *plan, const ct_tensor *input, int nthreads, ct_tensor *out,
+                        ct_api_error *err);
 
 /* Maps a compute status to an API error (400, code = the status name). */
 void ct_api_error_from_status(ct_status st, const char *msg, ct_api_error *err);

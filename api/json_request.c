@@ -102,7 +102,7 @@ static int apply_hparam(const char *key, json_t *v, int nd, ct_params *p, ct_api
     if (strcmp(key, "output_size") == 0 || strcmp(key, "output_shape") == 0) {
         if (json_is_null(v))
             return 0;
-        p->output_size_rule = key[7] == 's' && key[8] == 'i' ? CT_OUTPUT_SIZE_TORCH : CT_OUTPUT_SIZE_ONNX;
+        p->output_size_rule = strcmp(key, "output_size") == 0 ? CT_OUTPUT_SIZE_TORCH : CT_OUTPUT_SIZE_ONNX;
         return read_per_dim(v, key, nd, 1, p->output_size, err);
     }
     if (strcmp(key, "kernel_shape") == 0) {

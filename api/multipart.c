@@ -1,6 +1,7 @@
 /* multipart.c - splits a multipart/form-data body (RFC 7578) into parts without copying:
  * each part points into the body. Only what form uploads use is read from part headers:
  * Content-Disposition's name and Content-Type. */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 

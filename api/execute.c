@@ -1,0 +1,44 @@
+/* execute.c - runs a parsed request through the compute library: plan, output shape,
+ * output allocation, run. The plan is built per call here; registered layers keep theirs. */
+#include <stdlib.h>
+
+#include "api.h"
+
+int ct_api_execute_plan(const ct_plan *plan, const ct_tensor *input, int nthreads, ct_tensor *out,
+                        ct_api_error *err)
+{
+    char msg[400];
+    out->data = NULL;
+    ct_status st = ct_plan_output_shape(plan, &input->shape, &out->shape, msg, sizeof msg);
+    if (st != CT_OK) {
+        ct_api_error_from_status(st, msg, err);
+        return -1;
+    }
+    int64_t n = ct_shape_elements(&out->shape);
+    out->data = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    if (!out->data)
+        return ct_api_fail(err, 503, "out_of_memory", "output: out of memory for %lld elements", (long long)n);
+    st = ct_plan_run(plan, &input->shape, input->data, out->data, nthreads, msg, sizeof msg);
+    if (st != CT_OK) {
+        ct_tensor_free(out);
+        ct_api_error_from_status(st, msg, err);
+        return -1;
+    }
+    return 0;
+}
+
+int ct_api_execute(const ct_request *req, int nthreads, ct_tensor *out, ct_api_error *err)
+{
+    char msg[400];
+    ct_plan *plan = NULL;
+    out->data = NULL;
+    ct_status st = ct_plan_create(&req->params, &req->weight.shape, req->weight.data, req->bias.data,
+                                  req->bias.data ? req->bias.shape.dims[0] : 0, &plan, msg, sizeof msg);
+    if (st != CT_OK) {
+        ct_api_error_from_status(st, msg, err);
+        return -1;
+    }
+    int rc = ct_api_execute_plan(plan, &req->input, nthreads, out, err);
+    ct_plan_destroy(plan);
+    return rc;
+}

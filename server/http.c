@@ -1,0 +1,474 @@
+/* http.c - routing, body limits, response negotiation and the hand-off to the worker pool.
+ *
+ * libmicrohttpd calls handle_request several times per request (post_example.c protocol):
+ * first with no state (allocate it, check the route and Content-Length), then once per body
+ * chunk (append, or discard past --max-body), then with no data (dispatch). A compute
+ * request is then suspended and queued; the worker stores the response and resumes the
+ * connection, and the next call queues it. request_completed frees the state and writes the
+ * access log line. */
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server.h"
+
+#define VERSION "0.1.0"
+#define SMALL_JOB_FLOPS 2e7 /* below this a request computes on one thread */
+
+enum route { ROUTE_NONE, ROUTE_ROOT, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_CONVTRANSPOSE };
+
+static const struct route_entry {
+    const char *path;
+    enum route route;
+    const char *allow; /* methods */
+} routes[] = {
+    {"/", ROUTE_ROOT, "GET"},
+    {"/healthz", ROUTE_HEALTHZ, "GET"},
+    {"/readyz", ROUTE_READYZ, "GET"},
+    {"/convtranspose", ROUTE_CONVTRANSPOSE, "POST"},
+};
+
+typedef struct http_request {
+    ct_job job;                 /* first member: the pool hands it back */
+    ct_server *srv;
+    struct MHD_Connection *conn;
+    const struct route_entry *route;
+    char method[16];
+    char path[256];
+    char *content_type;
+    char *accept;
+    ct_buffer body;
+    int body_too_large;
+    int responded;
+    int status;
+    size_t bytes_in, bytes_out;
+    double start;
+    /* Set by the worker before it resumes the connection. */
+    atomic_int result_ready;
+    int result_status;
+    ct_buffer result;
+    const char *result_type;
+    char shape_header[160];
+    int retry_after;
+} http_request;
+
+static char *dup_header(struct MHD_Connection *c, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+    return v ? strdup(v) : NULL;
+}
+
+static enum MHD_Result queue_response(http_request *r, int status, const char *type, char *body, size_t len,
+                                      const char *extra_name, const char *extra_value)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (extra_name)
+        MHD_add_response_header(resp, extra_name, extra_value);
+    if (r->retry_after)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->responded = 1;
+    r->status = status;
+    r->bytes_out = len;
+    return ret;
+}
+
+/* {"error": {"code": ..., "message": ...}} into a malloc'd string. */
+static char *error_body(const char *code, const char *message, size_t *len)
+{
+    json_t *root = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    *len = text ? strlen(text) : 0;
+    return text;
+}
+
+static enum MHD_Result respond_error(http_request *r, int status, const char *code, const char *message,
+                                     const char *extra_name, const char *extra_value)
+{
+    size_t len;
+    char *body = error_body(code, message, &len);
+    if (!body)
+        return MHD_NO;
+    ct_log(CT_LOG_DEBUG, "%s %s -> %d %s: %s", r->method, r->path, status, code, message);
+    return queue_response(r, status, "application/json", body, len, extra_name, extra_value);
+}
+
+static enum MHD_Result respond_json(http_request *r, int status, const char *text)
+{
+    char *body = strdup(text);
+    return body ? queue_response(r, status, "application/json", body, strlen(body), NULL, NULL) : MHD_NO;
+}
+
+/* The result of a job as its HTTP response (error or tensor), stored for the resume. */
+static void store_error(http_request *r, const ct_api_error *err)
+{
+    size_t len;
+    char *body = error_body(err->code, err->message, &len);
+    r->result_status = err->status;
+    r->result = (ct_buffer){.data = body, .len = len, .cap = len};
+    r->result_type = "application/json";
+    if (err->status == 503)
+        r->retry_after = 1;
+}
+
+static int accepts(const char *accept, const char *type)
+{
+    return accept && strcasestr(accept, type) != NULL;
+}
+
+/* Encodes the output tensor as the client's Accept asks: .npy, raw float32 or JSON. */
+static int store_tensor(http_request *r, const ct_tensor *out, ct_api_error *err)
+{
+    ct_buffer b = {0};
+    int rc;
+    if (accepts(r->accept, "application/x-npy")) {
+        rc = ct_npy_write(&out->shape, out->data, &b);
+        r->result_type = "application/x-npy";
+    } else if (accepts(r->accept, "application/octet-stream")) {
+        int64_t n = ct_shape_elements(&out->shape);
+        rc = ct_buffer_append(&b, out->data, sizeof(float) * (size_t)n);
+        r->result_type = "application/octet-stream";
+        size_t used = 0;
+        for (int i = 0; i < out->shape.rank && used < sizeof r->shape_header; i++)
+            used += (size_t)snprintf(r->shape_header + used, sizeof r->shape_header - used, "%s%lld", i ? "," : "",
+                                     (long long)out->shape.dims[i]);
+    } else {
+        int64_t nonfinite;
+        rc = ct_json_write_tensor(&out->shape, out->data, &b, &nonfinite);
+        r->result_type = "application/json";
+    }
+    if (rc != 0) {
+        ct_buffer_free(&b);
+        return ct_api_fail(err, 503, "out_of_memory", "output: out of memory while encoding the response");
+    }
+    r->result_status = 200;
+    r->result = b;
+    return 0;
+}
+
+static int is_multipart(const char *type)
+{
+    return type && strncasecmp(type, "multipart/form-data", 19) == 0;
+}
+
+/* JSON, also when no Content-Type was sent or when it is curl -d's default
+ * (application/x-www-form-urlencoded), which form posts never send to this API. */
+static int is_json(const char *type)
+{
+    return !type || strncasecmp(type, "application/json", 16) == 0 ||
+           strncasecmp(type, "application/x-www-form-urlencoded", 33) == 0;
+}
+
+static double request_flops(const ct_request *req)
+{
+    double flops = 2.0 * (double)ct_shape_elements(&req->input.shape);
+    for (int i = 1; i < req->weight.shape.rank; i++)
+        flops *= (double)req->weight.shape.dims[i];
+    return flops;
+}
+
+/* Worker side of POST /convtranspose: parse, compute, encode, resume. */
+static void run_convtranspose(ct_job *job, int nthreads)
+{
+    http_request *r = (http_request *)job;
+    ct_server *srv = r->srv;
+    ct_request req;
+    ct_tensor out = {0};
+    ct_api_error err;
+    int rc = is_multipart(r->content_type)
+                 ? ct_form_parse_request(r->content_type, r->body.data, r->body.len, &srv->limits, 1, &req, &err)
+                 : ct_json_parse_request(r->body.data, r->body.len, &srv->limits, 1, &req, &err);
+    ct_buffer_free(&r->body);
+    if (rc == 0) {
+        /* Large layers borrow the idle compute threads; small ones stay on this worker's. */
+        int extra = 0;
+        if (request_flops(&req) > SMALL_JOB_FLOPS)
+            extra = ct_pool_borrow(srv->pool, (int)srv->cfg.threads - nthreads);
+        rc = ct_api_execute(&req, nthreads + extra, &out, &err);
+        ct_pool_return(srv->pool, extra);
+        ct_request_free(&req);
+    }
+    if (rc == 0)
+        rc = store_tensor(r, &out, &err);
+    if (rc != 0)
+        store_error(r, &err);
+    ct_tensor_free(&out);
+    atomic_store(&r->result_ready, 1);
+    MHD_resume_connection(r->conn);
+}
+
+static enum MHD_Result respond_root(http_request *r)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return MHD_NO;
+    fprintf(f, "{\"name\": \"convtransposed\", \"version\": \"%s\", \"isa\": \"%s\", \"endpoints\": [", VERSION, ct_cpu_isa());
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        fprintf(f, "%s{\"path\": \"%s\", \"methods\": [\"%s\"]}", i ? ", " : "", routes[i].path, routes[i].allow);
+    fprintf(f, "], \"settings\": ");
+    ct_config_describe(&r->srv->cfg, f);
+    fprintf(f, "}");
+    fclose(f);
+    return queue_response(r, 200, "application/json", text, len, NULL, NULL);
+}
+
+static enum MHD_Result dispatch(http_request *r)
+{
+    ct_server *srv = r->srv;
+    switch (r->route->route) {
+    case ROUTE_HEALTHZ:
+        return respond_json(r, 200, "{\"status\": \"ok\"}");
+    case ROUTE_READYZ:
+        if (atomic_load(&srv->draining))
+            return respond_json(r, 503, "{\"status\": \"draining\"}");
+        return respond_json(r, 200, "{\"status\": \"ready\"}");
+    case ROUTE_ROOT:
+        return respond_root(r);
+    case ROUTE_CONVTRANSPOSE:
+        if (!is_json(r->content_type) && !is_multipart(r->content_type)) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "Content-Type: %.100s is not supported; send application/json or multipart/form-data",
+                     r->content_type);
+            return respond_error(r, 415, "unsupported_media_type", msg, NULL, NULL);
+        }
+        r->job.run = run_convtranspose;
+        r->job.max_threads = 1;
+        /* Suspend before queueing: the worker may resume as soon as it is queued. */
+        MHD_suspend_connection(r->conn);
+        if (ct_pool_submit(srv->pool, &r->job) != 0) {
+            ct_api_error err;
+            ct_api_fail(&err, 503, "queue_full", "the request queue is full (%lld waiting); retry later", (long long)srv->cfg.queue);
+            store_error(r, &err);
+            ct_buffer_free(&r->body);
+            atomic_store(&r->result_ready, 1);
+            MHD_resume_connection(r->conn);
+        }
+        return MHD_YES;
+    case ROUTE_NONE:
+    default:
+        return respond_error(r, 404, "not_found", "no such endpoint", NULL, NULL);
+    }
+}
+
+static const struct route_entry *find_route(const char *url)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (strcmp(url, routes[i].path) == 0)
+            return &routes[i];
+    return NULL;
+}
+
+static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, const char *url, const char *method,
+                                  void **req_cls)
+{
+    http_request *r = calloc(1, sizeof *r);
+    if (!r)
+        return MHD_NO;
+    atomic_fetch_add(&srv->inflight, 1);
+    *req_cls = r;
+    r->srv = srv;
+    r->conn = conn;
+    r->start = ct_now();
+    snprintf(r->method, sizeof r->method, "%s", method);
+    snprintf(r->path, sizeof r->path, "%s", url);
+    r->content_type = dup_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
+    r->accept = dup_header(conn, MHD_HTTP_HEADER_ACCEPT);
+    r->route = find_route(url);
+    static const struct route_entry none = {"", ROUTE_NONE, ""};
+    if (!r->route) {
+        r->route = &none;
+        return respond_error(r, 404, "not_found", "no such endpoint; GET / lists them", NULL, NULL);
+    }
+    if (strcmp(method, r->route->allow) != 0 && !(strcmp(method, "HEAD") == 0 && strcmp(r->route->allow, "GET") == 0)) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "method %s is not allowed on %s; use %s", r->method, r->route->path, r->route->allow);
+        return respond_error(r, 405, "method_not_allowed", msg, MHD_HTTP_HEADER_ALLOW, r->route->allow);
+    }
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        long long n = strtoll(cl, NULL, 10);
+        if (n > srv->cfg.max_body) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "body: %lld bytes exceed the limit of %lld (--max-body)", n, (long long)srv->cfg.max_body);
+            return respond_error(r, 413, "body_too_large", msg, NULL, NULL);
+        }
+        if (n > 0 && ct_buffer_reserve(&r->body, (size_t)n) != 0)
+            return respond_error(r, 503, "out_of_memory", "body: out of memory", NULL, NULL);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                      const char *version, const char *upload_data, size_t *upload_data_size,
+                                      void **req_cls)
+{
+    (void)version;
+    ct_server *srv = cls;
+    http_request *r = *req_cls;
+    if (!r)
+        return first_call(srv, conn, url, method, req_cls);
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        r->bytes_in += n;
+        if (r->responded || r->body_too_large)
+            return MHD_YES; /* already answered: discard */
+        if (r->body.len + n > (size_t)srv->cfg.max_body) {
+            r->body_too_large = 1;
+            ct_buffer_free(&r->body);
+            char msg[160];
+            snprintf(msg, sizeof msg, "body: more than %lld bytes (--max-body)", (long long)srv->cfg.max_body);
+            return respond_error(r, 413, "body_too_large", msg, NULL, NULL);
+        }
+        if (ct_buffer_append(&r->body, upload_data, n) != 0)
+            return respond_error(r, 503, "out_of_memory", "body: out of memory", NULL, NULL);
+        return MHD_YES;
+    }
+    if (r->responded)
+        return MHD_YES;
+    if (atomic_load(&r->result_ready)) {
+        ct_buffer res = r->result;
+        r->result = (ct_buffer){0};
+        const char *extra = r->shape_header[0] ? "X-Tensor-Shape" : NULL;
+        return queue_response(r, r->result_status, r->result_type, res.data, res.len, extra, r->shape_header);
+    }
+    return dispatch(r);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    ct_server *srv = cls;
+    http_request *r = *req_cls;
+    if (!r)
+        return;
+    ct_log(CT_LOG_INFO, "access %s %s %d in=%zu out=%zu ms=%.2f%s", r->method, r->path, r->responded ? r->status : 0, r->bytes_in,
+           r->bytes_out, (ct_now() - r->start) * 1e3, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+    ct_buffer_free(&r->body);
+    ct_buffer_free(&r->result);
+    free(r->content_type);
+    free(r->accept);
+    free(r);
+    *req_cls = NULL;
+    atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void log_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    ct_log(CT_LOG_WARN, "libmicrohttpd: %s", line);
+}
+
+static int bind_address(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(port);
+        *len = sizeof *in4;
+        return AF_INET;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        *len = sizeof *in6;
+        return AF_INET6;
+    }
+    return -1;
+}
+
+int ct_server_start(ct_server *srv, const ct_config *cfg, char *msg, size_t cap)
+{
+    memset(srv, 0, sizeof *srv);
+    srv->cfg = *cfg;
+    srv->limits.max_elements = cfg->max_elements;
+    srv->limits.max_output_elements = cfg->max_output_elements;
+    srv->limits.max_json_depth = 64;
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    int family = bind_address(cfg->host, (uint16_t)cfg->port, &ss, &sslen);
+    if (family < 0) {
+        snprintf(msg, cap, "--host %s: not an IPv4 or IPv6 address", cfg->host);
+        return -1;
+    }
+    if (ct_pool_create((int)cfg->workers, (int)cfg->queue, (int)cfg->threads, &srv->pool) != 0) {
+        snprintf(msg, cap, "cannot start %lld worker threads", (long long)cfg->workers);
+        return -1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_AUTO;
+    if (family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle_request, srv,
+                                   MHD_OPTION_EXTERNAL_LOGGER, log_mhd_error, NULL,
+                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                                   MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout,
+                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                                   MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+                                   MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                                   MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(msg, cap, "cannot listen on %s:%lld (address in use or not available)", cfg->host, (long long)cfg->port);
+        ct_pool_destroy(srv->pool);
+        srv->pool = NULL;
+        return -1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_LISTEN_FD);
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    srv->port = (uint16_t)cfg->port;
+    if (info && getsockname(info->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
+        srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                      : ((struct sockaddr_in *)&bound)->sin_port);
+    return 0;
+}
+
+int ct_server_drain(ct_server *srv, double timeout)
+{
+    atomic_store(&srv->draining, 1);
+    int fd = MHD_quiesce_daemon(srv->daemon); /* stop accepting; the listen socket is ours now */
+    if (fd >= 0)
+        close(fd);
+    double deadline = ct_now() + timeout;
+    while (atomic_load(&srv->inflight) > 0 && ct_now() < deadline)
+        usleep(10000);
+    return atomic_load(&srv->inflight);
+}
+
+void ct_server_stop(ct_server *srv)
+{
+    /* The pool first: its last jobs resume their connections, and MHD must not be stopped
+     * with a connection still suspended. */
+    ct_pool_destroy(srv->pool);
+    srv->pool = NULL;
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+}

@@ -1,0 +1,89 @@
+/* main.c - the convtransposed daemon: settings, signals, serve, drain on SIGTERM/SIGINT.
+ * A second SIGINT/SIGTERM exits at once. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    if (stop_requested)
+        _exit(1); /* insisted: no draining */
+    stop_requested = 1;
+}
+
+/* --healthcheck: GET /readyz on our own port; exit 0 on 200. No curl needed in the image. */
+static int healthcheck(const ct_config *cfg)
+{
+    const char *host = strcmp(cfg->host, "0.0.0.0") == 0 || strcmp(cfg->host, "::") == 0 ? "127.0.0.1" : cfg->host;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+        return 1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {.tv_sec = 3};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    char buf[64] = {0};
+    const char req[] = "GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+             write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1) && read(fd, buf, sizeof buf - 1) > 12 &&
+             strncmp(buf + 9, "200", 3) == 0;
+    if (fd >= 0)
+        close(fd);
+    printf("%s\n", ok ? "healthy" : "unhealthy");
+    return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    /* libgomp spins idle threads after each parallel region, taking cores from the other
+     * workers; passive waiting keeps the thread budget honest. libgomp reads the variable at
+     * load time, so set it and start again. */
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        execv("/proc/self/exe", argv);
+    }
+    ct_config cfg;
+    int rc = ct_config_load(&cfg, argc, argv);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    if (cfg.healthcheck)
+        return healthcheck(&cfg);
+    ct_log_set_level(cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    ct_server srv;
+    char msg[256];
+    if (ct_server_start(&srv, &cfg, msg, sizeof msg) != 0) {
+        ct_log(CT_LOG_ERROR, "%s", msg);
+        return 1;
+    }
+    printf("convtransposed: listening on %s:%u\n", cfg.host, (unsigned)srv.port);
+    fflush(stdout);
+    ct_log(CT_LOG_INFO, "serving on %s:%u: %lld compute threads, %lld workers, queue %lld, isa %s", cfg.host, (unsigned)srv.port,
+           (long long)cfg.threads, (long long)cfg.workers, (long long)cfg.queue, ct_cpu_isa());
+    while (!stop_requested)
+        pause();
+    ct_log(CT_LOG_INFO, "stopping: finishing %d in-flight requests", atomic_load(&srv.inflight));
+    int left = ct_server_drain(&srv, (double)cfg.drain_timeout);
+    if (left)
+        ct_log(CT_LOG_WARN, "drain timed out with %d requests in flight", left);
+    ct_server_stop(&srv);
+    ct_log(CT_LOG_INFO, "stopped");
+    return 0;
+}

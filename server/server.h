@@ -1,0 +1,36 @@
+/* server.h - the HTTP daemon: libmicrohttpd accepts and parses HTTP on its own thread, the
+ * body of a compute request is handed to the worker pool while the connection is suspended,
+ * and the worker resumes it with the response. */
+#ifndef CT_SERVER_SERVER_H
+#define CT_SERVER_SERVER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "config.h"
+#include "pool.h"
+
+typedef struct ct_server {
+    ct_config cfg;
+    ct_api_limits limits;
+    struct MHD_Daemon *daemon;
+    ct_pool *pool;
+    uint16_t port;              /* the port really bound (for --port 0) */
+    atomic_int inflight;        /* requests received and not completed */
+    atomic_int draining;        /* SIGTERM seen: /readyz says 503 */
+} ct_server;
+
+/* Starts the pool and the daemon with cfg. 0, or -1 with msg. On error nothing is left
+ * running; on success stop with ct_server_stop. */
+int ct_server_start(ct_server *srv, const ct_config *cfg, char *msg, size_t msg_cap);
+
+/* Stops accepting connections and waits (up to timeout seconds) until no request is in
+ * flight. Returns the number still in flight when it gave up. */
+int ct_server_drain(ct_server *srv, double timeout);
+
+/* Stops the daemon and the pool (after ct_server_drain, nothing is lost). */
+void ct_server_stop(ct_server *srv);
+
+#endif /* CT_SERVER_SERVER_H */
