@@ -38,7 +38,7 @@ static int fast_readback(uint64_t d, int k, float *out)
 }
 
 /* Writes digits of d (ndigits of them) with decimal exponent k (value d * 10^k) in the
- * style of JavaScript's Number#toString: fixed notation for 1e-7 < |v| < 1e21. */
+ * style of JavaScript's Number#toString: fixed notation for 1e-6 <= |v| < 1e21. */
 static int write_decimal(int neg, uint64_t d, int ndigits, int k, char *out)
 {
     char digits[24];
@@ -47,7 +47,7 @@ static int write_decimal(int neg, uint64_t d, int ndigits, int k, char *out)
     if (neg)
         out[n++] = '-';
     int e = k + ndigits - 1; /* exponent of the leading digit */
-    if (e >= -7 && e < 21) {
+    if (e >= -6 && e < 21) {
         if (k >= 0) {
             memcpy(out + n, digits, (size_t)ndigits);
             n += ndigits;

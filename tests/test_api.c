@@ -1,0 +1,259 @@
+/* test_api.c - wire formats: shortest float formatting, .npy, multipart, JSON request
+ * parsing and its errors. */
+#include <string.h>
+
+#include "api.h"
+#include "test.h"
+
+static const ct_api_limits limits = {.max_elements = 1000, .max_output_elements = 100000, .max_json_depth = 8};
+
+/* The shortest round-tripping length by brute force: %.{p}g for p = 1..9. */
+static int shortest_digits(float v)
+{
+    char buf[64];
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, (double)v);
+        if (strtof(buf, NULL) == v)
+            return p;
+    }
+    return 9;
+}
+
+static int significant_digits(const char *s)
+{
+    int n = 0, leading = 1;
+    for (; *s && *s != 'e'; s++) {
+        if (*s < '0' || *s > '9')
+            continue;
+        if (*s == '0' && leading)
+            continue;
+        leading = 0;
+        n++;
+    }
+    /* trailing zeros of an integer written in full are not significant */
+    return n;
+}
+
+TEST(float_format_round_trips_and_is_shortest)
+{
+    static const struct { float v; const char *text; } known[] = {
+        {0.0f, "0"}, {-0.0f, "-0"}, {1.0f, "1"}, {28.0f, "28"}, {0.1f, "0.1"}, {-2.5f, "-2.5"},
+        {1e-7f, "1e-7"}, {1.5e-6f, "0.0000015"}, {3.4028235e38f, "3.4028235e+38"}, {1e21f, "1e+21"},
+        {123456792.0f, "123456790"}, {1.4e-45f, "1e-45"}, {0.33333334f, "0.33333334"},
+    };
+    char out[32];
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        int n = ct_format_float(known[i].v, out);
+        out[n] = '\0';
+        CHECK_STR_EQ(out, known[i].text);
+    }
+    uint32_t state = 12345;
+    for (int i = 0; i < 100000; i++) {
+        state = state * 1664525u + 1013904223u;
+        uint32_t bits = state;
+        float v;
+        memcpy(&v, &bits, 4);
+        if (!isfinite(v))
+            continue;
+        int n = ct_format_float(v, out);
+        out[n] = '\0';
+        float back = strtof(out, NULL);
+        if (memcmp(&back, &v, 4) != 0)
+            FAIL("%.9g (bits %08x) formatted as %s reads back as %.9g", v, bits, out, back);
+        int sd = significant_digits(out);
+        if (strchr(out, '.') == NULL && strchr(out, 'e') == NULL) {
+            while (n > 1 && out[n - 1] == '0') { /* 123456790: the zero is not significant */
+                n--;
+                sd--;
+            }
+        }
+        if (v != 0 && sd > shortest_digits(v))
+            FAIL("%.9g formatted as %s: %d digits, %d suffice", v, out, sd, shortest_digits(v));
+    }
+}
+
+TEST(json_tensor_output_format)
+{
+    ct_shape s = {2, {2, 2}};
+    float d[4] = {0.5f, -1.0f, NAN, 3.25f};
+    ct_buffer b = {0};
+    int64_t nonfinite;
+    CHECK_INT_EQ(ct_json_write_tensor(&s, d, &b, &nonfinite), 0);
+    CHECK_INT_EQ(nonfinite, 1);
+    CHECK_INT_EQ(ct_buffer_append(&b, "", 1), 0);
+    CHECK_STR_EQ(b.data, "{\"shape\":[2,2],\"dtype\":\"float32\",\"data\":[0.5,-1,null,3.25]}");
+    ct_buffer_free(&b);
+}
+
+TEST(npy_write_then_parse_round_trips)
+{
+    ct_shape s = {3, {2, 3, 4}};
+    float d[24];
+    for (int i = 0; i < 24; i++)
+        d[i] = (float)i * 0.5f;
+    ct_buffer b = {0};
+    CHECK_INT_EQ(ct_npy_write(&s, d, &b), 0);
+    CHECK_INT_EQ(b.len % 64, 24 * 4 % 64); /* header padded to 64 bytes */
+    CHECK(memcmp(b.data + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 4), }", 62) == 0);
+    ct_tensor t;
+    ct_api_error err;
+    CHECK_INT_EQ(ct_npy_parse(b.data, b.len, &limits, "input", &t, &err), 0);
+    CHECK_INT_EQ(t.shape.rank, 3);
+    CHECK_INT_EQ(t.shape.dims[2], 4);
+    CHECK(memcmp(t.data, d, sizeof d) == 0);
+    ct_tensor_free(&t);
+    ct_buffer_free(&b);
+}
+
+/* Builds a .npy by hand: header dict text, then payload bytes. */
+static size_t make_npy(char *out, const char *dict, const void *payload, size_t plen)
+{
+    size_t hlen = strlen(dict);
+    memcpy(out, "\x93NUMPY\x01\x00", 8);
+    out[8] = (char)hlen;
+    out[9] = 0;
+    memcpy(out + 10, dict, hlen);
+    memcpy(out + 10 + hlen, payload, plen);
+    return 10 + hlen + plen;
+}
+
+TEST(npy_float64_converted_and_errors_named)
+{
+    char buf[512];
+    double d[3] = {1.5, -2.0, 1e-3};
+    size_t n = make_npy(buf, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }\n", d, sizeof d);
+    ct_tensor t;
+    ct_api_error err;
+    CHECK_INT_EQ(ct_npy_parse(buf, n, &limits, "weight", &t, &err), 0);
+    CHECK_INT_EQ(t.shape.rank, 1);
+    CHECK(t.data[0] == 1.5f && t.data[1] == -2.0f && t.data[2] == 1e-3f);
+    ct_tensor_free(&t);
+
+    int32_t ints[3] = {1, 2, 3};
+    n = make_npy(buf, "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }\n", ints, sizeof ints);
+    CHECK_INT_EQ(ct_npy_parse(buf, n, &limits, "weight", &t, &err), -1);
+    CHECK_INT_EQ(err.status, 415);
+    CHECK_STR_EQ(err.code, "unsupported_dtype");
+    CHECK_CONTAINS(err.message, "weight: dtype '<i4'");
+
+    n = make_npy(buf, "{'descr': '>f4', 'fortran_order': False, 'shape': (3,), }\n", ints, sizeof ints);
+    CHECK_INT_EQ(ct_npy_parse(buf, n, &limits, "bias", &t, &err), -1);
+    CHECK_STR_EQ(err.code, "unsupported_dtype");
+
+    n = make_npy(buf, "{'descr': '<f4', 'fortran_order': True, 'shape': (3,), }\n", ints, sizeof ints);
+    CHECK_INT_EQ(ct_npy_parse(buf, n, &limits, "input", &t, &err), -1);
+    CHECK_STR_EQ(err.code, "unsupported_order");
+
+    n = make_npy(buf, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }\n", ints, sizeof ints);
+    CHECK_INT_EQ(ct_npy_parse(buf, n, &limits, "input", &t, &err), -1);
+    CHECK_CONTAINS(err.message, "input: the .npy data is 12 bytes but shape and dtype need 16");
+
+    n = make_npy(buf, "{'descr': '<f4', 'fortran_order': False, 'shape': (100, 100), }\n", ints, sizeof ints);
+    CHECK_INT_EQ(ct_npy_parse(buf, n, &limits, "input", &t, &err), -1);
+    CHECK_INT_EQ(err.status, 413);
+
+    n = make_npy(buf, "{'descr': '<f4', 'fortran_order': False, 'shape': (9223372036854775807, 4), }\n", ints, sizeof ints);
+    CHECK_INT_EQ(ct_npy_parse(buf, n, &limits, "input", &t, &err), -1);
+    CHECK_STR_EQ(err.code, "too_many_elements");
+
+    CHECK_INT_EQ(ct_npy_parse("PK\x03\x04", 4, &limits, "input", &t, &err), -1);
+    CHECK_STR_EQ(err.code, "invalid_npy");
+}
+
+TEST(multipart_parts_point_into_the_body)
+{
+    const char body[] = "--XyZ\r\nContent-Disposition: form-data; name=\"config\"\r\n\r\n{\"stride\":2}\r\n"
+                        "--XyZ\r\nContent-Disposition: form-data; name=\"input\"; filename=\"x.npy\"\r\n"
+                        "Content-Type: application/octet-stream\r\n\r\nAB\r\nCD\r\n--XyZ--\r\n";
+    ct_part parts[4];
+    int n;
+    ct_api_error err;
+    CHECK_INT_EQ(ct_multipart_parse("multipart/form-data; boundary=XyZ", body, sizeof body - 1, parts, 4, &n, &err), 0);
+    CHECK_INT_EQ(n, 2);
+    CHECK(parts[0].name_len == 6 && memcmp(parts[0].name, "config", 6) == 0);
+    CHECK(parts[0].len == 12 && memcmp(parts[0].data, "{\"stride\":2}", 12) == 0);
+    CHECK(parts[1].name_len == 5 && memcmp(parts[1].name, "input", 5) == 0);
+    CHECK(parts[1].len == 6 && memcmp(parts[1].data, "AB\r\nCD", 6) == 0);
+    CHECK(parts[1].content_type_len == 24);
+
+    CHECK_INT_EQ(ct_multipart_parse("multipart/form-data", body, sizeof body - 1, parts, 4, &n, &err), -1);
+    CHECK_CONTAINS(err.message, "boundary");
+    CHECK_INT_EQ(ct_multipart_parse("multipart/form-data; boundary=XyZ", body, 60, parts, 4, &n, &err), -1);
+    CHECK_STR_EQ(err.code, "invalid_multipart");
+}
+
+static void expect_json_error(const char *body, int status, const char *code, const char *text)
+{
+    ct_request req;
+    ct_api_error err;
+    if (ct_json_parse_request(body, strlen(body), &limits, 1, &req, &err) == 0)
+        FAIL("%s: parsed, expected %s", body, code);
+    CHECK_INT_EQ(err.status, status);
+    CHECK_STR_EQ(err.code, code);
+    CHECK_CONTAINS(err.message, text);
+}
+
+TEST(json_request_errors_name_the_field)
+{
+    expect_json_error("{\"input\": [1,", 400, "invalid_json", "invalid JSON at line 1");
+    expect_json_error("[1,2]", 400, "invalid_json", "must be a JSON object");
+    expect_json_error("{\"weight\": [[[1]]]}", 400, "missing_field", "input: required");
+    expect_json_error("{\"input\": [[1]]}", 400, "missing_field", "weight: required");
+    expect_json_error("{\"input\": [[1]], \"weight\": [[[1]]], \"strid\": 2}", 400, "unknown_field", "strid: unknown field");
+    expect_json_error("{\"input\": [[1]], \"weight\": [[[1]]], \"stride\": 2, \"pads\": [0, 0]}", 400, "conflicting_parameters",
+                      "stride (PyTorch) and pads (ONNX) cannot be mixed");
+    expect_json_error("{\"input\": [[1]], \"weight\": [[[1]]], \"stride\": [1, 2]}", 400, "invalid_parameter",
+                      "stride: must be an integer or a list of 1 integers");
+    expect_json_error("{\"input\": [[1]], \"weight\": [[[1]]], \"stride\": 1.5}", 400, "invalid_parameter", "stride");
+    expect_json_error("{\"input\": [[1, 2], [3]], \"weight\": [[[1]]]}", 400, "invalid_tensor", "input: ragged nested list");
+    expect_json_error("{\"input\": {\"shape\": [2, 2], \"data\": [1, 2, 3]}, \"weight\": [[[1]]]}", 400, "invalid_tensor",
+                      "input.data: has 3 numbers but shape needs 4");
+    expect_json_error("{\"input\": {\"shape\": [40, 40], \"data\": []}, \"weight\": [[[1]]]}", 413, "too_many_elements", "input");
+    expect_json_error("{\"input\": [[1]], \"weight\": [[1]]}", 400, "invalid_rank", "weight: must have 3, 4 or 5 dims");
+    expect_json_error("{\"input\": [[1]], \"weight\": [[[1]]], \"auto_pad\": \"SAME\"}", 400, "invalid_parameter", "auto_pad");
+    expect_json_error("{\"input\": [[1]], \"weight\": [[[\"a\"]]]}", 400, "invalid_tensor", "weight: expected a number");
+    expect_json_error("{\"input\": [[[[[[[1]]]]]]], \"weight\": [[[1]]]}", 400, "invalid_rank", "input: nested deeper");
+}
+
+TEST(json_request_hyperparameters)
+{
+    const char *body = "{\"input\": {\"shape\": [1, 1, 2, 2], \"data\": [1, 2, 3, 4]}, \"weight\": [[[[1, 2], [3, 4]]]],"
+                       " \"bias\": [0.5], \"stride\": [2, 3], \"padding\": 1, \"output_padding\": [1, 0], \"dilation\": 1,"
+                       " \"groups\": 1, \"output_size\": null}";
+    ct_request req;
+    ct_api_error err;
+    CHECK_INT_EQ(ct_json_parse_request(body, strlen(body), &limits, 1, &req, &err), 0);
+    CHECK_INT_EQ(req.params.spatial_dims, 2);
+    CHECK_INT_EQ(req.params.stride[0], 2);
+    CHECK_INT_EQ(req.params.stride[1], 3);
+    CHECK_INT_EQ(req.params.pads_begin[1], 1);
+    CHECK_INT_EQ(req.params.pads_end[0], 1);
+    CHECK_INT_EQ(req.params.output_padding[0], 1);
+    CHECK_INT_EQ(req.params.output_size_rule, CT_OUTPUT_SIZE_NONE);
+    CHECK_INT_EQ(req.bias.shape.dims[0], 1);
+    CHECK(req.bias.data[0] == 0.5f);
+    CHECK_INT_EQ(req.weight.shape.rank, 4);
+    ct_request_free(&req);
+
+    body = "{\"input\": [[[1, 2]]], \"weight\": [[[1, 2]]], \"strides\": [2], \"pads\": [1, 0], \"auto_pad\": \"NOTSET\","
+           " \"output_shape\": [1, 1, 4], \"group\": 1, \"kernel_shape\": [2]}";
+    CHECK_INT_EQ(ct_json_parse_request(body, strlen(body), &limits, 1, &req, &err), 0);
+    CHECK_INT_EQ(req.params.output_size_rule, CT_OUTPUT_SIZE_ONNX);
+    CHECK_INT_EQ(req.params.output_size[0], 4);
+    CHECK_INT_EQ(req.params.pads_begin[0], 1);
+    CHECK_INT_EQ(req.params.pads_end[0], 0);
+    CHECK_INT_EQ(req.params.has_kernel_shape, 1);
+    ct_request_free(&req);
+}
+
+TEST(shape_header_parsing)
+{
+    ct_shape s;
+    ct_api_error err;
+    CHECK_INT_EQ(ct_parse_shape_header("1,4, 5,5", &s, &err), 0);
+    CHECK_INT_EQ(s.rank, 4);
+    CHECK_INT_EQ(s.dims[3], 5);
+    CHECK_INT_EQ(ct_parse_shape_header("1,x", &s, &err), -1);
+    CHECK_INT_EQ(ct_parse_shape_header("1,2,3,4,5,6", &s, &err), -1);
+    CHECK_STR_EQ(err.code, "invalid_rank");
+}

@@ -1,0 +1,132 @@
+/* test_validation.c - every invalid condition returns its own status and a message naming
+ * the field and the rule, checked one by one; plus the overflow-safe shape arithmetic. */
+#include <string.h>
+
+#include "convtranspose.h"
+#include "test.h"
+
+typedef struct setup {
+    ct_params p;
+    ct_shape xs, ws;
+    int64_t bias_len;
+    int use_bias;
+} setup;
+
+/* A valid 2-d layer: input [1, 4, 5, 5], weight [4, 3, 3, 3], groups 2 -> 6 out channels. */
+static setup valid(void)
+{
+    setup s;
+    ct_params_init(&s.p, 2);
+    s.p.groups = 2;
+    s.xs = (ct_shape){4, {1, 4, 5, 5}};
+    s.ws = (ct_shape){4, {4, 3, 3, 3}};
+    s.bias_len = 6;
+    s.use_bias = 1;
+    return s;
+}
+
+/* Runs create + output_shape; returns the first failing status and its message. */
+static ct_status check(const setup *s, char *msg, size_t cap)
+{
+    static float weight[1 << 16], bias[64];
+    ct_plan *plan = NULL;
+    msg[0] = '\0';
+    int64_t we = ct_shape_elements(&s->ws);
+    const float *w = we >= 0 && we <= (1 << 16) ? weight : NULL;
+    ct_status st = ct_plan_create(&s->p, &s->ws, w ? w : weight, s->use_bias ? bias : NULL, s->bias_len, &plan, msg, cap);
+    if (st == CT_OK) {
+        ct_shape os;
+        st = ct_plan_output_shape(plan, &s->xs, &os, msg, cap);
+    }
+    ct_plan_destroy(plan);
+    return st;
+}
+
+#define EXPECT(s, status, text)                                                                    \
+    do {                                                                                           \
+        char msg_[400];                                                                            \
+        ct_status st_ = check(&(s), msg_, sizeof msg_);                                            \
+        if (st_ != (status))                                                                       \
+            FAIL("expected %s, got %s: %s", ct_status_name(status), ct_status_name(st_), msg_);    \
+        CHECK_CONTAINS(msg_, text);                                                                \
+    } while (0)
+
+TEST(validation_valid_layer_passes)
+{
+    setup s = valid();
+    char msg[400];
+    CHECK_INT_EQ(check(&s, msg, sizeof msg), CT_OK);
+}
+
+TEST(validation_each_rule_has_its_code)
+{
+    setup s;
+    s = valid(); s.p.stride[1] = 0; EXPECT(s, CT_E_STRIDE, "stride[1] = 0: non-positive stride");
+    s = valid(); s.p.stride[0] = -2; EXPECT(s, CT_E_STRIDE, "stride[0] = -2");
+    s = valid(); s.p.dilation[0] = 0; EXPECT(s, CT_E_DILATION, "dilation[0] = 0: dilation should be greater than zero");
+    s = valid(); s.p.groups = 0; EXPECT(s, CT_E_GROUPS, "groups = 0: non-positive groups");
+    s = valid(); s.p.pads_begin[1] = -1; EXPECT(s, CT_E_PADDING, "padding[1] = -1: negative padding");
+    s = valid(); s.p.pads_end[0] = -1; EXPECT(s, CT_E_PADDING, "negative padding");
+    s = valid(); s.p.output_padding[0] = -1; EXPECT(s, CT_E_OUTPUT_PADDING, "negative output_padding");
+    s = valid(); s.p.output_padding[1] = 1; EXPECT(s, CT_E_OUTPUT_PADDING, "output_padding[1] = 1: output padding must be smaller than either stride (1) or dilation (1)");
+    s = valid(); s.p.groups = 3; s.xs.dims[1] = 3; s.ws.dims[0] = 4; EXPECT(s, CT_E_CHANNELS_GROUPS, "expected weight to be divisible by 3 at dimension 0");
+    s = valid(); s.xs.dims[1] = 5; EXPECT(s, CT_E_WEIGHT_SHAPE, "to have 4 channels, but got 5 channels instead");
+    s = valid(); s.bias_len = 5; EXPECT(s, CT_E_BIAS_SHAPE, "expected bias to be 1-dimensional with 6 elements, but got bias of size [5]");
+    s = valid(); s.p.pads_begin[0] = s.p.pads_end[0] = 4; EXPECT(s, CT_E_OUTPUT_TOO_SMALL, "Output size is too small");
+    s = valid(); s.p.output_size_rule = CT_OUTPUT_SIZE_TORCH; s.p.output_size[0] = 8; s.p.output_size[1] = 7;
+    s.p.stride[0] = 2; EXPECT(s, CT_E_OUTPUT_SIZE, "output_size[0] = 8: requested an output size of 8, but valid sizes range from 11 to 12");
+    s = valid(); s.p.output_size_rule = CT_OUTPUT_SIZE_ONNX; s.p.output_size[1] = 0; s.p.output_size[0] = 3; EXPECT(s, CT_E_OUTPUT_SIZE, "output_shape[1] = 0");
+    s = valid(); s.p.has_kernel_shape = 1; s.p.kernel_shape[0] = 3; s.p.kernel_shape[1] = 2; EXPECT(s, CT_E_KERNEL_SHAPE, "kernel_shape[1] = 2 does not match");
+    s = valid(); s.p.auto_pad = CT_AUTO_PAD_SAME_UPPER; s.p.pads_begin[0] = 1; EXPECT(s, CT_E_AUTO_PAD, "explicit pads cannot be combined with auto_pad");
+    s = valid(); s.xs.rank = 2; EXPECT(s, CT_E_RANK, "expected 3D (unbatched) or 4D (batched) input");
+    s = valid(); s.ws.rank = 3; EXPECT(s, CT_E_RANK, "weight: expected a 4-d weight");
+    s = valid(); s.p.spatial_dims = 4; EXPECT(s, CT_E_RANK, "spatial_dims = 4");
+    s = valid(); s.xs.dims[2] = 0; EXPECT(s, CT_E_SHAPE, "input: dimension 2 is 0");
+    s = valid(); s.ws.dims[3] = 0; EXPECT(s, CT_E_SHAPE, "weight: dimension 3 is 0");
+    s = valid(); s.p.max_output_elements = 100; EXPECT(s, CT_E_TOO_LARGE, "exceed the limit of 100");
+}
+
+TEST(validation_output_padding_may_exceed_stride_below_dilation)
+{
+    setup s = valid();
+    s.p.dilation[0] = 3;
+    s.p.output_padding[0] = 2; /* >= stride 1 but < dilation 3: PyTorch allows it */
+    char msg[400];
+    CHECK_INT_EQ(check(&s, msg, sizeof msg), CT_OK);
+}
+
+TEST(validation_overflowing_sizes_are_refused_before_allocating)
+{
+    setup s = valid();
+    s.p.stride[0] = s.p.stride[1] = 1000000; /* the 40-byte request that asks for terabytes */
+    s.xs.dims[2] = s.xs.dims[3] = 2;
+    s.p.max_output_elements = 64 << 20;
+    EXPECT(s, CT_E_TOO_LARGE, "exceed the limit of 67108864");
+    s.xs.dims[2] = s.xs.dims[3] = 1000000; /* 6e24 elements: does not even fit int64 */
+    EXPECT(s, CT_E_OVERFLOW, "element count overflows");
+    s = valid();
+    s.p.stride[0] = INT64_MAX / 2;
+    s.xs.dims[2] = 1000;
+    EXPECT(s, CT_E_OVERFLOW, "overflows");
+    s = valid();
+    s.xs.dims[0] = INT64_MAX / 4;
+    s.p.stride[0] = s.p.stride[1] = 1 << 20;
+    s.xs.dims[2] = s.xs.dims[3] = 1 << 20;
+    EXPECT(s, CT_E_OVERFLOW, "overflows");
+    s = valid();
+    s.p.pads_begin[0] = s.p.pads_end[0] = INT64_MAX;
+    EXPECT(s, CT_E_OVERFLOW, "overflows");
+}
+
+TEST(validation_status_names_are_snake_case_and_unique)
+{
+    for (int i = 0; i < CT_STATUS_COUNT; i++) {
+        const char *a = ct_status_name((ct_status)i);
+        for (const char *p = a; *p; p++)
+            CHECK((*p >= 'a' && *p <= 'z') || *p == '_');
+        for (int j = 0; j < i; j++)
+            CHECK(strcmp(a, ct_status_name((ct_status)j)) != 0);
+    }
+    CHECK_STR_EQ(ct_status_name(CT_E_STRIDE), "invalid_stride");
+    CHECK_STR_EQ(ct_status_name((ct_status)999), "unknown_status");
+}
