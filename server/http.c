@@ -317,6 +317,13 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
     return MHD_YES;
 }
 
+/* Bytes of an over-limit chunked body read (and dropped) before the connection is closed. */
+static size_t discard_allowance(const ct_server *srv)
+{
+    int64_t allowance = 4 * srv->cfg.max_body;
+    return (size_t)(allowance < (64 << 20) ? allowance : (64 << 20));
+}
+
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                       const char *version, const char *upload_data, size_t *upload_data_size,
                                       void **req_cls)
@@ -330,14 +337,15 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         r->bytes_in += n;
-        if (r->responded || r->body_too_large)
-            return MHD_YES; /* already answered: discard */
-        if (r->body.len + n > (size_t)srv->cfg.max_body) {
+        if (r->responded)
+            return MHD_YES; /* answered from the headers: discard */
+        if (r->body_too_large || r->body.len + n > (size_t)srv->cfg.max_body) {
+            /* libmicrohttpd answers only before the body or after all of it. Keep nothing,
+             * read on up to a bounded allowance so the client gets its 413, and past that
+             * close the connection. */
             r->body_too_large = 1;
             ct_buffer_free(&r->body);
-            char msg[160];
-            snprintf(msg, sizeof msg, "body: more than %lld bytes (--max-body)", (long long)srv->cfg.max_body);
-            return respond_error(r, 413, "body_too_large", msg, NULL, NULL);
+            return r->bytes_in <= discard_allowance(srv) ? MHD_YES : MHD_NO;
         }
         if (ct_buffer_append(&r->body, upload_data, n) != 0)
             return respond_error(r, 503, "out_of_memory", "body: out of memory", NULL, NULL);
@@ -345,6 +353,11 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
     }
     if (r->responded)
         return MHD_YES;
+    if (r->body_too_large) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "body: more than %lld bytes (--max-body)", (long long)srv->cfg.max_body);
+        return respond_error(r, 413, "body_too_large", msg, NULL, NULL);
+    }
     if (atomic_load(&r->result_ready)) {
         ct_buffer res = r->result;
         r->result = (ct_buffer){0};

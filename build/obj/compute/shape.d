@@ -1,4 +1,0 @@
-build/obj/compute/shape.o: compute/shape.c compute/internal.h \
- compute/convtranspose.h
-compute/internal.h:
-compute/convtranspose.h:

@@ -1,2 +1,0 @@
-build/obj/tests/runner.o: tests/runner.c tests/test.h
-tests/test.h:

@@ -1,0 +1,201 @@
+/* http_client.c - see http_client.h. */
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http_client.h"
+#include "test.h"
+
+void daemon_start(daemon_proc *d, const char *const *extra)
+{
+    const char *bin = getenv("CT_DAEMON") ? getenv("CT_DAEMON") : "build/convtransposed";
+    int out[2];
+    CHECK(pipe(out) == 0);
+    snprintf(d->log_path, sizeof d->log_path, "/tmp/ct-test-daemon-%d-%ld.log", (int)getpid(), (long)time(NULL));
+    const char *argv[64] = {bin, "--host", "127.0.0.1", "--port", "0"};
+    int argc = 5;
+    for (int i = 0; extra && extra[i] && argc < 62; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    d->pid = fork();
+    CHECK(d->pid >= 0);
+    if (d->pid == 0) {
+        dup2(out[1], 1);
+        int log = open(d->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(log, 2);
+        close(out[0]);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    close(out[1]);
+    FILE *f = fdopen(out[0], "r");
+    char line[256];
+    alarm(10);
+    if (!fgets(line, sizeof line, f))
+        FAIL("daemon %s did not start (log %s)", bin, d->log_path);
+    alarm(0);
+    fclose(f);
+    char *colon = strrchr(line, ':');
+    CHECK(colon != NULL);
+    d->port = atoi(colon + 1);
+    CHECK(d->port > 0);
+}
+
+int daemon_stop(daemon_proc *d)
+{
+    int status;
+    kill(d->pid, SIGTERM);
+    for (int i = 0; i < 2000; i++) {
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            unlink(d->log_path);
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        usleep(10000);
+    }
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, &status, 0);
+    return -1;
+}
+
+char *daemon_log(const daemon_proc *d)
+{
+    FILE *f = fopen(d->log_path, "r");
+    if (!f)
+        return strdup("");
+    char *text = calloc(1, 1 << 20);
+    size_t n = fread(text, 1, (1 << 20) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+static size_t collect(char *data, size_t size, size_t nmemb, void *userp)
+{
+    http_response *r = userp;
+    size_t n = size * nmemb;
+    r->body = realloc(r->body, r->len + n + 1);
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    r->body[r->len] = '\0';
+    return n;
+}
+
+static size_t collect_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    http_response *r = userp;
+    size_t n = size * nmemb, have = r->headers ? strlen(r->headers) : 0;
+    r->headers = realloc(r->headers, have + n + 1);
+    memcpy(r->headers + have, data, n);
+    r->headers[have + n] = '\0';
+    return n;
+}
+
+static CURL *make_handle(int port, const char *method, const char *path, struct curl_slist *hdrs, const void *body,
+                         size_t body_len, http_response *r)
+{
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    memset(r, 0, sizeof *r);
+    r->body = calloc(1, 1);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    if (hdrs)
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    return c;
+}
+
+static struct curl_slist *header_list(const char *const *headers)
+{
+    struct curl_slist *h = curl_slist_append(NULL, "Expect:"); /* no 100-continue round trip */
+    for (int i = 0; headers && headers[i]; i++)
+        h = curl_slist_append(h, headers[i]);
+    return h;
+}
+
+http_response http_request(int port, const char *method, const char *path, const char *const *headers, const void *body,
+                           size_t body_len)
+{
+    http_response r;
+    struct curl_slist *h = header_list(headers);
+    CURL *c = make_handle(port, method, path, h, body, body_len, &r);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK)
+        FAIL("%s %s: curl: %s", method, path, curl_easy_strerror(rc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(h);
+    return r;
+}
+
+void http_parallel(int port, const char *path, const char *const *headers, const void *body, size_t body_len, int n,
+                   http_response *responses)
+{
+    CURLM *m = curl_multi_init();
+    curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)n);
+    struct curl_slist *h = header_list(headers);
+    CURL **handles = calloc((size_t)n, sizeof *handles);
+    for (int i = 0; i < n; i++) {
+        handles[i] = make_handle(port, "POST", path, h, body, body_len, &responses[i]);
+        curl_easy_setopt(handles[i], CURLOPT_FRESH_CONNECT, 1L);
+        curl_multi_add_handle(m, handles[i]);
+    }
+    int running = 1;
+    while (running) {
+        curl_multi_perform(m, &running);
+        if (running)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    for (int i = 0; i < n; i++) {
+        curl_easy_getinfo(handles[i], CURLINFO_RESPONSE_CODE, &responses[i].status);
+        curl_multi_remove_handle(m, handles[i]);
+        curl_easy_cleanup(handles[i]);
+    }
+    free(handles);
+    curl_slist_free_all(h);
+    curl_multi_cleanup(m);
+}
+
+void http_response_free(http_response *r)
+{
+    free(r->body);
+    free(r->headers);
+    memset(r, 0, sizeof *r);
+}
+
+char *http_header(const http_response *r, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (const char *p = r->headers; p && *p;) {
+        const char *eol = strstr(p, "\r\n");
+        if (!eol)
+            break;
+        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *v = p + nlen + 1;
+            while (*v == ' ')
+                v++;
+            return strndup(v, (size_t)(eol - v));
+        }
+        p = eol + 2;
+    }
+    return NULL;
+}

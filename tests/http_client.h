@@ -1,0 +1,41 @@
+/* http_client.h - test helpers: start the real daemon on a free port, and make HTTP requests
+ * to it with libcurl (single, or many at once with the multi interface). */
+#ifndef CT_TESTS_HTTP_CLIENT_H
+#define CT_TESTS_HTTP_CLIENT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct daemon_proc {
+    pid_t pid;
+    int port;
+    char log_path[128];
+} daemon_proc;
+
+/* Starts build/convtransposed (CT_DAEMON overrides the path) on 127.0.0.1, port 0, with
+ * extra flags (NULL-terminated). Fails the test if it does not print its port in 10 s. */
+void daemon_start(daemon_proc *d, const char *const *extra_args);
+/* SIGTERM and wait; returns the exit status (or -1 if it had to be killed after 20 s). */
+int daemon_stop(daemon_proc *d);
+/* The daemon's stderr so far (malloc'd). */
+char *daemon_log(const daemon_proc *d);
+
+typedef struct http_response {
+    long status;
+    char *body;          /* NUL-terminated (the body may also hold NULs: use len) */
+    size_t len;
+    char *headers;       /* raw header block */
+} http_response;
+
+/* One request. headers: NULL-terminated "Name: value" list (may be NULL). */
+http_response http_request(int port, const char *method, const char *path, const char *const *headers,
+                           const void *body, size_t body_len);
+void http_response_free(http_response *r);
+/* A header's value from a response (malloc'd, or NULL). */
+char *http_header(const http_response *r, const char *name);
+
+/* n identical POSTs in flight at once over n connections; responses[i] filled. */
+void http_parallel(int port, const char *path, const char *const *headers, const void *body, size_t body_len, int n,
+                   http_response *responses);
+
+#endif /* CT_TESTS_HTTP_CLIENT_H */
