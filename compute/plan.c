@@ -297,6 +297,7 @@ typedef struct run_ctx {
     run_phase *phases;
     int64_t tiles_per_block, cgroups, ci_chunk;
     int64_t items_per_image;           /* groups * nphases-with-outputs * blocks * cgroups */
+    int64_t scratch_floats;            /* per thread: partial sums of one item's tiles */
     int64_t items;
     const float *x;
     float *y;
@@ -334,7 +335,7 @@ static void fill_bias_plane(const run_ctx *c, int64_t plane_idx)
 }
 
 /* Computes one item: an image, a group, a phase, a block of tiles, a group of channel blocks. */
-static void run_item(const run_ctx *c, int64_t item)
+static void run_item(const run_ctx *c, int64_t item, float *scratch)
 {
     const ct_plan *plan = c->plan;
     const int64_t per_group = c->items_per_image / plan->groups;
@@ -394,28 +395,43 @@ static void run_item(const run_ctx *c, int64_t item)
             lanes[slot] = (int)(left < vl ? left : vl);
         }
 
+    /* K in chunks: partial sums of all but the last chunk go to a contiguous scratch tile
+     * per (tile, channel block), laid out [MR][NV][VL]; the last chunk writes the output. */
     ct_igemm_args args;
-    args.out_cstride = c->out_plane;
-    args.out_xstride = plan->stride[2];
     const int64_t ntaps = ph->ntaps;
     const int64_t ci_chunk = c->ci_chunk;
+    const int64_t ncb = cb1 - cb0, tile_floats = (int64_t)mr * nv * vl;
     for (int64_t ci0 = 0; ci0 < plan->cin_g; ci0 += ci_chunk) {
         const int64_t ci1 = ci0 + ci_chunk < plan->cin_g ? ci0 + ci_chunk : plan->cin_g;
+        const int first = ci0 == 0, last = ci1 == plan->cin_g;
         args.k = (size_t)((ci1 - ci0) * ntaps);
         args.offsets = rp->offsets + ci0 * ntaps;
-        args.accumulate = ci0 > 0;
-        for (int64_t cb = cb0; cb < cb1; cb++) {
-            const int64_t co0 = cb * mr;
-            args.a = a_group + (cb * plan->cin_g + ci0) * ntaps * mr;
-            args.m = (int)(plan->cout_g - co0 < mr ? plan->cout_g - co0 : mr);
-            args.bias = plan->bias ? plan->bias + grp * plan->cout_g + co0 : NULL;
-            for (int64_t t = t0; t < t1; t++) {
-                const int64_t slot0 = (t - t0) * nv;
+        args.acc_cstride = (int64_t)nv * vl;
+        /* Tiles outside, channel blocks inside: a tile's input panel (K chunk x NV vectors)
+         * stays in L1 while the weight blocks stream through it from L2. */
+        for (int64_t t = t0; t < t1; t++) {
+            const int64_t slot0 = (t - t0) * nv;
+            for (int v = 0; v < nv; v++)
+                args.b[v] = bptr[slot0 + v];
+            for (int64_t cb = cb0; cb < cb1; cb++) {
+                const int64_t co0 = cb * mr;
+                float *partial = scratch + ((t - t0) * ncb + (cb - cb0)) * tile_floats;
+                args.a = a_group + (cb * plan->cin_g + ci0) * ntaps * mr;
+                args.m = (int)(plan->cout_g - co0 < mr ? plan->cout_g - co0 : mr);
+                args.bias = plan->bias ? plan->bias + grp * plan->cout_g + co0 : NULL;
                 for (int v = 0; v < nv; v++) {
-                    args.b[v] = bptr[slot0 + v];
-                    args.out[v] = optr[slot0 + v] + co0 * c->out_plane;
-                    args.lanes[v] = lanes[slot0 + v];
+                    args.acc[v] = first ? NULL : partial + v * vl;
+                    if (last) {
+                        args.out[v] = optr[slot0 + v] + co0 * c->out_plane;
+                        args.lanes[v] = lanes[slot0 + v];
+                    } else {
+                        args.out[v] = partial + v * vl;
+                        args.lanes[v] = vl;
+                    }
                 }
+                args.out_cstride = last ? c->out_plane : (int64_t)nv * vl;
+                args.out_xstride = last ? plan->stride[2] : 1;
+                args.m = last ? args.m : mr;
                 ukernel(&args);
             }
         }
@@ -502,6 +518,8 @@ static int64_t plan_run(run_ctx *c, int nthreads)
         else
             break;
     }
+    int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
+    c->scratch_floats = c->tiles_per_block * cb_per_group * plan->mr * plan->nv * plan->isa->vl;
     return bytes;
 }
 
@@ -562,6 +580,7 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
     const int64_t planes = c.g.batch * plan->in_channels;
     const int64_t out_planes = c.g.batch * plan->out_channels;
     int threads = nthreads < c.items ? nthreads : (int)(c.items > 0 ? c.items : 1);
+    int failed = 0;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
 #pragma omp for schedule(static) nowait
@@ -573,9 +592,22 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
                 fill_bias_plane(&c, i);
         }
 #pragma omp barrier
+        float *scratch = NULL;
+        if (posix_memalign((void **)&scratch, 64, sizeof(float) * (size_t)c.scratch_floats) != 0)
+            scratch = NULL;
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t i = 0; i < c.items; i++)
-            run_item(&c, i);
+        for (int64_t i = 0; i < c.items; i++) {
+            if (scratch)
+                run_item(&c, i, scratch);
+            else
+                failed = 1;
+        }
+        free(scratch);
+    }
+    if (failed) {
+        free(workspace);
+        free(c.phases);
+        return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the per-thread scratch tiles");
     }
     free(workspace);
     free(c.phases);

@@ -5,8 +5,9 @@
  *
  *   out[m][v][j] = init[m][v][j] + sum_{k < K} a[k * MR + m] * b[v][offsets[k] + j]
  *
- * with init = bias[m] (or 0 without bias), or the current output when accumulate is set
- * (K is split into chunks that stay in cache). Contract:
+ * with init = bias[m] (or 0 without bias), or, when acc is set, the partial sums of the
+ * previous K chunk: acc[v] + m * acc_cstride holds VL floats (K is split into chunks that
+ * stay in cache, and partial sums live in a contiguous scratch tile). Contract:
  *   - a holds K rows of MR floats (packed weights, channel fastest), rows m >= M zero-padded;
  *   - b[v] + offsets[k] + j is readable for every k and j < VL (the padded input has VL
  *     spare columns), even where lanes[v] < VL;
@@ -30,10 +31,11 @@ typedef struct ct_igemm_args {
     float *out[CT_NV_MAX];      /* per vector: output at its first pixel, channel 0 */
     int lanes[CT_NV_MAX];       /* valid pixels per vector, 0..VL */
     int m;                      /* valid output channels, 1..MR */
-    int accumulate;             /* 1: add to the output; 0: start from the bias */
+    const float *acc[CT_NV_MAX]; /* per vector: partial sums to start from, or acc[0] NULL */
+    int64_t acc_cstride;        /* floats between channels in acc */
     int64_t out_cstride;        /* output elements between channels */
     int64_t out_xstride;        /* output elements between consecutive pixels of a vector */
-    const float *bias;          /* M biases or NULL; read only when accumulate == 0 */
+    const float *bias;          /* M biases or NULL; read only when acc[0] is NULL */
 } ct_igemm_args;
 
 typedef void (*ct_igemm_ukernel)(const ct_igemm_args *args);

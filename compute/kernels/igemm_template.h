@@ -10,18 +10,12 @@ void CT_KNAME(const ct_igemm_args *restrict args)
     const int m_valid = args->m;
     ct_vf acc[CT_MR][CT_NV];
 
-    if (args->accumulate) {
+    if (args->acc[0]) {
 #pragma GCC unroll 16
-        for (int v = 0; v < CT_NV; v++)
-            for (int m = 0; m < CT_MR; m++) {
-                float tmp[CT_VL] = {0};
-                if (m < m_valid) {
-                    const float *src = args->out[v] + m * args->out_cstride;
-                    for (int j = 0; j < args->lanes[v]; j++)
-                        tmp[j] = src[j * args->out_xstride];
-                }
-                memcpy(&acc[m][v], tmp, sizeof tmp);
-            }
+        for (int m = 0; m < CT_MR; m++)
+#pragma GCC unroll 16
+            for (int v = 0; v < CT_NV; v++)
+                acc[m][v] = *(const ct_vf_unaligned *)(args->acc[v] + m * args->acc_cstride);
     } else {
 #pragma GCC unroll 16
         for (int m = 0; m < CT_MR; m++) {
