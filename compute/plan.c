@@ -296,7 +296,7 @@ typedef struct run_ctx {
     float *xpad;                       /* N * C_in padded planes */
     run_phase *phases;
     int64_t tiles_per_block, cgroups, ci_chunk;
-    int64_t items_per_image;           /* groups * nphases-with-outputs * blocks * cgroups */
+    int64_t items_per_image;           /* groups * tile blocks (of the largest phase) * cgroups */
     int64_t scratch_floats;            /* per thread: partial sums of one item's tiles */
     int64_t items;
     const float *x;
@@ -334,28 +334,13 @@ static void fill_bias_plane(const run_ctx *c, int64_t plane_idx)
         dst[i] = value;
 }
 
-/* Computes one item: an image, a group, a phase, a block of tiles, a group of channel blocks. */
-static void run_item(const run_ctx *c, int64_t item, float *scratch)
+/* Computes one phase's block of tiles for a group of channel blocks. */
+static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p, int64_t block, int64_t cgroup,
+                            float *scratch)
 {
     const ct_plan *plan = c->plan;
-    const int64_t per_group = c->items_per_image / plan->groups;
-    const int64_t n = item / c->items_per_image;
-    int64_t rest = item % c->items_per_image;
-    const int64_t grp = rest / per_group;
-    rest %= per_group;
-    int64_t p = 0;
-    for (;; p++) {
-        const run_phase *rp = &c->phases[p];
-        if (rp->tile_blocks == 0)
-            continue;
-        int64_t span = rp->tile_blocks * c->cgroups;
-        if (rest < span)
-            break;
-        rest -= span;
-    }
     const run_phase *rp = &c->phases[p];
     const ct_phase *ph = &plan->phases[p];
-    const int64_t block = rest / c->cgroups, cgroup = rest % c->cgroups;
     const int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
     const int64_t cb0 = cgroup * cb_per_group;
     const int64_t cb1 = cb0 + cb_per_group < plan->cblocks ? cb0 + cb_per_group : plan->cblocks;
@@ -438,6 +423,21 @@ static void run_item(const run_ctx *c, int64_t item, float *scratch)
     }
 }
 
+/* Computes one item: an image, a group, a block of tiles (the same block index in every
+ * phase, so the phases share the input rows while they are in cache), a group of channel
+ * blocks. */
+static void run_item(const run_ctx *c, int64_t item, float *scratch)
+{
+    const ct_plan *plan = c->plan;
+    const int64_t per_group = c->items_per_image / plan->groups;
+    const int64_t n = item / c->items_per_image;
+    const int64_t grp = item % c->items_per_image / per_group;
+    const int64_t block = item % per_group / c->cgroups, cgroup = item % c->cgroups;
+    for (int64_t p = 0; p < plan->nphases; p++)
+        if (block < c->phases[p].tile_blocks)
+            run_phase_block(c, n, grp, p, block, cgroup, scratch);
+}
+
 /* Lays out phases, the padded input and the work items. Returns bytes of workspace needed,
  * or -1 on overflow. */
 static int64_t plan_run(run_ctx *c, int nthreads)
@@ -501,13 +501,14 @@ static int64_t plan_run(run_ctx *c, int nthreads)
         c->tiles_per_block = max_block;
     c->cgroups = 1;
     for (;;) {
-        int64_t per_image = 0;
+        int64_t blocks = 0;
         for (int64_t p = 0; p < plan->nphases; p++) {
             run_phase *rp = &c->phases[p];
             rp->tile_blocks = rp->count[0] > 0 ? ceil_div(rp->tiles, c->tiles_per_block) : 0;
-            per_image += rp->tile_blocks * c->cgroups;
+            if (rp->tile_blocks > blocks)
+                blocks = rp->tile_blocks;
         }
-        c->items_per_image = per_image * plan->groups;
+        c->items_per_image = blocks * c->cgroups * plan->groups;
         c->items = c->items_per_image * c->g.batch;
         if (c->items >= 4 * (int64_t)nthreads || nthreads == 1)
             break;
