@@ -36,6 +36,7 @@ typedef struct ct_igemm_args {
     int64_t out_cstride;        /* output elements between channels */
     int64_t out_xstride;        /* output elements between consecutive pixels of a vector */
     const float *bias;          /* M biases or NULL; read only when acc[0] is NULL */
+    int prefetch;               /* 1: the input panel is cold, prefetch it ahead */
 } ct_igemm_args;
 
 typedef void (*ct_igemm_ukernel)(const ct_igemm_args *args);

@@ -11,6 +11,11 @@
 typedef float ct_vf __attribute__((vector_size(CT_VL * sizeof(float))));
 typedef float ct_vf_unaligned __attribute__((vector_size(CT_VL * sizeof(float)), aligned(4), may_alias));
 
+#ifndef CT_PREFETCH_DISTANCE
+#define CT_PREFETCH_DISTANCE 16 /* K terms */
+#endif
+#define CT_PREFETCH_STEP (64 / (CT_VL * (int)sizeof(float)) > 0 ? 64 / (CT_VL * (int)sizeof(float)) : 1)
+
 #define CT_PASTE(a, b, c, d, e) a##b##x##c##d##e
 #define CT_KERNEL_NAME(mr, nv, isa) CT_PASTE(ct_f32_igemm_ukernel_, mr, nv, __, isa)
 #define CT_STR_(x) #x

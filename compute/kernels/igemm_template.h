@@ -4,6 +4,23 @@
  * the including file is compiled with its ISA's flags and -ffp-contract=fast, so the
  * multiply-adds become FMAs. */
 
+/* One K term: NV input vectors times MR broadcast weights (vector * scalar broadcasts
+ * straight from memory; 0 + a[m] would cost an add, since it is not an identity for -0.0). */
+#undef CT_K_STEP
+#define CT_K_STEP()                                                            \
+    do {                                                                       \
+        const int64_t off = offsets[k];                                        \
+        ct_vf bv[CT_NV];                                                       \
+        _Pragma("GCC unroll 16") for (int v = 0; v < CT_NV; v++)               \
+            bv[v] = *(const ct_vf_unaligned *)(b[v] + off);                    \
+        _Pragma("GCC unroll 16") for (int m = 0; m < CT_MR; m++)               \
+        {                                                                      \
+            const float am = a[k * CT_MR + m];                                 \
+            _Pragma("GCC unroll 16") for (int v = 0; v < CT_NV; v++)           \
+                acc[m][v] += bv[v] * am;                                       \
+        }                                                                      \
+    } while (0)
+
 void CT_KNAME(const ct_igemm_args *restrict args)
 {
     assert(args->m >= 1 && args->m <= CT_MR);
@@ -31,22 +48,22 @@ void CT_KNAME(const ct_igemm_args *restrict args)
         b[v] = args->b[v];
     const float *restrict a = args->a;
     const int64_t *restrict offsets = args->offsets;
-    for (size_t k = 0; k < args->k; k++) {
-        const int64_t off = offsets[k];
-        ct_vf bv[CT_NV];
+    /* The K terms jump between channel planes, which hardware prefetchers do not follow.
+     * When the caller says the input panel is cold (first channel block of a tile), fetch
+     * it a few terms ahead, one request per 64-byte line; warm panels skip the requests. */
+    size_t k = 0;
+    if (args->prefetch) {
+        const size_t kpf = args->k > CT_PREFETCH_DISTANCE ? args->k - CT_PREFETCH_DISTANCE : 0;
+        for (; k < kpf; k++) {
+            const int64_t ahead = offsets[k + CT_PREFETCH_DISTANCE];
 #pragma GCC unroll 16
-        for (int v = 0; v < CT_NV; v++)
-            bv[v] = *(const ct_vf_unaligned *)(b[v] + off);
-#pragma GCC unroll 16
-        for (int m = 0; m < CT_MR; m++) {
-            /* vector * scalar broadcasts straight from memory (0 + a[m] would cost an add,
-             * since it is not an identity for -0.0) */
-            const float am = a[m];
-#pragma GCC unroll 16
-            for (int v = 0; v < CT_NV; v++)
-                acc[m][v] += bv[v] * am;
+            for (int v = 0; v < CT_NV; v += CT_PREFETCH_STEP)
+                __builtin_prefetch(b[v] + ahead);
+            CT_K_STEP();
         }
-        a += CT_MR;
+    }
+    for (; k < args->k; k++) {
+        CT_K_STEP();
     }
 
 #pragma GCC unroll 16
