@@ -54,6 +54,12 @@ $(BUILD)/convtransposed: $(call obj,server/main.c) $(SERVER_OBJ) $(BUILD)/libcta
 $(BUILD)/ctbench: $(call obj,bench/ctbench.c) $(BUILD)/libctcompute.a
 	$(CC) $(LDFLAGS_COMMON) $^ -lm -o $@
 
+$(BUILD)/ctpayload: $(call obj,bench/payload.c) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
+	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -lcurl -o $@
+
+$(BUILD)/hello: $(call obj,bench/hello.c)
+	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -o $@
+
 $(BUILD)/tests: $(call obj,$(TEST_SRC)) $(SERVER_OBJ) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
 	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -lcurl -o $@
 

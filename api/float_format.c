@@ -1,11 +1,11 @@
 /* float_format.c - the shortest decimal that reads back as the same float32.
  *
- * For p = 1..9 significant digits, take the p-digit decimal nearest to the value and check
- * whether it reads back exactly. The check is exact without strtof in the common case:
+ * For a digit count p, take the p-digit decimal nearest to the value and check whether it
+ * reads back exactly; search for the smallest such p (at most 9 for float32). The check is exact without strtof in the common case:
  * d * 10^k with d < 2^53 and |k| <= 22 converts to double with one correct rounding, and the
  * second rounding (to float) can only differ from a direct one when the double lands on a
- * float midpoint; that case, subnormals and extreme exponents fall back to strtof. 9 digits
- * always suffice for float32, so the loop ends. */
+ * float midpoint; that case, subnormals and extreme exponents fall back to strtof
+ * (decimal.c). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,36 +13,48 @@
 #include <string.h>
 
 #include "api.h"
+#include "decimal.h"
 
-static const double pow10_table[129] = {1e-64, 1e-63, 1e-62, 1e-61, 1e-60, 1e-59, 1e-58, 1e-57, 1e-56, 1e-55, 1e-54, 1e-53, 1e-52, 1e-51, 1e-50, 1e-49, 1e-48, 1e-47, 1e-46, 1e-45, 1e-44, 1e-43, 1e-42, 1e-41, 1e-40, 1e-39, 1e-38, 1e-37, 1e-36, 1e-35, 1e-34, 1e-33, 1e-32, 1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26, 1e-25, 1e-24, 1e-23, 1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32, 1e33, 1e34, 1e35, 1e36, 1e37, 1e38, 1e39, 1e40, 1e41, 1e42, 1e43, 1e44, 1e45, 1e46, 1e47, 1e48, 1e49, 1e50, 1e51, 1e52, 1e53, 1e54, 1e55, 1e56, 1e57, 1e58, 1e59, 1e60, 1e61, 1e62, 1e63, 1e64};
-
-static double pow10_of(int n) { return pow10_table[n + 64]; }
-
-/* 1: *out is float(d * 10^k) computed exactly; 0: this path cannot tell. */
-static int fast_readback(uint64_t d, int k, float *out)
+/* The p-significant-digit decimal nearest to a (> 0), whose leading digit has decimal
+ * exponent e10: a ~ d * 10^k. Returns 1 when it reads back as exactly a. */
+static int candidate(double a, float target, int e10, int p, uint64_t *d, int *k)
 {
-    if (k < -22 || k > 22 || d >= ((uint64_t)1 << 53))
+    int n = p - 1 - e10;
+    if (n < -64 || n > 64)
         return 0;
-    double x = k >= 0 ? (double)d * pow10_of(k) : (double)d / pow10_of(-k);
-    uint64_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    int exponent = (int)((bits >> 52) & 0x7ff) - 1023;
-    if (exponent < -126 || exponent > 127)
+    *d = (uint64_t)(a * ct_pow10(n) + 0.5);
+    *k = -n;
+    if (*d == 0)
         return 0;
-    /* double has 29 more fraction bits than float: a float midpoint ends in 1 then 28 zeros */
-    uint64_t low = bits & (((uint64_t)1 << 29) - 1), half = (uint64_t)1 << 28;
-    if (low + 1 >= half && low <= half + 1)
-        return 0;
-    *out = (float)x;
-    return 1;
+    float back;
+    if (!ct_decimal_to_float(*d, *k, &back)) {
+        char tmp[40];
+        snprintf(tmp, sizeof tmp, "%llue%d", (unsigned long long)*d, *k);
+        back = strtof(tmp, NULL);
+    }
+    return back == target;
 }
 
-/* Writes digits of d (ndigits of them) with decimal exponent k (value d * 10^k) in the
- * style of JavaScript's Number#toString: fixed notation for 1e-6 <= |v| < 1e21. */
-static int write_decimal(int neg, uint64_t d, int ndigits, int k, char *out)
+/* Writes the digits of d, most significant first; returns their count. */
+static int write_digits(uint64_t d, char *out)
+{
+    char rev[24];
+    int n = 0;
+    do {
+        rev[n++] = (char)('0' + d % 10);
+        d /= 10;
+    } while (d);
+    for (int i = 0; i < n; i++)
+        out[i] = rev[n - 1 - i];
+    return n;
+}
+
+/* Writes d * 10^k in the style of JavaScript's Number#toString: fixed notation for
+ * 1e-6 <= |v| < 1e21, else d.ddde+X. */
+static int write_decimal(int neg, uint64_t d, int k, char *out)
 {
     char digits[24];
-    snprintf(digits, sizeof digits, "%llu", (unsigned long long)d);
+    int ndigits = write_digits(d, digits);
     int n = 0;
     if (neg)
         out[n++] = '-';
@@ -75,7 +87,9 @@ static int write_decimal(int neg, uint64_t d, int ndigits, int k, char *out)
         memcpy(out + n, digits + 1, (size_t)(ndigits - 1));
         n += ndigits - 1;
     }
-    n += sprintf(out + n, "e%s%d", e < 0 ? "-" : "+", e < 0 ? -e : e);
+    out[n++] = 'e';
+    out[n++] = e < 0 ? '-' : '+';
+    n += write_digits((uint64_t)(e < 0 ? -e : e), out + n);
     return n;
 }
 
@@ -90,35 +104,42 @@ int ct_format_float(float v, char *out)
         return 1;
     }
     int neg = v < 0;
-    double a = fabs((double)v);
-    int e10 = (int)floor(log10(a));
-    for (int p = 1; p <= 9; p++) {
-        int n = p - 1 - e10;
-        if (n < -64 || n > 64)
-            break;
-        double scaled = a * pow10_of(n);
-        uint64_t d = (uint64_t)(scaled + 0.5);
-        int k = -n;
-        if (d == 0)
-            continue;
-        while (d % 10 == 0) {
-            d /= 10;
-            k++;
-        }
-        float back;
-        if (!fast_readback(d, k, &back)) {
-            char tmp[32];
-            snprintf(tmp, sizeof tmp, "%llue%d", (unsigned long long)d, k);
-            back = strtof(tmp, NULL);
-        }
-        if (back == (float)a) {
-            int ndigits = 1;
-            for (uint64_t t = d; t >= 10; t /= 10)
-                ndigits++;
-            return write_decimal(neg, d, ndigits, k, out);
+    float target = neg ? -v : v;
+    double a = (double)target;
+    uint32_t bits;
+    memcpy(&bits, &target, sizeof bits);
+    int e2 = (int)(bits >> 23) - 126; /* a = m * 2^e2 with m in [0.5, 1) for normal floats */
+    if ((bits >> 23) == 0)
+        e2 = -126 - (__builtin_clz(bits) - 9); /* subnormal */
+    int e10 = (int)floor((e2 - 1) * 0.30102999566398120);
+    if (e10 + 1 <= 64 && a >= ct_pow10(e10 + 1))
+        e10++;
+    else if (e10 >= -64 && a < ct_pow10(e10))
+        e10--;
+    /* Fewer digits never read back when more do not. Most floats need 8 or 9 digits: try 8
+     * first, then binary-search below it; 9 digits always suffice for float32. */
+    uint64_t best_d = 0, d;
+    int best_k = 0, k, lo = 1, hi = 8;
+    if (!candidate(a, target, e10, 8, &best_d, &best_k)) {
+        if (!candidate(a, target, e10, 9, &best_d, &best_k))
+            return sprintf(out, "%.9g", (double)v); /* outside the table's range: not for floats */
+        lo = hi = 9;
+    }
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (candidate(a, target, e10, mid, &d, &k)) {
+            hi = mid;
+            best_d = d;
+            best_k = k;
+        } else {
+            lo = mid + 1;
         }
     }
-    return sprintf(out, "%.9g", (double)v); /* unreachable in practice: 9 digits always do */
+    while (best_d % 10 == 0) {
+        best_d /= 10;
+        best_k++;
+    }
+    return write_decimal(neg, best_d, best_k, out);
 }
 
 int ct_json_write_tensor(const ct_shape *shape, const float *data, ct_buffer *out,

@@ -4,11 +4,14 @@
  * gives. Hyperparameters use PyTorch's names (stride, padding, output_padding, dilation,
  * groups, output_size) or ONNX's (strides, pads, auto_pad, output_shape, dilations, group,
  * kernel_shape, output_padding); an int means every dim, a list gives one per dim. Mixing
- * the two families is refused, since their padding rules differ. */
+ * the two families is refused, since their padding rules differ. The top level and the
+ * tensors are read by json_scan.c (numbers straight into floats: the hot path); each small
+ * hyperparameter value is handed to jansson. */
 #include <jansson.h>
 #include <string.h>
 
 #include "api.h"
+#include "json_scan.h"
 
 enum family { FAMILY_SHARED, FAMILY_TORCH, FAMILY_ONNX };
 
@@ -121,19 +124,17 @@ static int apply_hparam(const char *key, json_t *v, int nd, ct_params *p, ct_api
     return ct_api_fail(err, 400, "unknown_field", "%s: unknown field", key);
 }
 
-/* Applies every hyperparameter key of obj; keys for which skip() is true are left alone. */
-static int apply_hparams(json_t *obj, int nd, ct_params *p, int (*skip)(const char *), ct_api_error *err)
+/* Applies n hyperparameters (keys[i], values[i]): unknown names and a mix of the PyTorch
+ * and ONNX families are refused before anything is applied. */
+static int apply_hparams(const char *const *keys, json_t *const *values, int n, int nd, ct_params *p, ct_api_error *err)
 {
-    const char *key, *torch_key = NULL, *onnx_key = NULL;
-    json_t *v;
-    json_object_foreach(obj, key, v) {
-        if (skip && skip(key))
-            continue;
-        const struct hparam_key *k = find_hparam(key);
+    const char *torch_key = NULL, *onnx_key = NULL;
+    for (int i = 0; i < n; i++) {
+        const struct hparam_key *k = find_hparam(keys[i]);
         if (!k)
             return ct_api_fail(err, 400, "unknown_field",
                                "%s: unknown field; expected input, weight, bias and PyTorch (stride, padding, output_padding, dilation, groups, output_size) or ONNX (strides, pads, auto_pad, output_shape, dilations, group, kernel_shape, output_padding) hyperparameters",
-                               key);
+                               keys[i]);
         if (k->family == FAMILY_TORCH)
             torch_key = k->name;
         if (k->family == FAMILY_ONNX)
@@ -142,113 +143,10 @@ static int apply_hparams(json_t *obj, int nd, ct_params *p, int (*skip)(const ch
     if (torch_key && onnx_key)
         return ct_api_fail(err, 400, "conflicting_parameters",
                            "%s (PyTorch) and %s (ONNX) cannot be mixed: their padding rules differ; use one family", torch_key, onnx_key);
-    json_object_foreach(obj, key, v) {
-        if (skip && skip(key))
-            continue;
-        if (apply_hparam(key, v, nd, p, err) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* Nested arrays: the shape is read along the first elements, then every element is checked
- * against it while the data is copied. */
-static int nested_shape(json_t *v, const char *field, int max_depth, ct_shape *shape, ct_api_error *err)
-{
-    shape->rank = 0;
-    while (json_is_array(v)) {
-        if (shape->rank == CT_MAX_RANK || shape->rank >= max_depth)
-            return ct_api_fail(err, 400, "invalid_rank", "%s: nested deeper than %d levels", field,
-                               CT_MAX_RANK < max_depth ? CT_MAX_RANK : max_depth);
-        shape->dims[shape->rank++] = (int64_t)json_array_size(v);
-        if (json_array_size(v) == 0)
-            break;
-        v = json_array_get(v, 0);
-    }
-    return 0;
-}
-
-static int copy_nested(json_t *v, const char *field, const ct_shape *shape, int depth, float **dst, ct_api_error *err)
-{
-    if (depth == shape->rank) {
-        if (!json_is_number(v))
-            return ct_api_fail(err, 400, "invalid_tensor", "%s: expected a number at nesting depth %d, got %s", field, depth,
-                               json_is_array(v) ? "an array (ragged nesting)" : "a non-number");
-        *(*dst)++ = (float)json_number_value(v);
-        return 0;
-    }
-    if (!json_is_array(v) || (int64_t)json_array_size(v) != shape->dims[depth])
-        return ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: dimension %d should have %lld elements everywhere", field, depth,
-                           (long long)shape->dims[depth]);
-    for (size_t i = 0; i < json_array_size(v); i++)
-        if (copy_nested(json_array_get(v, i), field, shape, depth + 1, dst, err) != 0)
+    for (int i = 0; i < n; i++)
+        if (apply_hparam(keys[i], values[i], nd, p, err) != 0)
             return -1;
     return 0;
-}
-
-static int check_elements(const ct_shape *shape, const char *field, const ct_api_limits *limits, int64_t *count, ct_api_error *err)
-{
-    *count = ct_shape_elements(shape);
-    if (*count < 0 || (limits->max_elements > 0 && *count > limits->max_elements))
-        return ct_api_fail(err, 413, "too_many_elements", "%s: the tensor has more elements than the limit of %lld", field,
-                           (long long)limits->max_elements);
-    return 0;
-}
-
-static int parse_tensor(json_t *v, const char *field, const ct_api_limits *limits, ct_tensor *t, ct_api_error *err)
-{
-    int64_t count;
-    t->data = NULL;
-    if (json_is_object(v)) {
-        json_t *shape = json_object_get(v, "shape"), *data = json_object_get(v, "data");
-        json_t *dtype = json_object_get(v, "dtype");
-        if (dtype && !(json_is_string(dtype) && (strcmp(json_string_value(dtype), "float32") == 0 ||
-                                                 strcmp(json_string_value(dtype), "float64") == 0)))
-            return ct_api_fail(err, 415, "unsupported_dtype", "%s.dtype: only \"float32\" and \"float64\" are supported", field);
-        if (!json_is_array(shape))
-            return ct_api_fail(err, 400, "invalid_tensor", "%s.shape: must be a list of non-negative integers", field);
-        if (json_array_size(shape) > CT_MAX_RANK)
-            return ct_api_fail(err, 400, "invalid_rank", "%s.shape: at most %d dims are supported", field, CT_MAX_RANK);
-        t->shape.rank = (int)json_array_size(shape);
-        for (int i = 0; i < t->shape.rank; i++) {
-            json_t *d = json_array_get(shape, (size_t)i);
-            if (!json_is_integer(d) || json_integer_value(d) < 0)
-                return ct_api_fail(err, 400, "invalid_tensor", "%s.shape[%d]: must be a non-negative integer", field, i);
-            t->shape.dims[i] = json_integer_value(d);
-        }
-        if (check_elements(&t->shape, field, limits, &count, err) != 0)
-            return -1;
-        if (!json_is_array(data))
-            return ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers", field);
-        if ((int64_t)json_array_size(data) != count)
-            return ct_api_fail(err, 400, "invalid_tensor", "%s.data: has %zu numbers but shape needs %lld", field, json_array_size(data),
-                               (long long)count);
-        t->data = malloc(sizeof(float) * (size_t)(count ? count : 1));
-        if (!t->data)
-            return ct_api_fail(err, 503, "out_of_memory", "%s: out of memory", field);
-        for (int64_t i = 0; i < count; i++) {
-            json_t *e = json_array_get(data, (size_t)i);
-            if (!json_is_number(e))
-                return ct_api_fail(err, 400, "invalid_tensor", "%s.data[%lld]: must be a number", field, (long long)i);
-            t->data[i] = (float)json_number_value(e);
-        }
-        return 0;
-    }
-    if (!json_is_array(v))
-        return ct_api_fail(err, 400, "invalid_tensor", "%s: must be {\"shape\": [...], \"data\": [...]} or a nested list", field);
-    if (nested_shape(v, field, limits->max_json_depth > 0 ? limits->max_json_depth : CT_MAX_RANK, &t->shape, err) != 0 ||
-        check_elements(&t->shape, field, limits, &count, err) != 0)
-        return -1;
-    t->data = malloc(sizeof(float) * (size_t)(count ? count : 1));
-    if (!t->data)
-        return ct_api_fail(err, 503, "out_of_memory", "%s: out of memory", field);
-    float *dst = t->data;
-    return copy_nested(v, field, &t->shape, 0, &dst, err);
-}
-
-static int is_tensor_key(const char *key)
-{
-    return strcmp(key, "input") == 0 || strcmp(key, "weight") == 0 || strcmp(key, "bias") == 0;
 }
 
 static json_t *load_object(const char *body, size_t len, const char *what, ct_api_error *err)
@@ -267,30 +165,111 @@ static json_t *load_object(const char *body, size_t len, const char *what, ct_ap
     return root;
 }
 
+#define MAX_TOP_KEYS 32
+
 int ct_json_parse_request(const char *body, size_t len, const ct_api_limits *limits,
                           int need_input, ct_request *req, ct_api_error *err)
 {
     memset(req, 0, sizeof *req);
-    json_t *root = load_object(body, len, "body", err);
-    if (!root)
-        return -1;
-    int rc = -1;
-    json_t *input = json_object_get(root, "input"), *weight = json_object_get(root, "weight");
-    json_t *bias = json_object_get(root, "bias");
-    if (need_input && !input) {
+    ct_json_scan s = {.start = body, .p = body, .end = body + len, .max_depth = limits->max_json_depth > 0 ? limits->max_json_depth : 64};
+    char keys[MAX_TOP_KEYS][64];
+    const char *key_ptrs[MAX_TOP_KEYS];
+    json_t *values[MAX_TOP_KEYS];
+    int nkeys = 0, have_input = 0, have_weight = 0, have_bias = 0, rc = -1;
+    char c = ct_scan_peek(&s);
+    if (c != '{')
+        return c ? ct_api_fail(err, 400, "invalid_json", "body: must be a JSON object")
+                 : ct_api_fail(err, 400, "invalid_json", "body: empty; expected a JSON object");
+    s.p++;
+    if (ct_scan_peek(&s) == '}')
+        s.p++;
+    else
+        for (;;) {
+            char key[64];
+            if (ct_scan_peek(&s) != '"') {
+                ct_scan_error(&s, "expected a string key", err);
+                goto done;
+            }
+            if (ct_scan_string(&s, key, sizeof key, err) != 0 || ct_scan_expect(&s, ':', err) != 0)
+                goto done;
+            int *seen = strcmp(key, "input") == 0 ? &have_input : strcmp(key, "weight") == 0 ? &have_weight
+                      : strcmp(key, "bias") == 0 ? &have_bias : NULL;
+            for (int i = 0; i < nkeys && !seen; i++)
+                if (strcmp(keys[i], key) == 0) {
+                    ct_api_fail(err, 400, "invalid_json", "%s: duplicate key", key);
+                    goto done;
+                }
+            if (seen && *seen) {
+                ct_api_fail(err, 400, "invalid_json", "%s: duplicate key", key);
+                goto done;
+            }
+            if (seen == &have_input) {
+                if (!need_input) {
+                    ct_api_fail(err, 400, "unknown_field", "input: not allowed here (send the input to the layer's /convtranspose route)");
+                    goto done;
+                }
+                if (ct_scan_tensor(&s, "input", limits->max_elements, &req->input, err) != 0)
+                    goto done;
+                have_input = req->has_input = 1;
+            } else if (seen == &have_weight) {
+                if (ct_scan_tensor(&s, "weight", limits->max_elements, &req->weight, err) != 0)
+                    goto done;
+                have_weight = 1;
+            } else if (seen == &have_bias) {
+                have_bias = 1;
+                if (ct_scan_peek(&s) == 'n') {
+                    const char *from, *to;
+                    if (ct_scan_skip_value(&s, &from, &to, err) != 0)
+                        goto done;
+                    if (to - from != 4 || memcmp(from, "null", 4) != 0) {
+                        ct_api_fail(err, 400, "invalid_tensor", "bias: must be null, {\"shape\": [...], \"data\": [...]} or a list");
+                        goto done;
+                    }
+                } else if (ct_scan_tensor(&s, "bias", limits->max_elements, &req->bias, err) != 0) {
+                    goto done;
+                }
+            } else {
+                const char *from, *to;
+                if (nkeys == MAX_TOP_KEYS) {
+                    ct_api_fail(err, 400, "unknown_field", "body: too many fields");
+                    goto done;
+                }
+                if (ct_scan_skip_value(&s, &from, &to, err) != 0)
+                    goto done;
+                json_error_t je;
+                values[nkeys] = json_loadb(from, (size_t)(to - from), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+                if (!values[nkeys]) {
+                    ct_api_fail(err, 400, "invalid_json", "%s: invalid JSON value: %s", key, je.text);
+                    goto done;
+                }
+                snprintf(keys[nkeys], sizeof keys[nkeys], "%s", key);
+                key_ptrs[nkeys] = keys[nkeys];
+                nkeys++;
+            }
+            c = ct_scan_peek(&s);
+            if (c == ',') {
+                s.p++;
+                continue;
+            }
+            if (c == '}') {
+                s.p++;
+                break;
+            }
+            ct_scan_error(&s, "expected ',' or '}' after a value", err);
+            goto done;
+        }
+    if (ct_scan_peek(&s) != 0) {
+        ct_scan_error(&s, "unexpected data after the object", err);
+        goto done;
+    }
+    if (need_input && !have_input) {
         ct_api_fail(err, 400, "missing_field", "input: required field is missing");
         goto done;
     }
-    if (!need_input && input) {
-        ct_api_fail(err, 400, "unknown_field", "input: not allowed here (send the input to the layer's /convtranspose route)");
-        goto done;
-    }
-    if (!weight) {
+    if (!have_weight) {
         ct_api_fail(err, 400, "missing_field", "weight: required field is missing");
         goto done;
     }
-    if (parse_tensor(weight, "weight", limits, &req->weight, err) != 0)
-        goto done;
     int nd = req->weight.shape.rank - 2;
     if (nd < 1 || nd > CT_MAX_SPATIAL) {
         ct_api_fail(err, 400, "invalid_rank",
@@ -298,26 +277,18 @@ int ct_json_parse_request(const char *body, size_t len, const ct_api_limits *lim
                     req->weight.shape.rank);
         goto done;
     }
-    ct_params_init(&req->params, nd);
-    if (apply_hparams(root, nd, &req->params, is_tensor_key, err) != 0)
+    if (req->bias.data && req->bias.shape.rank != 1) {
+        ct_api_fail(err, 400, "bias_shape_mismatch", "bias: must be 1-dimensional, got %d dims", req->bias.shape.rank);
         goto done;
-    if (input) {
-        if (parse_tensor(input, "input", limits, &req->input, err) != 0)
-            goto done;
-        req->has_input = 1;
     }
-    if (bias && !json_is_null(bias)) {
-        if (parse_tensor(bias, "bias", limits, &req->bias, err) != 0)
-            goto done;
-        if (req->bias.shape.rank != 1) {
-            ct_api_fail(err, 400, "bias_shape_mismatch", "bias: must be 1-dimensional, got %d dims", req->bias.shape.rank);
-            goto done;
-        }
-    }
+    ct_params_init(&req->params, nd);
+    if (apply_hparams(key_ptrs, values, nkeys, nd, &req->params, err) != 0)
+        goto done;
     req->params.max_output_elements = limits->max_output_elements;
     rc = 0;
 done:
-    json_decref(root);
+    for (int i = 0; i < nkeys; i++)
+        json_decref(values[i]);
     if (rc != 0)
         ct_request_free(req);
     return rc;
@@ -329,7 +300,21 @@ int ct_json_parse_config(const char *body, size_t len, int spatial_dims, ct_para
     json_t *root = load_object(body, len, "config", err);
     if (!root)
         return -1;
-    int rc = apply_hparams(root, spatial_dims, params, NULL, err);
+    const char *keys[MAX_TOP_KEYS];
+    json_t *values[MAX_TOP_KEYS];
+    int n = 0, rc = -1;
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        if (n == MAX_TOP_KEYS) {
+            ct_api_fail(err, 400, "unknown_field", "config: too many fields");
+            goto done;
+        }
+        keys[n] = key;
+        values[n++] = v;
+    }
+    rc = apply_hparams(keys, values, n, spatial_dims, params, err);
+done:
     json_decref(root);
     return rc;
 }

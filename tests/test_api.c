@@ -215,6 +215,55 @@ TEST(json_request_errors_name_the_field)
     expect_json_error("{\"input\": [[[[[[[1]]]]]]], \"weight\": [[[1]]]}", 400, "invalid_rank", "input: nested deeper");
 }
 
+/* Every number form JSON allows, parsed by the request parser, must be the float strtof
+ * gives: random digits, lengths, signs, fractions and exponents, including long mantissas
+ * and values near float rounding midpoints. */
+TEST(json_numbers_parse_exactly_as_strtof)
+{
+    enum { N = 20000 };
+    static char body[N * 48 + 128];
+    static char texts[N][40];
+    uint32_t st = 99;
+    int n = sprintf(body, "{\"weight\": [[[1]]], \"input\": {\"shape\": [1, 1, %d], \"data\": [", N);
+    for (int i = 0; i < N; i++) {
+        st = st * 1664525u + 1013904223u;
+        char *t = texts[i];
+        int len = 0;
+        if (st & 1)
+            t[len++] = '-';
+        int idigits = 1 + (int)((st >> 3) % 12), fdigits = (int)((st >> 8) % 14);
+        for (int d = 0; d < idigits; d++) {
+            st = st * 1664525u + 1013904223u;
+            t[len++] = (char)('0' + (d == 0 && idigits > 1 ? 1 + (st >> 24) % 9 : (st >> 24) % 10));
+        }
+        if (idigits == 1 && (st & 64))
+            t[len - 1] = '0';
+        if (fdigits) {
+            t[len++] = '.';
+            for (int d = 0; d < fdigits; d++) {
+                st = st * 1664525u + 1013904223u;
+                t[len++] = (char)('0' + (st >> 24) % 10);
+            }
+        }
+        if (st & 128)
+            len += sprintf(t + len, "e%d", (int)((st >> 16) % 90) - 50);
+        t[len] = '\0';
+        n += sprintf(body + n, "%s%s", i ? "," : "", t);
+    }
+    n += sprintf(body + n, "]}}");
+    ct_api_limits big = {.max_elements = N, .max_output_elements = 1 << 20, .max_json_depth = 8};
+    ct_request req;
+    ct_api_error err;
+    if (ct_json_parse_request(body, (size_t)n, &big, 1, &req, &err) != 0)
+        FAIL("%s", err.message);
+    for (int i = 0; i < N; i++) {
+        float want = strtof(texts[i], NULL);
+        if (memcmp(&want, &req.input.data[i], 4) != 0)
+            FAIL("%s parsed as %.9g, strtof gives %.9g", texts[i], req.input.data[i], want);
+    }
+    ct_request_free(&req);
+}
+
 TEST(json_request_hyperparameters)
 {
     const char *body = "{\"input\": {\"shape\": [1, 1, 2, 2], \"data\": [1, 2, 3, 4]}, \"weight\": [[[[1, 2], [3, 4]]]],"

@@ -1,0 +1,448 @@
+/* json_scan.c - see json_scan.h. Numbers are read by an exact fast path (decimal.c) with
+ * strtof as the fallback, so every value is the correctly rounded float, as strtof gives. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decimal.h"
+#include "json_scan.h"
+
+int ct_scan_error(ct_json_scan *s, const char *what, ct_api_error *err)
+{
+    int line = 1, col = 1;
+    for (const char *q = s->start; q < s->p && q < s->end; q++) {
+        if (*q == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    return ct_api_fail(err, 400, "invalid_json", "body: invalid JSON at line %d, column %d: %s", line, col, what);
+}
+
+char ct_scan_peek(ct_json_scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+    return s->p < s->end ? *s->p : 0;
+}
+
+int ct_scan_expect(ct_json_scan *s, char c, ct_api_error *err)
+{
+    if (ct_scan_peek(s) != c) {
+        char what[32];
+        snprintf(what, sizeof what, "expected '%c'", c);
+        return ct_scan_error(s, what, err);
+    }
+    s->p++;
+    return 0;
+}
+
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int ct_scan_string(ct_json_scan *s, char *buf, size_t cap, ct_api_error *err)
+{
+    if (ct_scan_expect(s, '"', err) != 0)
+        return -1;
+    size_t n = 0;
+    while (s->p < s->end && *s->p != '"') {
+        unsigned char c = (unsigned char)*s->p++;
+        if (c < 0x20)
+            return ct_scan_error(s, "control character in string", err);
+        if (c == '\\') {
+            if (s->p >= s->end)
+                break;
+            char e = *s->p++;
+            switch (e) {
+            case '"': case '\\': case '/': c = (unsigned char)e; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 't': c = '\t'; break;
+            case 'u': {
+                if (s->end - s->p < 4)
+                    return ct_scan_error(s, "truncated \\u escape", err);
+                int v = 0;
+                for (int i = 0; i < 4; i++) {
+                    int h = hex_value(s->p[i]);
+                    if (h < 0)
+                        return ct_scan_error(s, "invalid \\u escape", err);
+                    v = v * 16 + h;
+                }
+                s->p += 4;
+                c = v < 0x80 ? (unsigned char)v : '?'; /* names we look for are ASCII */
+                break;
+            }
+            default:
+                return ct_scan_error(s, "invalid escape in string", err);
+            }
+        }
+        if (n + 1 < cap)
+            buf[n++] = (char)c;
+    }
+    if (s->p >= s->end)
+        return ct_scan_error(s, "unterminated string", err);
+    s->p++;
+    buf[n] = '\0';
+    return 0;
+}
+
+/* Reads one JSON number as the nearest float. */
+static int scan_number(ct_json_scan *s, float *out, ct_api_error *err)
+{
+    const char *p = s->p, *end = s->end, *token = p;
+    int neg = 0;
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= end || *p < '0' || *p > '9')
+        return ct_scan_error(s, "expected a number", err);
+    uint64_t m = 0;
+    int digits = 0, exp10 = 0, truncated = 0;
+    if (*p == '0') {
+        p++;
+    } else {
+        for (; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (digits < 19) {
+                m = m * 10 + (uint64_t)(*p - '0');
+                digits++;
+            } else {
+                exp10++;
+                truncated |= *p != '0';
+            }
+        }
+    }
+    if (p < end && *p == '.') {
+        p++;
+        if (p >= end || *p < '0' || *p > '9')
+            return ct_scan_error(s, "expected a digit after '.'", err);
+        for (; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (digits < 19) {
+                if (m == 0 && *p == '0') { /* leading zeros of a fraction carry no digits */
+                    exp10--;
+                    continue;
+                }
+                m = m * 10 + (uint64_t)(*p - '0');
+                digits++;
+                exp10--;
+            } else {
+                truncated |= *p != '0';
+            }
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        int eneg = 0, e = 0;
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        if (p >= end || *p < '0' || *p > '9')
+            return ct_scan_error(s, "expected a digit in the exponent", err);
+        for (; p < end && *p >= '0' && *p <= '9'; p++)
+            if (e < 100000)
+                e = e * 10 + (*p - '0');
+        exp10 += eneg ? -e : e;
+    }
+    float v;
+    if (truncated || !ct_decimal_to_float(m, exp10, &v)) {
+        char tmp[400];
+        size_t len = (size_t)(p - token);
+        if (len >= sizeof tmp)
+            return ct_scan_error(s, "number too long", err);
+        memcpy(tmp, token, len);
+        tmp[len] = '\0';
+        v = strtof(tmp, NULL);
+        neg = 0; /* the sign was part of the token */
+    }
+    *out = neg ? -v : v;
+    s->p = p;
+    return 0;
+}
+
+int ct_scan_skip_value(ct_json_scan *s, const char **from, const char **to, ct_api_error *err)
+{
+    char c = ct_scan_peek(s);
+    *from = s->p;
+    int depth = 0;
+    if (c == '"') {
+        char tmp[8];
+        if (ct_scan_string(s, tmp, sizeof tmp, err) != 0)
+            return -1;
+        *to = s->p;
+        return 0;
+    }
+    if (c != '[' && c != '{') { /* a scalar: the bytes up to the next delimiter */
+        while (s->p < s->end && !strchr(",]} \t\r\n", *s->p))
+            s->p++;
+        if (s->p == *from)
+            return ct_scan_error(s, "expected a value", err);
+        *to = s->p;
+        return 0;
+    }
+    while (s->p < s->end) {
+        c = *s->p;
+        if (c == '"') {
+            char tmp[8];
+            if (ct_scan_string(s, tmp, sizeof tmp, err) != 0)
+                return -1;
+            continue;
+        }
+        if (c == '[' || c == '{') {
+            if (++depth > s->max_depth)
+                return ct_scan_error(s, "nested too deeply", err);
+        } else if (c == ']' || c == '}') {
+            if (--depth == 0) {
+                s->p++;
+                *to = s->p;
+                return 0;
+            }
+        }
+        s->p++;
+    }
+    return ct_scan_error(s, "unterminated value", err);
+}
+
+/* A growing float array bounded by max_elements. */
+typedef struct float_list {
+    float *data;
+    int64_t len, cap, max;
+} float_list;
+
+static int push(float_list *l, float v, const char *field, ct_api_error *err)
+{
+    if (l->len == l->cap) {
+        if (l->max > 0 && l->len >= l->max)
+            return ct_api_fail(err, 413, "too_many_elements", "%s: the tensor has more elements than the limit of %lld", field,
+                               (long long)l->max);
+        int64_t cap = l->cap ? l->cap * 2 : 1024;
+        if (l->max > 0 && cap > l->max)
+            cap = l->max;
+        float *d = realloc(l->data, sizeof(float) * (size_t)cap);
+        if (!d)
+            return ct_api_fail(err, 503, "out_of_memory", "%s: out of memory", field);
+        l->data = d;
+        l->cap = cap;
+    }
+    l->data[l->len++] = v;
+    return 0;
+}
+
+/* Reads nested lists of numbers: the first path down fixes the shape, every later list
+ * must match it. */
+static int scan_nested(ct_json_scan *s, const char *field, int depth, ct_shape *shape, int *rank_known, float_list *l,
+                       ct_api_error *err)
+{
+    if (ct_scan_peek(s) != '[') {
+        if (!*rank_known) {
+            shape->rank = depth;
+            *rank_known = 1;
+        }
+        if (depth != shape->rank)
+            return ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: a number at depth %d, lists at depth %d elsewhere", field,
+                               depth, shape->rank);
+        char c = ct_scan_peek(s);
+        if (c != '-' && (c < '0' || c > '9'))
+            return c ? ct_api_fail(err, 400, "invalid_tensor", "%s: expected a number at nesting depth %d", field, depth)
+                     : ct_scan_error(s, "unexpected end of input", err);
+        float v;
+        if (scan_number(s, &v, err) != 0)
+            return -1;
+        return push(l, v, field, err);
+    }
+    if (*rank_known && depth >= shape->rank)
+        return ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: a list at depth %d, numbers there elsewhere", field, depth);
+    if (depth >= CT_MAX_RANK || depth >= s->max_depth)
+        return ct_api_fail(err, 400, "invalid_rank", "%s: nested deeper than %d levels", field, CT_MAX_RANK);
+    s->p++;
+    int64_t count = 0;
+    if (ct_scan_peek(s) == ']') {
+        s->p++;
+        if (!*rank_known) { /* an empty list ends the shape here */
+            shape->dims[depth] = 0;
+            shape->rank = depth + 1;
+            *rank_known = 1;
+            return 0;
+        }
+    } else {
+        for (;;) {
+            if (scan_nested(s, field, depth + 1, shape, rank_known, l, err) != 0)
+                return -1;
+            count++;
+            char c = ct_scan_peek(s);
+            if (c == ',') {
+                s->p++;
+                continue;
+            }
+            if (c == ']') {
+                s->p++;
+                break;
+            }
+            return ct_scan_error(s, "expected ',' or ']' in a list", err);
+        }
+    }
+    /* The first completed list at each depth sets that dim; the rest must agree. */
+    if (shape->dims[depth] < 0)
+        shape->dims[depth] = count;
+    else if (shape->dims[depth] != count)
+        return ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: dimension %d should have %lld elements everywhere", field,
+                           depth, (long long)shape->dims[depth]);
+    return 0;
+}
+
+static int scan_flat(ct_json_scan *s, const char *field, float_list *l, ct_api_error *err)
+{
+    if (ct_scan_peek(s) != '[')
+        return ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers", field);
+    s->p++;
+    if (ct_scan_peek(s) == ']') {
+        s->p++;
+        return 0;
+    }
+    for (;;) {
+        float v;
+        char c = ct_scan_peek(s);
+        if (c == '[')
+            return ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers (with \"shape\" beside it)", field);
+        if (c != '-' && (c < '0' || c > '9'))
+            return c ? ct_api_fail(err, 400, "invalid_tensor", "%s.data[%lld]: must be a number", field, (long long)l->len)
+                     : ct_scan_error(s, "unexpected end of input", err);
+        if (scan_number(s, &v, err) != 0 || push(l, v, field, err) != 0)
+            return -1;
+        c = ct_scan_peek(s);
+        if (c == ',') {
+            s->p++;
+            continue;
+        }
+        if (c == ']') {
+            s->p++;
+            return 0;
+        }
+        return ct_scan_error(s, "expected ',' or ']' in a list", err);
+    }
+}
+
+static int scan_shape(ct_json_scan *s, const char *field, ct_shape *shape, ct_api_error *err)
+{
+    if (ct_scan_peek(s) != '[')
+        return ct_api_fail(err, 400, "invalid_tensor", "%s.shape: must be a list of non-negative integers", field);
+    s->p++;
+    shape->rank = 0;
+    if (ct_scan_peek(s) == ']') {
+        s->p++;
+        return 0;
+    }
+    for (;;) {
+        const char *from = s->p;
+        char *endp;
+        ct_scan_peek(s);
+        from = s->p;
+        long long v = strtoll(from, &endp, 10);
+        if (endp == from || v < 0 || (endp < s->end && (*endp == '.' || *endp == 'e' || *endp == 'E')))
+            return ct_api_fail(err, 400, "invalid_tensor", "%s.shape[%d]: must be a non-negative integer", field, shape->rank);
+        if (shape->rank == CT_MAX_RANK)
+            return ct_api_fail(err, 400, "invalid_rank", "%s.shape: at most %d dims are supported", field, CT_MAX_RANK);
+        shape->dims[shape->rank++] = v;
+        s->p = endp;
+        char c = ct_scan_peek(s);
+        if (c == ',') {
+            s->p++;
+            continue;
+        }
+        if (c == ']') {
+            s->p++;
+            return 0;
+        }
+        return ct_scan_error(s, "expected ',' or ']' in shape", err);
+    }
+}
+
+int ct_scan_tensor(ct_json_scan *s, const char *field, int64_t max_elements, ct_tensor *t, ct_api_error *err)
+{
+    float_list l = {.max = max_elements};
+    t->data = NULL;
+    memset(&t->shape, 0, sizeof t->shape);
+    char c = ct_scan_peek(s);
+    if (c == '[') {
+        int rank_known = 0;
+        for (int i = 0; i < CT_MAX_RANK; i++)
+            t->shape.dims[i] = -1;
+        if (scan_nested(s, field, 0, &t->shape, &rank_known, &l, err) != 0)
+            goto fail;
+    } else if (c == '{') {
+        s->p++;
+        int have_shape = 0, have_data = 0;
+        if (ct_scan_peek(s) != '}') {
+            for (;;) {
+                char key[32];
+                if (ct_scan_string(s, key, sizeof key, err) != 0 || ct_scan_expect(s, ':', err) != 0)
+                    goto fail;
+                if (strcmp(key, "shape") == 0 && !have_shape) {
+                    if (scan_shape(s, field, &t->shape, err) != 0)
+                        goto fail;
+                    have_shape = 1;
+                } else if (strcmp(key, "data") == 0 && !have_data) {
+                    if (scan_flat(s, field, &l, err) != 0)
+                        goto fail;
+                    have_data = 1;
+                } else if (strcmp(key, "dtype") == 0) {
+                    char dtype[16];
+                    if (ct_scan_peek(s) != '"' || ct_scan_string(s, dtype, sizeof dtype, err) != 0 ||
+                        (strcmp(dtype, "float32") != 0 && strcmp(dtype, "float64") != 0)) {
+                        ct_api_fail(err, 415, "unsupported_dtype", "%s.dtype: only \"float32\" and \"float64\" are supported", field);
+                        goto fail;
+                    }
+                } else {
+                    ct_api_fail(err, 400, "invalid_tensor", "%s.%s: unknown or repeated key; a tensor has shape, data and dtype", field, key);
+                    goto fail;
+                }
+                c = ct_scan_peek(s);
+                if (c == ',') {
+                    s->p++;
+                    continue;
+                }
+                if (c == '}')
+                    break;
+                ct_scan_error(s, "expected ',' or '}' in an object", err);
+                goto fail;
+            }
+        }
+        s->p++;
+        if (!have_shape) {
+            ct_api_fail(err, 400, "invalid_tensor", "%s.shape: must be a list of non-negative integers", field);
+            goto fail;
+        }
+        if (!have_data) {
+            ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers", field);
+            goto fail;
+        }
+        int64_t count = ct_shape_elements(&t->shape);
+        if (count < 0 || (max_elements > 0 && count > max_elements)) {
+            ct_api_fail(err, 413, "too_many_elements", "%s: the tensor has more elements than the limit of %lld", field,
+                        (long long)max_elements);
+            goto fail;
+        }
+        if (count != l.len) {
+            ct_api_fail(err, 400, "invalid_tensor", "%s.data: has %lld numbers but shape needs %lld", field, (long long)l.len,
+                        (long long)count);
+            goto fail;
+        }
+    } else if (c == 0) {
+        ct_scan_error(s, "unexpected end of input", err);
+        goto fail;
+    } else {
+        ct_api_fail(err, 400, "invalid_tensor", "%s: must be {\"shape\": [...], \"data\": [...]} or a nested list", field);
+        goto fail;
+    }
+    t->data = l.data ? l.data : malloc(sizeof(float));
+    if (!t->data)
+        return ct_api_fail(err, 503, "out_of_memory", "%s: out of memory", field);
+    return 0;
+fail:
+    free(l.data);
+    return -1;
+}

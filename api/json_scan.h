@@ -1,0 +1,39 @@
+/* json_scan.h - a small JSON scanner for the hot path of request parsing: it walks the
+ * request's top-level object and reads tensors (nested lists or {"shape", "data"}) straight
+ * into float buffers, with no value object per number. Everything else (small
+ * hyperparameter values) is handed to jansson as a span of text. */
+#ifndef CT_API_JSON_SCAN_H
+#define CT_API_JSON_SCAN_H
+
+#include <stddef.h>
+
+#include "api.h"
+
+typedef struct ct_json_scan {
+    const char *start;   /* the whole document, for line/column in messages */
+    const char *p;       /* current position */
+    const char *end;
+    int max_depth;
+} ct_json_scan;
+
+/* Skips white space; returns the next byte or 0 at the end. */
+char ct_scan_peek(ct_json_scan *s);
+
+/* Reads a string token into buf (escapes decoded; cap includes the NUL). 0 or -1. */
+int ct_scan_string(ct_json_scan *s, char *buf, size_t cap, ct_api_error *err);
+
+/* Expects the byte c (after white space). 0 or -1. */
+int ct_scan_expect(ct_json_scan *s, char c, ct_api_error *err);
+
+/* Skips one value of any type, setting [*from, *to) to its text. 0 or -1. */
+int ct_scan_skip_value(ct_json_scan *s, const char **from, const char **to, ct_api_error *err);
+
+/* Reads a tensor value: nested lists of numbers, or {"shape": [...], "data": [...],
+ * "dtype": ...}. field names the tensor in messages. max_elements (0 = none) is enforced
+ * while reading. 0 or -1; on success t owns its data. */
+int ct_scan_tensor(ct_json_scan *s, const char *field, int64_t max_elements, ct_tensor *t, ct_api_error *err);
+
+/* Fails with "invalid JSON at line L, column C: what" for the current position. */
+int ct_scan_error(ct_json_scan *s, const char *what, ct_api_error *err);
+
+#endif /* CT_API_JSON_SCAN_H */
