@@ -75,9 +75,10 @@ void ct_buffer_free(ct_buffer *b);
 int ct_format_float(float v, char *out);
 
 /* The response {"shape": [...], "dtype": "float32", "data": [...]}. Non-finite values are
- * written as null (strict JSON parsers accept it) and counted in *nonfinite. 0 or -1 (OOM). */
+ * written as null (strict JSON parsers accept it) and counted in *nonfinite. Large tensors
+ * are formatted on up to nthreads threads. 0 or -1 (OOM). */
 int ct_json_write_tensor(const ct_shape *shape, const float *data, ct_buffer *out,
-                         int64_t *nonfinite);
+                         int64_t *nonfinite, int nthreads);
 
 /* .npy: parses a version 1/2/3 header of a float32 ('<f4') or float64 ('<f8') C-order array
  * and converts the payload to a new fp32 tensor. part names the field in messages. */
@@ -86,6 +87,12 @@ int ct_npy_parse(const char *buf, size_t len, const ct_api_limits *limits, const
 
 /* Writes a version 1.0 .npy of a float32 tensor. 0 or -1 (OOM). */
 int ct_npy_write(const ct_shape *shape, const float *data, ct_buffer *out);
+
+/* Writes just the .npy header (magic, version, length, dict, padding: a multiple of 64
+ * bytes) for a float32 tensor of this shape into out (at least 256 bytes); returns its
+ * length. The data follows it unchanged, so a server can send header and tensor as two
+ * buffers without copying the tensor. */
+size_t ct_npy_header(const ct_shape *shape, char *out);
 
 /* One part of a multipart/form-data body; pointers into the body, not copies. */
 typedef struct ct_part {

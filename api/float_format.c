@@ -35,18 +35,29 @@ static int candidate(double a, float target, int e10, int p, uint64_t *d, int *k
     return back == target;
 }
 
-/* Writes the digits of d, most significant first; returns their count. */
+/* Writes the digits of d, most significant first; returns their count. Two digits per
+ * division. */
 static int write_digits(uint64_t d, char *out)
 {
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                   "8081828384858687888990919293949596979899";
     char rev[24];
-    int n = 0;
-    do {
-        rev[n++] = (char)('0' + d % 10);
-        d /= 10;
-    } while (d);
-    for (int i = 0; i < n; i++)
-        out[i] = rev[n - 1 - i];
-    return n;
+    int n = 24;
+    while (d >= 100) {
+        unsigned r = (unsigned)(d % 100);
+        d /= 100;
+        rev[--n] = pairs[2 * r + 1];
+        rev[--n] = pairs[2 * r];
+    }
+    if (d >= 10) {
+        rev[--n] = pairs[2 * d + 1];
+        rev[--n] = pairs[2 * d];
+    } else {
+        rev[--n] = (char)('0' + d);
+    }
+    memcpy(out, rev + n, (size_t)(24 - n));
+    return 24 - n;
 }
 
 /* Writes d * 10^k in the style of JavaScript's Number#toString: fixed notation for
@@ -105,6 +116,12 @@ int ct_format_float(float v, char *out)
     }
     int neg = v < 0;
     float target = neg ? -v : v;
+    if (target < 16777216.0f && target == (float)(int32_t)target) { /* integers: common, and exact */
+        int n = 0;
+        if (neg)
+            out[n++] = '-';
+        return n + write_digits((uint64_t)target, out + n);
+    }
     double a = (double)target;
     uint32_t bits;
     memcpy(&bits, &target, sizeof bits);
@@ -116,23 +133,30 @@ int ct_format_float(float v, char *out)
         e10++;
     else if (e10 >= -64 && a < ct_pow10(e10))
         e10--;
-    /* Fewer digits never read back when more do not. Most floats need 8 or 9 digits: try 8
-     * first, then binary-search below it; 9 digits always suffice for float32. */
+    /* Fewer digits never read back when more do not. Most floats need 8 or 9 digits: try 8,
+     * then 7, and binary-search below that only when 7 digits do. 9 digits always read back
+     * for float32 (their spacing is far below half a float's), so they need no check. */
     uint64_t best_d = 0, d;
-    int best_k = 0, k, lo = 1, hi = 8;
+    int best_k = 0, k;
     if (!candidate(a, target, e10, 8, &best_d, &best_k)) {
-        if (!candidate(a, target, e10, 9, &best_d, &best_k))
+        int n = 9 - 1 - e10;
+        if (n < -64 || n > 64)
             return sprintf(out, "%.9g", (double)v); /* outside the table's range: not for floats */
-        lo = hi = 9;
-    }
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (candidate(a, target, e10, mid, &d, &k)) {
-            hi = mid;
-            best_d = d;
-            best_k = k;
-        } else {
-            lo = mid + 1;
+        best_d = (uint64_t)(a * ct_pow10(n) + 0.5);
+        best_k = -n;
+    } else if (candidate(a, target, e10, 7, &d, &k)) {
+        best_d = d;
+        best_k = k;
+        int lo = 1, hi = 7;
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (candidate(a, target, e10, mid, &d, &k)) {
+                hi = mid;
+                best_d = d;
+                best_k = k;
+            } else {
+                lo = mid + 1;
+            }
         }
     }
     while (best_d % 10 == 0) {
@@ -142,8 +166,29 @@ int ct_format_float(float v, char *out)
     return write_decimal(neg, best_d, best_k, out);
 }
 
+/* Formats data[from, to) as comma-separated numbers into out (which has room for 18 bytes
+ * per number); returns the bytes written. */
+static size_t format_range(const float *data, int64_t from, int64_t to, char *out, int64_t *nonfinite)
+{
+    char *p = out;
+    for (int64_t i = from; i < to; i++) {
+        if (i)
+            *p++ = ',';
+        if (isfinite(data[i])) {
+            p += ct_format_float(data[i], p);
+        } else {
+            memcpy(p, "null", 4);
+            p += 4;
+            (*nonfinite)++;
+        }
+    }
+    return (size_t)(p - out);
+}
+
+#define PARALLEL_ENCODE_MIN 65536 /* numbers; below this one thread is quicker */
+
 int ct_json_write_tensor(const ct_shape *shape, const float *data, ct_buffer *out,
-                         int64_t *nonfinite)
+                         int64_t *nonfinite, int nthreads)
 {
     char head[256];
     int n = snprintf(head, sizeof head, "{\"shape\":[");
@@ -155,22 +200,38 @@ int ct_json_write_tensor(const ct_shape *shape, const float *data, ct_buffer *ou
     /* Each number is at most 17 characters plus a comma. */
     if (count < 0 || (uint64_t)count > (SIZE_MAX - 512) / 18 || ct_buffer_reserve(out, (size_t)n + (size_t)count * 18 + 8) != 0)
         return -1;
-    memcpy(out->data + out->len, head, (size_t)n);
-    out->len += (size_t)n;
-    char *p = out->data + out->len;
-    for (int64_t i = 0; i < count; i++) {
-        if (i)
-            *p++ = ',';
-        if (isfinite(data[i])) {
-            p += ct_format_float(data[i], p);
-        } else {
-            memcpy(p, "null", 4);
-            p += 4;
-            (*nonfinite)++;
+    ct_buffer_append(out, head, (size_t)n);
+    if (nthreads < 2 || count < PARALLEL_ENCODE_MIN) {
+        out->len += format_range(data, 0, count, out->data + out->len, nonfinite);
+    } else {
+        /* Each thread formats its slice into its own buffer; the slices are then joined. */
+        enum { MAX_SLICES = 64 };
+        int slices = nthreads < MAX_SLICES ? nthreads : MAX_SLICES;
+        char *part[MAX_SLICES] = {0};
+        size_t len[MAX_SLICES] = {0};
+        int64_t bad[MAX_SLICES] = {0};
+        int failed = 0;
+#pragma omp parallel for num_threads(slices) schedule(static, 1) reduction(| : failed)
+        for (int sl = 0; sl < slices; sl++) {
+            int64_t from = count * sl / slices, to = count * (sl + 1) / slices;
+            part[sl] = malloc((size_t)(to - from) * 18 + 1);
+            if (part[sl])
+                len[sl] = format_range(data, from, to, part[sl], &bad[sl]);
+            else
+                failed = 1;
         }
+        for (int sl = 0; sl < slices; sl++) {
+            if (!failed) {
+                memcpy(out->data + out->len, part[sl], len[sl]);
+                out->len += len[sl];
+                *nonfinite += bad[sl];
+            }
+            free(part[sl]);
+        }
+        if (failed)
+            return -1;
     }
-    memcpy(p, "]}", 2);
-    p += 2;
-    out->len = (size_t)(p - out->data);
+    memcpy(out->data + out->len, "]}", 2);
+    out->len += 2;
     return 0;
 }

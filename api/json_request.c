@@ -237,7 +237,12 @@ int ct_json_parse_request(const char *body, size_t len, const ct_api_limits *lim
                 if (ct_scan_skip_value(&s, &from, &to, err) != 0)
                     goto done;
                 json_error_t je;
-                values[nkeys] = json_loadb(from, (size_t)(to - from), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+                char *endp;
+                long long iv = strtoll(from, &endp, 10);
+                if (endp == to && to > from && (from[0] == '-' || (from[0] >= '0' && from[0] <= '9')))
+                    values[nkeys] = json_integer(iv); /* the common case, without a parser */
+                else
+                    values[nkeys] = json_loadb(from, (size_t)(to - from), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
                 if (!values[nkeys]) {
                     ct_api_fail(err, 400, "invalid_json", "%s: invalid JSON value: %s", key, je.text);
                     goto done;

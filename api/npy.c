@@ -115,33 +115,37 @@ int ct_npy_parse(const char *buf, size_t len, const ct_api_limits *limits, const
     return 0;
 }
 
-int ct_npy_write(const ct_shape *shape, const float *data, ct_buffer *out)
+size_t ct_npy_header(const ct_shape *shape, char *out)
 {
-    char dict[256];
+    char dict[200];
     int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     for (int i = 0; i < shape->rank; i++)
-        n += snprintf(dict + n, sizeof dict - (size_t)n, "%lld,%s", (long long)shape->dims[i],
-                      i + 1 < shape->rank ? " " : "");
+        n += snprintf(dict + n, sizeof dict - (size_t)n, "%lld,%s", (long long)shape->dims[i], i + 1 < shape->rank ? " " : "");
     if (shape->rank > 1)
         n--; /* NumPy writes (1, 4, 5, 5) but (3,) */
     n += snprintf(dict + n, sizeof dict - (size_t)n, "), }");
     /* Pad with spaces and a newline so that magic + len + header is a multiple of 64. */
-    size_t total = 10 + (size_t)n + 1;
-    size_t padded = (total + 63) / 64 * 64;
-    int64_t count = ct_shape_elements(shape);
-    if (count < 0 || ct_buffer_reserve(out, padded + (size_t)count * 4) != 0)
-        return -1;
-    char *p = out->data + out->len;
-    memcpy(p, magic, 6);
-    p[6] = 1;
-    p[7] = 0;
+    size_t padded = (10 + (size_t)n + 1 + 63) / 64 * 64;
     size_t hlen = padded - 10;
-    p[8] = (char)(hlen & 0xff);
-    p[9] = (char)(hlen >> 8);
-    memcpy(p + 10, dict, (size_t)n);
-    memset(p + 10 + n, ' ', hlen - (size_t)n - 1);
-    p[padded - 1] = '\n';
-    memcpy(p + padded, data, (size_t)count * 4);
-    out->len += padded + (size_t)count * 4;
+    memcpy(out, magic, 6);
+    out[6] = 1;
+    out[7] = 0;
+    out[8] = (char)(hlen & 0xff);
+    out[9] = (char)(hlen >> 8);
+    memcpy(out + 10, dict, (size_t)n);
+    memset(out + 10 + n, ' ', hlen - (size_t)n - 1);
+    out[padded - 1] = '\n';
+    return padded;
+}
+
+int ct_npy_write(const ct_shape *shape, const float *data, ct_buffer *out)
+{
+    char header[256];
+    size_t hlen = ct_npy_header(shape, header);
+    int64_t count = ct_shape_elements(shape);
+    if (count < 0 || ct_buffer_reserve(out, hlen + (size_t)count * 4) != 0)
+        return -1;
+    ct_buffer_append(out, header, hlen);
+    ct_buffer_append(out, data, (size_t)count * 4);
     return 0;
 }

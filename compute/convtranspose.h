@@ -143,6 +143,12 @@ int ct_plan_has_bias(const ct_plan *plan);
 int64_t ct_plan_in_channels(const ct_plan *plan);
 int64_t ct_plan_out_channels(const ct_plan *plan);
 
+/* The output shape for params, a weight shape and an input shape, with every rule checked,
+ * without building a plan (no weights needed). Pure function. */
+ct_status ct_output_shape(const ct_params *params, const ct_shape *weight_shape,
+                          const ct_shape *input_shape, ct_shape *output_shape, char *msg,
+                          size_t msg_cap);
+
 /* The naive reference, written straight from the definition (gather form, double
  * accumulation): same contract as create + output_shape + run, in one call. Slow. */
 ct_status ct_reference_run(const ct_params *params, const ct_shape *input_shape,

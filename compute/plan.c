@@ -48,7 +48,7 @@ struct ct_plan {
     int64_t cblocks;              /* ceil(cout_g / mr) */
     int64_t group_stride;         /* packed floats per group */
     float *packed;
-    char algorithm[64];
+    const char *algorithm;        /* static string */
 };
 
 /* Chooses the tile shape whose MR wastes the fewest padded channels; on a tie the earlier
@@ -246,8 +246,7 @@ ct_status ct_plan_create(const ct_params *params, const ct_shape *weight_shape,
             goto error;
         memcpy(plan->bias, bias, sizeof(float) * (size_t)plan->out_channels);
     }
-    snprintf(plan->algorithm, sizeof plan->algorithm, "phase_igemm_%s_%dx%d", plan->isa->name, plan->mr,
-             plan->nv * plan->isa->vl);
+    plan->algorithm = plan->isa->algorithm[plan->shape];
     *out = plan;
     return CT_OK;
 error:
@@ -541,6 +540,33 @@ static void fill_offsets(run_ctx *c, int64_t *table)
     }
 }
 
+/* The body of a run: padding, bias fill, then the work items. Called by every thread of the
+ * parallel region (the omp for loops split the work), or alone outside any region. */
+static void run_parallel(run_ctx *c, const ct_plan *plan, int64_t planes, int64_t out_planes, int *failed)
+{
+#pragma omp for schedule(static) nowait
+    for (int64_t i = 0; i < planes; i++)
+        pad_plane(c, i);
+    if (plan->needs_bias_fill) {
+#pragma omp for schedule(static) nowait
+        for (int64_t i = 0; i < out_planes; i++)
+            fill_bias_plane(c, i);
+    }
+#pragma omp barrier
+    float *scratch = NULL;
+    if (posix_memalign((void **)&scratch, 64, sizeof(float) * (size_t)(c->scratch_floats > 0 ? c->scratch_floats : 1)) != 0)
+        scratch = NULL;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < c->items; i++) {
+        if (scratch)
+            run_item(c, i, scratch);
+        else
+#pragma omp atomic write
+            *failed = 1;
+    }
+    free(scratch);
+}
+
 ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const float *input,
                       float *output, int nthreads, char *msg, size_t cap)
 {
@@ -583,28 +609,11 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
     const int64_t out_planes = c.g.batch * plan->out_channels;
     int threads = nthreads < c.items ? nthreads : (int)(c.items > 0 ? c.items : 1);
     int failed = 0;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-#pragma omp for schedule(static) nowait
-        for (int64_t i = 0; i < planes; i++)
-            pad_plane(&c, i);
-        if (plan->needs_bias_fill) {
-#pragma omp for schedule(static) nowait
-            for (int64_t i = 0; i < out_planes; i++)
-                fill_bias_plane(&c, i);
-        }
-#pragma omp barrier
-        float *scratch = NULL;
-        if (posix_memalign((void **)&scratch, 64, sizeof(float) * (size_t)c.scratch_floats) != 0)
-            scratch = NULL;
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t i = 0; i < c.items; i++) {
-            if (scratch)
-                run_item(&c, i, scratch);
-            else
-                failed = 1;
-        }
-        free(scratch);
+    if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+        run_parallel(&c, plan, planes, out_planes, &failed);
+    } else {
+        run_parallel(&c, plan, planes, out_planes, &failed); /* no OpenMP runtime for one thread */
     }
     if (failed) {
         free(workspace);

@@ -244,3 +244,14 @@ void ct__output_shape(const ct_geometry *g, ct_shape *out)
         out->dims[r++] = g->out[i];
     out->rank = r;
 }
+
+ct_status ct_output_shape(const ct_params *params, const ct_shape *weight_shape,
+                          const ct_shape *input_shape, ct_shape *output_shape, char *msg,
+                          size_t msg_cap)
+{
+    ct_geometry g;
+    ct_status st = ct__resolve_geometry(params, weight_shape, input_shape, &g, msg, msg_cap);
+    if (st == CT_OK)
+        ct__output_shape(&g, output_shape);
+    return st;
+}

@@ -21,7 +21,11 @@
 #include "server.h"
 
 #define VERSION "0.1.0"
-#define SMALL_JOB_FLOPS 2e7 /* below this a request computes on one thread */
+#define SMALL_JOB_FLOPS 2e7        /* below this a request computes on one thread */
+#define SMALL_JOB_ELEMENTS 65536   /* ... and encodes its result on one thread */
+#define INLINE_PARSE_BODY 8192     /* bodies up to this size are parsed on the HTTP thread */
+#define TINY_OUTPUT_ELEMENTS 16384 /* parsed requests this small are computed there too */
+#define TINY_FLOPS 4e6
 
 enum route { ROUTE_NONE, ROUTE_ROOT, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_CONVTRANSPOSE };
 
@@ -43,10 +47,12 @@ typedef struct http_request {
     const struct route_entry *route;
     char method[16];
     char path[256];
-    char *content_type;
-    char *accept;
+    const char *content_type;   /* MHD's own strings: valid until the request completes */
+    const char *accept;
     ct_buffer body;
     int body_too_large;
+    ct_request req;             /* parsed on the HTTP thread when the body was small */
+    int parsed;
     int responded;
     int status;
     size_t bytes_in, bytes_out;
@@ -54,29 +60,20 @@ typedef struct http_request {
     /* Set by the worker before it resumes the connection. */
     atomic_int result_ready;
     int result_status;
-    ct_buffer result;
+    ct_buffer result;           /* the body, or the head sent before result_tensor */
+    float *result_tensor;       /* binary responses: the output itself, sent without a copy */
+    size_t result_tensor_bytes;
     const char *result_type;
     char shape_header[160];
     int retry_after;
 } http_request;
 
-static char *dup_header(struct MHD_Connection *c, const char *name)
+/* Adds our headers to resp and queues it; takes resp. */
+static enum MHD_Result queue_built_response(http_request *r, int status, const char *type, struct MHD_Response *resp, size_t len,
+                                            const char *extra_name, const char *extra_value)
 {
-    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
-    return v ? strdup(v) : NULL;
-}
-
-static enum MHD_Result queue_response(http_request *r, int status, const char *type, char *body, size_t len,
-                                      const char *extra_name, const char *extra_value)
-{
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
-    }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (extra_name)
         MHD_add_response_header(resp, extra_name, extra_value);
     if (r->retry_after)
@@ -87,6 +84,18 @@ static enum MHD_Result queue_response(http_request *r, int status, const char *t
     r->status = status;
     r->bytes_out = len;
     return ret;
+}
+
+/* Queues body (malloc'd; taken) as the response. */
+static enum MHD_Result queue_response(http_request *r, int status, const char *type, char *body, size_t len,
+                                      const char *extra_name, const char *extra_value)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    return queue_built_response(r, status, type, resp, len, extra_name, extra_value);
 }
 
 /* {"error": {"code": ..., "message": ...}} into a malloc'd string. */
@@ -133,25 +142,31 @@ static int accepts(const char *accept, const char *type)
     return accept && strcasestr(accept, type) != NULL;
 }
 
-/* Encodes the output tensor as the client's Accept asks: .npy, raw float32 or JSON. */
-static int store_tensor(http_request *r, const ct_tensor *out, ct_api_error *err)
+/* Encodes the output tensor as the client's Accept asks: .npy, raw float32 or JSON. Binary
+ * responses take the tensor itself (out->data is set to NULL) and send it as it is. */
+static int store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_error *err)
 {
     ct_buffer b = {0};
-    int rc;
-    if (accepts(r->accept, "application/x-npy")) {
-        rc = ct_npy_write(&out->shape, out->data, &b);
-        r->result_type = "application/x-npy";
-    } else if (accepts(r->accept, "application/octet-stream")) {
-        int64_t n = ct_shape_elements(&out->shape);
-        rc = ct_buffer_append(&b, out->data, sizeof(float) * (size_t)n);
-        r->result_type = "application/octet-stream";
-        size_t used = 0;
-        for (int i = 0; i < out->shape.rank && used < sizeof r->shape_header; i++)
-            used += (size_t)snprintf(r->shape_header + used, sizeof r->shape_header - used, "%s%lld", i ? "," : "",
-                                     (long long)out->shape.dims[i]);
+    int rc = 0;
+    size_t bytes = sizeof(float) * (size_t)ct_shape_elements(&out->shape);
+    if (accepts(r->accept, "application/x-npy") || accepts(r->accept, "application/octet-stream")) {
+        if (accepts(r->accept, "application/x-npy")) {
+            char header[256];
+            rc = ct_buffer_append(&b, header, ct_npy_header(&out->shape, header));
+            r->result_type = "application/x-npy";
+        } else {
+            r->result_type = "application/octet-stream";
+            size_t used = 0;
+            for (int i = 0; i < out->shape.rank && used < sizeof r->shape_header; i++)
+                used += (size_t)snprintf(r->shape_header + used, sizeof r->shape_header - used, "%s%lld", i ? "," : "",
+                                         (long long)out->shape.dims[i]);
+        }
+        r->result_tensor = out->data;
+        r->result_tensor_bytes = bytes;
+        out->data = NULL;
     } else {
         int64_t nonfinite;
-        rc = ct_json_write_tensor(&out->shape, out->data, &b, &nonfinite);
+        rc = ct_json_write_tensor(&out->shape, out->data, &b, &nonfinite, nthreads);
         r->result_type = "application/json";
     }
     if (rc != 0) {
@@ -184,34 +199,95 @@ static double request_flops(const ct_request *req)
     return flops;
 }
 
-/* Worker side of POST /convtranspose: parse, compute, encode, resume. */
-static void run_convtranspose(ct_job *job, int nthreads)
+static int parse_request(http_request *r, ct_api_error *err)
 {
-    http_request *r = (http_request *)job;
+    const ct_api_limits *limits = &r->srv->limits;
+    int rc = is_multipart(r->content_type) ? ct_form_parse_request(r->content_type, r->body.data, r->body.len, limits, 1, &r->req, err)
+                                           : ct_json_parse_request(r->body.data, r->body.len, limits, 1, &r->req, err);
+    ct_buffer_free(&r->body);
+    r->parsed = rc == 0;
+    return rc;
+}
+
+/* Computes and encodes a parsed request into the stored response. */
+static void compute_request(http_request *r, int nthreads)
+{
     ct_server *srv = r->srv;
-    ct_request req;
     ct_tensor out = {0};
     ct_api_error err;
-    int rc = is_multipart(r->content_type)
-                 ? ct_form_parse_request(r->content_type, r->body.data, r->body.len, &srv->limits, 1, &req, &err)
-                 : ct_json_parse_request(r->body.data, r->body.len, &srv->limits, 1, &req, &err);
-    ct_buffer_free(&r->body);
-    if (rc == 0) {
-        /* Large layers borrow the idle compute threads; small ones stay on this worker's. */
-        int extra = 0;
-        if (request_flops(&req) > SMALL_JOB_FLOPS)
-            extra = ct_pool_borrow(srv->pool, (int)srv->cfg.threads - nthreads);
-        rc = ct_api_execute(&req, nthreads + extra, &out, &err);
-        ct_pool_return(srv->pool, extra);
-        ct_request_free(&req);
-    }
+    /* Large layers (and large results to encode) borrow the idle compute threads; small
+     * requests stay on this worker's one. */
+    int extra = 0;
+    if (request_flops(&r->req) > SMALL_JOB_FLOPS || ct_shape_elements(&r->req.input.shape) > SMALL_JOB_ELEMENTS)
+        extra = ct_pool_borrow(srv->pool, (int)srv->cfg.threads - nthreads);
+    int rc = ct_api_execute(&r->req, nthreads + extra, &out, &err);
+    ct_request_free(&r->req);
+    r->parsed = 0;
     if (rc == 0)
-        rc = store_tensor(r, &out, &err);
+        rc = store_tensor(r, &out, nthreads + extra, &err);
+    ct_pool_return(srv->pool, extra);
     if (rc != 0)
         store_error(r, &err);
     ct_tensor_free(&out);
+}
+
+/* Worker side of POST /convtranspose: parse (unless done), compute, encode, resume. */
+static void run_convtranspose(ct_job *job, int nthreads)
+{
+    http_request *r = (http_request *)job;
+    ct_api_error err;
+    if (r->parsed || parse_request(r, &err) == 0)
+        compute_request(r, nthreads);
+    else
+        store_error(r, &err);
     atomic_store(&r->result_ready, 1);
     MHD_resume_connection(r->conn);
+}
+
+/* Whether a parsed request is so small that handing it to a worker would cost more than
+ * computing it here: its output and its FLOPs are tiny. */
+static int is_tiny(const ct_request *req)
+{
+    char msg[8];
+    ct_shape out;
+    if (ct_output_shape(&req->params, &req->weight.shape, &req->input.shape, &out, msg, sizeof msg) != CT_OK)
+        return 1; /* invalid: the error is cheap to produce here */
+    return ct_shape_elements(&out) <= TINY_OUTPUT_ELEMENTS && request_flops(req) <= TINY_FLOPS;
+}
+
+/* What a two-part (head + tensor) response frees when libmicrohttpd is done with it. */
+typedef struct two_part_body {
+    char *head;
+    float *tensor;
+} two_part_body;
+
+static void free_two_part_body(void *cls)
+{
+    two_part_body *b = cls;
+    free(b->head);
+    free(b->tensor);
+    free(b);
+}
+
+/* Queues the response a job stored. */
+static enum MHD_Result send_result(http_request *r)
+{
+    ct_buffer res = r->result;
+    r->result = (ct_buffer){0};
+    const char *extra = r->shape_header[0] ? "X-Tensor-Shape" : NULL;
+    if (!r->result_tensor)
+        return queue_response(r, r->result_status, r->result_type, res.data, res.len, extra, r->shape_header);
+    two_part_body *body = malloc(sizeof *body);
+    struct MHD_IoVec iov[2] = {{res.data, res.len}, {r->result_tensor, r->result_tensor_bytes}};
+    struct MHD_Response *resp = body ? MHD_create_response_from_iovec(iov, 2, free_two_part_body, body) : NULL;
+    if (!resp) {
+        free(body);
+        ct_buffer_free(&res);
+        return MHD_NO; /* result_tensor is freed with the request */
+    }
+    *body = (two_part_body){res.data, r->result_tensor};
+    r->result_tensor = NULL;
+    return queue_built_response(r, r->result_status, r->result_type, resp, res.len + r->result_tensor_bytes, extra, r->shape_header);
 }
 
 static enum MHD_Result respond_root(http_request *r)
@@ -250,6 +326,17 @@ static enum MHD_Result dispatch(http_request *r)
                      r->content_type);
             return respond_error(r, 415, "unsupported_media_type", msg, NULL, NULL);
         }
+        /* Tiny requests (the common case for small layers) are answered right here: the
+         * hand-off to a worker would cost more than the work. */
+        if (r->body.len <= INLINE_PARSE_BODY) {
+            ct_api_error err;
+            if (parse_request(r, &err) != 0)
+                return respond_error(r, err.status, err.code, err.message, NULL, NULL);
+            if (is_tiny(&r->req)) {
+                compute_request(r, 1);
+                return send_result(r);
+            }
+        }
         r->job.run = run_convtranspose;
         r->job.max_threads = 1;
         /* Suspend before queueing: the worker may resume as soon as it is queued. */
@@ -259,6 +346,9 @@ static enum MHD_Result dispatch(http_request *r)
             ct_api_fail(&err, 503, "queue_full", "the request queue is full (%lld waiting); retry later", (long long)srv->cfg.queue);
             store_error(r, &err);
             ct_buffer_free(&r->body);
+            if (r->parsed)
+                ct_request_free(&r->req);
+            r->parsed = 0;
             atomic_store(&r->result_ready, 1);
             MHD_resume_connection(r->conn);
         }
@@ -290,8 +380,8 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
     r->start = ct_now();
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->path, sizeof r->path, "%s", url);
-    r->content_type = dup_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
-    r->accept = dup_header(conn, MHD_HTTP_HEADER_ACCEPT);
+    r->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    r->accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     r->route = find_route(url);
     static const struct route_entry none = {"", ROUTE_NONE, ""};
     if (!r->route) {
@@ -358,12 +448,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         snprintf(msg, sizeof msg, "body: more than %lld bytes (--max-body)", (long long)srv->cfg.max_body);
         return respond_error(r, 413, "body_too_large", msg, NULL, NULL);
     }
-    if (atomic_load(&r->result_ready)) {
-        ct_buffer res = r->result;
-        r->result = (ct_buffer){0};
-        const char *extra = r->shape_header[0] ? "X-Tensor-Shape" : NULL;
-        return queue_response(r, r->result_status, r->result_type, res.data, res.len, extra, r->shape_header);
-    }
+    if (atomic_load(&r->result_ready))
+        return send_result(r);
     return dispatch(r);
 }
 
@@ -379,8 +465,9 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **req
            r->bytes_out, (ct_now() - r->start) * 1e3, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
     ct_buffer_free(&r->body);
     ct_buffer_free(&r->result);
-    free(r->content_type);
-    free(r->accept);
+    free(r->result_tensor);
+    if (r->parsed)
+        ct_request_free(&r->req);
     free(r);
     *req_cls = NULL;
     atomic_fetch_sub(&srv->inflight, 1);

@@ -2,6 +2,7 @@
  * A second SIGINT/SIGTERM exits at once. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -61,6 +62,11 @@ int main(int argc, char **argv)
     if (cfg.healthcheck)
         return healthcheck(&cfg);
     ct_log_set_level(cfg.log_level);
+    /* Large tensors come and go with every request: keep freed memory in the heap instead
+     * of returning it to the kernel and faulting it in again (each 16 MiB buffer would
+     * otherwise cost ~4000 page faults per request). RSS stays at its peak, not above. */
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = on_stop_signal};
     sigemptyset(&sa.sa_mask);

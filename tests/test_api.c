@@ -78,7 +78,7 @@ TEST(json_tensor_output_format)
     float d[4] = {0.5f, -1.0f, NAN, 3.25f};
     ct_buffer b = {0};
     int64_t nonfinite;
-    CHECK_INT_EQ(ct_json_write_tensor(&s, d, &b, &nonfinite), 0);
+    CHECK_INT_EQ(ct_json_write_tensor(&s, d, &b, &nonfinite, 1), 0);
     CHECK_INT_EQ(nonfinite, 1);
     CHECK_INT_EQ(ct_buffer_append(&b, "", 1), 0);
     CHECK_STR_EQ(b.data, "{\"shape\":[2,2],\"dtype\":\"float32\",\"data\":[0.5,-1,null,3.25]}");

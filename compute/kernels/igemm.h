@@ -48,6 +48,7 @@ typedef struct ct_isa_config {
     int mr[CT_KERNEL_SHAPES];
     int nv[CT_KERNEL_SHAPES];
     ct_igemm_ukernel ukernel[CT_KERNEL_SHAPES];
+    const char *algorithm[CT_KERNEL_SHAPES]; /* "phase_igemm_4x3__avx2": the plan's name */
 } ct_isa_config;
 
 extern const ct_isa_config ct__isa_generic;

@@ -73,4 +73,11 @@ const ct_isa_config CT_ISA_CONFIG = {
         CT_KERNEL_NAME(2, 6, CT_ISA),
         CT_KERNEL_NAME(1, 12, CT_ISA),
     },
+    .algorithm = {
+        "phase_igemm_6x2__" CT_STR(CT_ISA),
+        "phase_igemm_4x3__" CT_STR(CT_ISA),
+        "phase_igemm_3x4__" CT_STR(CT_ISA),
+        "phase_igemm_2x6__" CT_STR(CT_ISA),
+        "phase_igemm_1x12__" CT_STR(CT_ISA),
+    },
 };
