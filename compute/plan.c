@@ -312,16 +312,25 @@ static int64_t floor_div(int64_t a, int64_t b)
     return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
 
-/* Copies input plane `plane_idx` (n * C_in + c) into its zero-bordered slot. */
+/* Copies input plane `plane_idx` (n * C_in + c) into its zero-bordered slot in one pass:
+ * each padded row is zeros, or zeros + an input row + zeros. */
 static void pad_plane(const run_ctx *c, int64_t plane_idx)
 {
     float *dst = c->xpad + plane_idx * c->plane;
     const float *src = c->x + plane_idx * c->in[0] * c->in[1] * c->in[2];
-    memset(dst, 0, sizeof(float) * (size_t)c->plane);
-    for (int64_t z = 0; z < c->in[0]; z++)
-        for (int64_t y = 0; y < c->in[1]; y++)
-            memcpy(dst + ((z + c->lo[0]) * c->ext[1] + (y + c->lo[1])) * c->ext[2] + c->lo[2],
-                   src + (z * c->in[1] + y) * c->in[2], sizeof(float) * (size_t)c->in[2]);
+    const int64_t row = c->ext[2], lo = c->lo[2], w = c->in[2];
+    for (int64_t z = 0; z < c->ext[0]; z++)
+        for (int64_t y = 0; y < c->ext[1]; y++) {
+            float *d = dst + (z * c->ext[1] + y) * row;
+            int64_t iz = z - c->lo[0], iy = y - c->lo[1];
+            if (iz < 0 || iz >= c->in[0] || iy < 0 || iy >= c->in[1]) {
+                memset(d, 0, sizeof(float) * (size_t)row);
+                continue;
+            }
+            memset(d, 0, sizeof(float) * (size_t)lo);
+            memcpy(d + lo, src + (iz * c->in[1] + iy) * w, sizeof(float) * (size_t)w);
+            memset(d + lo + w, 0, sizeof(float) * (size_t)(row - lo - w));
+        }
 }
 
 /* Sets output plane `plane_idx` (n * C_out + co) to its bias (or zero). */
