@@ -291,6 +291,11 @@ typedef struct run_ctx {
     int64_t in[3], out[3], pad[3];     /* 3-d normalized */
     int64_t lo[3], ext[3];             /* padded input: leading zeros and extent per dim */
     int64_t plane;                     /* padded plane size, ext[0]*ext[1]*ext[2] */
+    /* The padded input is laid out [n][z][y][c][x]: for one output row the K loop walks
+     * the channels at a constant stride through one contiguous block (a pattern stride
+     * prefetchers follow), and neighbouring tiles reuse that block. */
+    int64_t row_stride;                /* C_in * ext[2]: one padded row of every channel */
+    int64_t image_stride;              /* ext[0] * ext[1] * row_stride */
     int64_t out_plane;
     float *xpad;                       /* N * C_in padded planes */
     run_phase *phases;
@@ -316,12 +321,13 @@ static int64_t floor_div(int64_t a, int64_t b)
  * each padded row is zeros, or zeros + an input row + zeros. */
 static void pad_plane(const run_ctx *c, int64_t plane_idx)
 {
-    float *dst = c->xpad + plane_idx * c->plane;
+    const int64_t n = plane_idx / c->plan->in_channels, ch = plane_idx % c->plan->in_channels;
+    float *dst = c->xpad + n * c->image_stride + ch * c->ext[2];
     const float *src = c->x + plane_idx * c->in[0] * c->in[1] * c->in[2];
     const int64_t row = c->ext[2], lo = c->lo[2], w = c->in[2];
     for (int64_t z = 0; z < c->ext[0]; z++)
         for (int64_t y = 0; y < c->ext[1]; y++) {
-            float *d = dst + (z * c->ext[1] + y) * row;
+            float *d = dst + (z * c->ext[1] + y) * c->row_stride;
             int64_t iz = z - c->lo[0], iy = y - c->lo[1];
             if (iz < 0 || iz >= c->in[0] || iy < 0 || iy >= c->in[1]) {
                 memset(d, 0, sizeof(float) * (size_t)row);
@@ -357,7 +363,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     const int nv = plan->nv, mr = plan->mr, vl = plan->isa->vl;
     const ct_igemm_ukernel ukernel = plan->isa->ukernel[plan->shape];
 
-    const float *xbase = c->xpad + (n * plan->in_channels + grp * plan->cin_g) * c->plane;
+    const float *xbase = c->xpad + n * c->image_stride + grp * plan->cin_g * c->ext[2];
     float *ybase = c->y + (n * plan->out_channels + grp * plan->cout_g) * c->out_plane;
     const float *a_group = plan->packed + grp * plan->group_stride + ph->a_offset;
 
@@ -379,7 +385,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
             int64_t row = vi / rp->vpr, col = vi % rp->vpr * vl;
             int64_t qz = rp->qmin[0] + row / rp->count[1], qy = rp->qmin[1] + row % rp->count[1];
             int64_t qx = rp->qmin[2] + col;
-            bptr[slot] = xbase + ((qz + c->lo[0]) * c->ext[1] + (qy + c->lo[1])) * c->ext[2] + (qx + c->lo[2]);
+            bptr[slot] = xbase + ((qz + c->lo[0]) * c->ext[1] + (qy + c->lo[1])) * c->row_stride + (qx + c->lo[2]);
             int64_t oz = qz * plan->stride[0] + ph->residue[0] - c->pad[0];
             int64_t oy = qy * plan->stride[1] + ph->residue[1] - c->pad[1];
             int64_t ox = qx * plan->stride[2] + ph->residue[2] - c->pad[2];
@@ -497,6 +503,8 @@ static int64_t plan_run(run_ctx *c, int nthreads)
     if (!ct__mul(c->ext[0], c->ext[1], &c->plane) || !ct__mul(c->plane, c->ext[2], &c->plane) ||
         !ct__mul(c->plane, c->g.batch * plan->in_channels, &bytes) || !ct__mul(bytes, sizeof(float), &bytes))
         return -1;
+    c->row_stride = plan->in_channels * c->ext[2];
+    c->image_stride = c->plane * plan->in_channels;
     c->out_plane = c->out[0] * c->out[1] * c->out[2];
 
     /* Work split: K chunks that keep a weight block in L1, tile blocks whose input panel
@@ -543,7 +551,7 @@ static void fill_offsets(run_ctx *c, int64_t *table)
         for (int64_t ci = 0; ci < plan->cin_g; ci++)
             for (int t = 0; t < ph->ntaps; t++) {
                 const int64_t *tt = ph->tap_t + t * 3;
-                table[ci * ph->ntaps + t] = ci * c->plane - (tt[0] * c->ext[1] + tt[1]) * c->ext[2] - tt[2];
+                table[ci * ph->ntaps + t] = ci * c->ext[2] - (tt[0] * c->ext[1] + tt[1]) * c->row_stride - tt[2];
             }
         table += plan->cin_g * ph->ntaps;
     }
