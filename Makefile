@@ -21,7 +21,7 @@ COMPUTE_OBJ = $(call obj,$(COMPUTE_SRC) $(KERNEL_SRC))
 API_OBJ = $(call obj,$(API_SRC))
 SERVER_OBJ = $(call obj,$(SERVER_SRC))
 
-.PHONY: all deps run test asan bench clean
+.PHONY: all deps run test asan bench clean docker-test
 all: $(BUILD)/convtransposed $(BUILD)/ctbench $(BUILD)/tests
 
 deps:
@@ -83,3 +83,7 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# The image built and run for real with buildah/podman (../shared/tools/oci); ends with "N passed, M failed".
+docker-test:
+	@docker/test.sh

@@ -24,9 +24,38 @@ static void on_stop_signal(int sig)
     stop_requested = 1;
 }
 
-/* --healthcheck: GET /readyz on our own port; exit 0 on 200. No curl needed in the image. */
-static int healthcheck(const ct_config *cfg)
+/* In a container the daemon is PID 1: when /proc/1/cmdline is a convtransposed command
+ * line, its flags (with our environment, which is the container's) say where it listens,
+ * so the HEALTHCHECK finds the daemon even when it was started with --port. */
+static void settings_of_pid1(ct_config *cfg)
 {
+    static char buf[8192];
+    FILE *f = fopen("/proc/1/cmdline", "r");
+    if (!f)
+        return;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *argv[128];
+    int argc = 0;
+    for (size_t i = 0; i < n && argc < 127; i += strlen(buf + i) + 1)
+        argv[argc++] = buf + i;
+    argv[argc] = NULL;
+    const char *base = argc ? strrchr(argv[0], '/') : NULL;
+    base = base ? base + 1 : (argc ? argv[0] : "");
+    ct_config pid1;
+    if (strcmp(base, "convtransposed") == 0 && ct_config_load(&pid1, argc, argv) == 0) {
+        memcpy(cfg->host, pid1.host, sizeof cfg->host);
+        cfg->port = pid1.port;
+    }
+}
+
+/* --healthcheck: GET /readyz on the daemon's port; exit 0 on 200. No curl needed in the
+ * image. */
+static int healthcheck(ct_config *cfg)
+{
+    if (getpid() != 1)
+        settings_of_pid1(cfg);
     const char *host = strcmp(cfg->host, "0.0.0.0") == 0 || strcmp(cfg->host, "::") == 0 ? "127.0.0.1" : cfg->host;
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
