@@ -4,10 +4,11 @@ CC ?= gcc
 BUILD ?= build
 SANITIZE ?=
 OPT ?= -O2
-CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -fopenmp -MMD -MP \
+OPENMP ?= -fopenmp
+CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(OPENMP) -MMD -MP \
                 -Icompute -Iapi -Iserver $(SANITIZE)
 KERNEL_FLAGS = -O3 -ffp-contract=fast
-LDFLAGS_COMMON = -fopenmp $(SANITIZE)
+LDFLAGS_COMMON = $(OPENMP) $(SANITIZE)
 LIBS = -lmicrohttpd -ljansson -lpthread -lm
 
 COMPUTE_SRC = $(wildcard compute/*.c)
@@ -21,7 +22,7 @@ COMPUTE_OBJ = $(call obj,$(COMPUTE_SRC) $(KERNEL_SRC))
 API_OBJ = $(call obj,$(API_SRC))
 SERVER_OBJ = $(call obj,$(SERVER_SRC))
 
-.PHONY: all deps run test asan bench clean docker-test
+.PHONY: all deps run test asan bench clean docker-test fuzz fuzzers
 all: $(BUILD)/convtransposed $(BUILD)/ctbench $(BUILD)/tests
 
 deps:
@@ -79,8 +80,22 @@ asan:
 bench: $(BUILD)/ctbench
 	$(BUILD)/ctbench ../shared/bench/suite.tsv
 
+# libFuzzer harnesses (tests/fuzz/) for every parser and the compute validation, built with
+# clang + ASan + UBSan (OpenMP off: the same code runs serially); each runs FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZERS = json_request npy multipart params
+fuzz:
+	@scripts/deps.sh clang libclang-rt-14-dev
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPENMP= OPT=-O1 \
+	    SANITIZE="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Wno-unknown-pragmas" fuzzers
+	@scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS) $(FUZZERS)
+
+fuzzers: $(patsubst %,$(BUILD)/fuzz_%,$(FUZZERS))
+$(BUILD)/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
+	$(CC) $(LDFLAGS_COMMON) -fsanitize=fuzzer $^ -ljansson -lm -o $@
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

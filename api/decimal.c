@@ -36,3 +36,22 @@ int ct_decimal_to_float(uint64_t d, int k, float *out)
     *out = (float)x;
     return 1;
 }
+
+int ct_parse_int64(const char *p, const char *end, int64_t *out, const char **stop)
+{
+    int neg = p < end && *p == '-';
+    const char *q = p + neg;
+    uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    const char *digits = q;
+    for (; q < end && *q >= '0' && *q <= '9'; q++) {
+        uint64_t digit = (uint64_t)(*q - '0');
+        if (v > (limit - digit) / 10)
+            return -1;
+        v = v * 10 + digit;
+    }
+    *stop = q;
+    if (q == digits)
+        return -1;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+}

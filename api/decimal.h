@@ -9,6 +9,11 @@
  * path cannot be sure (the caller falls back to strtof). */
 int ct_decimal_to_float(uint64_t d, int k, float *out);
 
+/* Parses an optional '-' and decimal digits from [p, end) (never reading at or past end)
+ * into *out; *stop is set to the first byte not used. 0, or -1 when there are no digits or
+ * the value overflows int64. */
+int ct_parse_int64(const char *p, const char *end, int64_t *out, const char **stop);
+
 /* 10^n as a double for -64 <= n <= 64. */
 double ct_pow10(int n);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "decimal.h"
 #include "json_scan.h"
 
 enum family { FAMILY_SHARED, FAMILY_TORCH, FAMILY_ONNX };
@@ -237,9 +238,9 @@ int ct_json_parse_request(const char *body, size_t len, const ct_api_limits *lim
                 if (ct_scan_skip_value(&s, &from, &to, err) != 0)
                     goto done;
                 json_error_t je;
-                char *endp;
-                long long iv = strtoll(from, &endp, 10);
-                if (endp == to && to > from && (from[0] == '-' || (from[0] >= '0' && from[0] <= '9')))
+                const char *endp;
+                int64_t iv;
+                if (ct_parse_int64(from, to, &iv, &endp) == 0 && endp == to)
                     values[nkeys] = json_integer(iv); /* the common case, without a parser */
                 else
                     values[nkeys] = json_loadb(from, (size_t)(to - from), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);

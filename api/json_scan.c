@@ -337,12 +337,11 @@ static int scan_shape(ct_json_scan *s, const char *field, ct_shape *shape, ct_ap
         return 0;
     }
     for (;;) {
-        const char *from = s->p;
-        char *endp;
+        const char *endp;
+        int64_t v;
         ct_scan_peek(s);
-        from = s->p;
-        long long v = strtoll(from, &endp, 10);
-        if (endp == from || v < 0 || (endp < s->end && (*endp == '.' || *endp == 'e' || *endp == 'E')))
+        if (ct_parse_int64(s->p, s->end, &v, &endp) != 0 || v < 0 ||
+            (endp < s->end && (*endp == '.' || *endp == 'e' || *endp == 'E')))
             return ct_api_fail(err, 400, "invalid_tensor", "%s.shape[%d]: must be a non-negative integer", field, shape->rank);
         if (shape->rank == CT_MAX_RANK)
             return ct_api_fail(err, 400, "invalid_rank", "%s.shape: at most %d dims are supported", field, CT_MAX_RANK);

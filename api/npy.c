@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "decimal.h"
 
 static const char magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
@@ -77,9 +78,9 @@ int ct_npy_parse(const char *buf, size_t len, const ct_api_limits *limits, const
             p++;
         if (p < end && *p == ')')
             break;
-        char *q;
-        long long v = strtoll(p, &q, 10);
-        if (q == p || v < 0 || q > end)
+        const char *q;
+        int64_t v;
+        if (ct_parse_int64(p, end, &v, &q) != 0 || v < 0)
             return ct_api_fail(err, 400, "invalid_npy", "%s: the .npy shape is not a tuple of non-negative integers", part);
         if (shape.rank == CT_MAX_RANK)
             return ct_api_fail(err, 400, "invalid_rank", "%s: at most %d dims are supported", part, CT_MAX_RANK);

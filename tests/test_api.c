@@ -1,6 +1,8 @@
 /* test_api.c - wire formats: shortest float formatting, .npy, multipart, JSON request
  * parsing and its errors. */
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "test.h"
@@ -305,4 +307,62 @@ TEST(shape_header_parsing)
     CHECK_INT_EQ(ct_parse_shape_header("1,x", &s, &err), -1);
     CHECK_INT_EQ(ct_parse_shape_header("1,2,3,4,5,6", &s, &err), -1);
     CHECK_STR_EQ(err.code, "invalid_rank");
+}
+
+/* Copies len bytes so they end exactly at an inaccessible page: any read past the end
+ * faults (the technique of picohttpparser's tests). Returns the copy; *base for munmap. */
+static const char *flush_against_guard(const char *data, size_t len, void **base, size_t *map_len)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t pages = (len + (size_t)page - 1) / (size_t)page + 1;
+    char *m = mmap(NULL, pages * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(m != MAP_FAILED);
+    CHECK(mprotect(m + (pages - 1) * (size_t)page, (size_t)page, PROT_NONE) == 0);
+    char *dst = m + (pages - 1) * (size_t)page - len;
+    memcpy(dst, data, len);
+    *base = m;
+    *map_len = pages * (size_t)page;
+    return dst;
+}
+
+/* Regression (found by fuzz_json_request and fuzz_npy): integers at the very end of a
+ * body that is not NUL-terminated were read with strtoll, past the end of the buffer. */
+TEST(parsers_never_read_past_the_body)
+{
+    static const char *const bodies[] = {
+        "{\"input\":[[1]],\"weight\":[[[1]]],\"groups\":2",
+        "{\"input\":[[1]],\"weight\":[[[1]]],\"groups\":2}",
+        "{\"input\":{\"shape\":[1,1",
+        "{\"input\":{\"shape\":[1,1,1],\"data\":[1",
+        "{\"input\":[[1.5e",
+        "{\"input\":[[-",
+    };
+    ct_api_limits lim = {.max_elements = 100, .max_output_elements = 100, .max_json_depth = 8};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        void *base;
+        size_t map_len, len = strlen(bodies[i]);
+        const char *body = flush_against_guard(bodies[i], len, &base, &map_len);
+        ct_request req;
+        ct_api_error err;
+        int rc = ct_json_parse_request(body, len, &lim, 1, &req, &err);
+        if (i == 1) {
+            CHECK_INT_EQ(rc, 0);
+            CHECK_INT_EQ(req.params.groups, 2);
+            ct_request_free(&req);
+        } else {
+            CHECK_INT_EQ(rc, -1);
+            CHECK_STR_EQ(err.code, "invalid_json");
+        }
+        munmap(base, map_len);
+    }
+    /* a .npy header whose shape tuple runs to the end of the buffer */
+    const char npy[] = "\x93NUMPY\x01\x00\x2c\x00{'descr': '<f4', 'fortran_order': False, 'shape': (12";
+    void *base;
+    size_t map_len;
+    const char *body = flush_against_guard(npy, sizeof npy - 1, &base, &map_len);
+    ct_tensor t;
+    ct_api_error err;
+    CHECK_INT_EQ(ct_npy_parse(body, sizeof npy - 1, &lim, "input", &t, &err), -1);
+    CHECK_STR_EQ(err.code, "invalid_npy");
+    munmap(base, map_len);
 }
