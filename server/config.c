@@ -34,6 +34,11 @@ static const setting settings[] = {
     {"timeout", SETTING_INT, FIELD(timeout), 1, 86400, "30", "seconds an idle connection is kept"},
     {"drain-timeout", SETTING_INT, FIELD(drain_timeout), 0, 86400, "30", "seconds to finish in-flight requests on SIGTERM"},
     {"log-level", SETTING_STRING, FIELD(log_level), 0, 0, "info", "error, warn, info or debug"},
+    {"max-memory", SETTING_SIZE, FIELD(max_memory), 1 << 20, INT64_MAX / 2, "4G", "bytes for all requests in flight; past it, 503"},
+    {"auth-token-file", SETTING_STRING, FIELD(auth_token_file), 0, 0, "", "file holding a bearer token every request but the health probes must send"},
+    {"tls-cert", SETTING_STRING, FIELD(tls_cert), 0, 0, "", "PEM certificate file: serve HTTPS (with --tls-key)"},
+    {"tls-key", SETTING_STRING, FIELD(tls_key), 0, 0, "", "PEM private key file for --tls-cert"},
+    {"cors-origin", SETTING_STRING, FIELD(cors_origin), 0, 0, "", "allow browser calls from this origin (\"*\" for any); off when empty"},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -62,7 +67,10 @@ static int apply(ct_config *cfg, const setting *s, const char *value, const char
 {
     char *field = (char *)cfg + s->offset;
     if (s->type == SETTING_STRING) {
-        size_t cap = s->offset == FIELD(host) ? sizeof cfg->host : sizeof cfg->log_level;
+        size_t cap = s->offset == FIELD(host) ? sizeof cfg->host
+                   : s->offset == FIELD(log_level) ? sizeof cfg->log_level
+                   : s->offset == FIELD(cors_origin) ? sizeof cfg->cors_origin
+                   : sizeof cfg->auth_token_file; /* the path fields */
         if (strlen(value) >= cap) {
             fprintf(stderr, "convtransposed: %s --%s: value is too long\n", origin, s->flag);
             return -1;
@@ -144,6 +152,10 @@ int ct_config_load(ct_config *cfg, int argc, char **argv)
         fprintf(stderr, "convtransposed: --log-level must be error, warn, info or debug\n");
         return -1;
     }
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+        fprintf(stderr, "convtransposed: --tls-cert and --tls-key go together\n");
+        return -1;
+    }
     if (cfg->threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->threads = n > 0 ? n : 1;
@@ -160,7 +172,7 @@ void ct_config_describe(const ct_config *cfg, FILE *out)
         const char *field = (const char *)cfg + settings[i].offset;
         fprintf(out, "%s\"%s\": ", i ? ", " : "", settings[i].flag);
         if (settings[i].type == SETTING_STRING)
-            fprintf(out, "\"%s\"", field);
+            fprintf(out, "\"%s\"", field); /* paths and names only: the token itself is never here */
         else
             fprintf(out, "%lld", (long long)*(const int64_t *)field);
     }

@@ -20,6 +20,11 @@ typedef struct ct_config {
     int64_t timeout;             /* idle connection timeout, seconds */
     int64_t drain_timeout;       /* seconds to finish in-flight requests on SIGTERM */
     char log_level[16];          /* error, warn, info, debug */
+    int64_t max_memory;          /* bytes for all requests in flight (bodies, tensors, work) */
+    char auth_token_file[1024];  /* bearer token file; empty = no auth */
+    char tls_cert[1024];         /* PEM certificate; with tls_key: HTTPS */
+    char tls_key[1024];
+    char cors_origin[256];       /* allowed browser origin ("*" for any); empty = no CORS */
     int healthcheck;             /* --healthcheck: probe /readyz and exit */
 } ct_config;
 

@@ -66,6 +66,9 @@ typedef struct http_request {
     const char *result_type;
     char shape_header[160];
     int retry_after;
+    const char *origin;         /* the Origin header, for CORS */
+    int64_t mem_reserved;       /* bytes taken from the memory budget */
+    int over_budget;            /* a chunked body outgrew the memory budget */
 } http_request;
 
 /* Adds our headers to resp and queues it; takes resp. */
@@ -78,6 +81,12 @@ static enum MHD_Result queue_built_response(http_request *r, int status, const c
         MHD_add_response_header(resp, extra_name, extra_value);
     if (r->retry_after)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    const char *allow_origin = ct_access_cors_origin(&r->srv->access, r->origin);
+    if (allow_origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", allow_origin);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Tensor-Shape, Retry-After");
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     r->responded = 1;
@@ -117,6 +126,19 @@ static enum MHD_Result respond_error(http_request *r, int status, const char *co
         return MHD_NO;
     ct_log(CT_LOG_DEBUG, "%s %s -> %d %s: %s", r->method, r->path, status, code, message);
     return queue_response(r, status, "application/json", body, len, extra_name, extra_value);
+}
+
+/* A CORS preflight: which methods and headers a browser may use from the allowed origin. */
+static enum MHD_Result respond_preflight(http_request *r)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                            "Content-Type, Accept, Authorization, X-Tensor-Shape, Inference-Header-Content-Length, Content-Encoding");
+    MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    return queue_built_response(r, 204, "text/plain", resp, 0, NULL, NULL);
 }
 
 static enum MHD_Result respond_json(http_request *r, int status, const char *text)
@@ -209,6 +231,18 @@ static int parse_request(http_request *r, ct_api_error *err)
     return rc;
 }
 
+/* Bytes a request needs beyond its body while it computes: the output, its encoding, the
+ * zero-bordered input copy and the packed weights (an upper estimate). */
+static int64_t working_memory(const ct_request *req)
+{
+    char msg[8];
+    ct_shape out;
+    double bytes = 4.0 * (double)ct_shape_elements(&req->input.shape) * 2 + 8.0 * (double)ct_shape_elements(&req->weight.shape);
+    if (ct_output_shape(&req->params, &req->weight.shape, &req->input.shape, &out, msg, sizeof msg) == CT_OK)
+        bytes += 4.0 * 6 * (double)ct_shape_elements(&out); /* floats, then up to ~20 bytes of JSON each */
+    return bytes > 9e18 ? INT64_MAX : (int64_t)bytes;
+}
+
 /* Computes and encodes a parsed request into the stored response. */
 static void compute_request(http_request *r, int nthreads)
 {
@@ -217,10 +251,20 @@ static void compute_request(http_request *r, int nthreads)
     ct_api_error err;
     /* Large layers (and large results to encode) borrow the idle compute threads; small
      * requests stay on this worker's one. */
-    int extra = 0;
-    if (request_flops(&r->req) > SMALL_JOB_FLOPS || ct_shape_elements(&r->req.input.shape) > SMALL_JOB_ELEMENTS)
+    int extra = 0, rc = 0;
+    int64_t need = working_memory(&r->req);
+    if (need > srv->cfg.max_memory)
+        rc = ct_api_fail(&err, 413, "memory_limit", "request: computing it needs about %lld bytes, more than --max-memory (%lld)",
+                         (long long)need, (long long)srv->cfg.max_memory);
+    else if (ct_budget_reserve(&srv->budget, need) != 0)
+        rc = ct_api_fail(&err, 503, "memory_budget_exhausted",
+                         "the memory budget for requests in flight (--max-memory) is in use; retry later");
+    else
+        r->mem_reserved += need;
+    if (rc == 0 && (request_flops(&r->req) > SMALL_JOB_FLOPS || ct_shape_elements(&r->req.input.shape) > SMALL_JOB_ELEMENTS))
         extra = ct_pool_borrow(srv->pool, (int)srv->cfg.threads - nthreads);
-    int rc = ct_api_execute(&r->req, nthreads + extra, &out, &err);
+    if (rc == 0)
+        rc = ct_api_execute(&r->req, nthreads + extra, &out, &err);
     ct_request_free(&r->req);
     r->parsed = 0;
     if (rc == 0)
@@ -382,12 +426,19 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
     snprintf(r->path, sizeof r->path, "%s", url);
     r->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     r->accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    r->origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     r->route = find_route(url);
     static const struct route_entry none = {"", ROUTE_NONE, ""};
     if (!r->route) {
         r->route = &none;
         return respond_error(r, 404, "not_found", "no such endpoint; GET / lists them", NULL, NULL);
     }
+    if (strcmp(method, "OPTIONS") == 0 && ct_access_cors_origin(&srv->access, r->origin))
+        return respond_preflight(r);
+    int probe = r->route->route == ROUTE_HEALTHZ || r->route->route == ROUTE_READYZ;
+    if (!probe && !ct_access_authorized(&srv->access, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization")))
+        return respond_error(r, 401, "unauthorized", "Authorization: a valid bearer token is required (Authorization: Bearer <token>)",
+                             MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"convtransposed\"");
     if (strcmp(method, r->route->allow) != 0 && !(strcmp(method, "HEAD") == 0 && strcmp(r->route->allow, "GET") == 0)) {
         char msg[128];
         snprintf(msg, sizeof msg, "method %s is not allowed on %s; use %s", r->method, r->route->path, r->route->allow);
@@ -401,6 +452,17 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
             snprintf(msg, sizeof msg, "body: %lld bytes exceed the limit of %lld (--max-body)", n, (long long)srv->cfg.max_body);
             return respond_error(r, 413, "body_too_large", msg, NULL, NULL);
         }
+        if (n > srv->cfg.max_memory) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "body: %lld bytes exceed the memory budget (--max-memory %lld)", n, (long long)srv->cfg.max_memory);
+            return respond_error(r, 413, "memory_limit", msg, NULL, NULL);
+        }
+        if (n > 0 && ct_budget_reserve(&srv->budget, n) != 0) {
+            r->retry_after = 1;
+            return respond_error(r, 503, "memory_budget_exhausted",
+                                 "the memory budget for requests in flight (--max-memory) is in use; retry later", NULL, NULL);
+        }
+        r->mem_reserved = n > 0 ? n : 0;
         if (n > 0 && ct_buffer_reserve(&r->body, (size_t)n) != 0)
             return respond_error(r, 503, "out_of_memory", "body: out of memory", NULL, NULL);
     }
@@ -437,12 +499,29 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
             ct_buffer_free(&r->body);
             return r->bytes_in <= discard_allowance(srv) ? MHD_YES : MHD_NO;
         }
+        if (r->over_budget)
+            return r->bytes_in <= discard_allowance(srv) ? MHD_YES : MHD_NO;
+        /* A chunked body (no Content-Length) reserves as it grows. */
+        int64_t grow = (int64_t)(r->body.len + n) - r->mem_reserved;
+        if (grow > 0) {
+            if (ct_budget_reserve(&srv->budget, grow) != 0) {
+                r->over_budget = 1;
+                ct_buffer_free(&r->body);
+                return MHD_YES;
+            }
+            r->mem_reserved += grow;
+        }
         if (ct_buffer_append(&r->body, upload_data, n) != 0)
             return respond_error(r, 503, "out_of_memory", "body: out of memory", NULL, NULL);
         return MHD_YES;
     }
     if (r->responded)
         return MHD_YES;
+    if (r->over_budget) {
+        r->retry_after = 1;
+        return respond_error(r, 503, "memory_budget_exhausted",
+                             "the memory budget for requests in flight (--max-memory) is in use; retry later", NULL, NULL);
+    }
     if (r->body_too_large) {
         char msg[160];
         snprintf(msg, sizeof msg, "body: more than %lld bytes (--max-body)", (long long)srv->cfg.max_body);
@@ -466,6 +545,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **req
     ct_buffer_free(&r->body);
     ct_buffer_free(&r->result);
     free(r->result_tensor);
+    ct_budget_release(&srv->budget, r->mem_reserved);
     if (r->parsed)
         ct_request_free(&r->req);
     free(r);
@@ -504,6 +584,38 @@ static int bind_address(const char *host, uint16_t port, struct sockaddr_storage
     return -1;
 }
 
+/* Reads a whole file into a NUL-terminated malloc'd string. 0 or -1. */
+static int read_file(const char *path, char **out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    ct_buffer b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (ct_buffer_append(&b, chunk, n) != 0)
+            break;
+    fclose(f);
+    if (ct_buffer_append(&b, "", 1) != 0) {
+        ct_buffer_free(&b);
+        return -1;
+    }
+    *out = b.data;
+    return 0;
+}
+
+/* Frees what ct_server_start set up before the daemon (token, TLS material). */
+static void release_start_state(ct_server *srv)
+{
+    ct_access_free(&srv->access);
+    if (srv->tls_key_pem)
+        memset(srv->tls_key_pem, 0, strlen(srv->tls_key_pem));
+    free(srv->tls_key_pem);
+    free(srv->tls_cert_pem);
+    srv->tls_key_pem = srv->tls_cert_pem = NULL;
+}
+
 int ct_server_start(ct_server *srv, const ct_config *cfg, char *msg, size_t cap)
 {
     memset(srv, 0, sizeof *srv);
@@ -518,26 +630,45 @@ int ct_server_start(ct_server *srv, const ct_config *cfg, char *msg, size_t cap)
         snprintf(msg, cap, "--host %s: not an IPv4 or IPv6 address", cfg->host);
         return -1;
     }
+    srv->budget.limit = cfg->max_memory;
+    if (ct_access_init(&srv->access, cfg->auth_token_file, cfg->cors_origin, msg, cap) != 0)
+        return -1;
+    if (cfg->tls_cert[0] && (read_file(cfg->tls_cert, &srv->tls_cert_pem) != 0 || read_file(cfg->tls_key, &srv->tls_key_pem) != 0)) {
+        snprintf(msg, cap, "--tls-cert %s / --tls-key %s: cannot be read", cfg->tls_cert, cfg->tls_key);
+        release_start_state(srv);
+        return -1;
+    }
     if (ct_pool_create((int)cfg->workers, (int)cfg->queue, (int)cfg->threads, &srv->pool) != 0) {
+        release_start_state(srv);
         snprintf(msg, cap, "cannot start %lld worker threads", (long long)cfg->workers);
         return -1;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_AUTO;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle_request, srv,
-                                   MHD_OPTION_EXTERNAL_LOGGER, log_mhd_error, NULL,
-                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                   MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
-                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout,
-                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-                                   MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
-                                   MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-                                   MHD_OPTION_END);
+    struct MHD_OptionItem options[16];
+    int n = 0;
+#define OPTION(o, v, p) options[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)}
+    OPTION(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)log_mhd_error, NULL);
+    OPTION(MHD_OPTION_SOCK_ADDR, 0, &ss);
+    OPTION(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, srv);
+    OPTION(MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout, NULL);
+    OPTION(MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, NULL);
+    OPTION(MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip, NULL);
+    OPTION(MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL);
+    if (srv->tls_cert_pem) {
+        flags |= MHD_USE_TLS;
+        OPTION(MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem);
+        OPTION(MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key_pem);
+    }
+    OPTION(MHD_OPTION_END, 0, NULL);
+#undef OPTION
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle_request, srv, MHD_OPTION_ARRAY, options, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(msg, cap, "cannot listen on %s:%lld (address in use or not available)", cfg->host, (long long)cfg->port);
         ct_pool_destroy(srv->pool);
         srv->pool = NULL;
+        release_start_state(srv);
         return -1;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_LISTEN_FD);
@@ -571,4 +702,5 @@ void ct_server_stop(ct_server *srv)
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
+    release_start_state(srv);
 }

@@ -46,6 +46,7 @@ static void settings_of_pid1(ct_config *cfg)
     ct_config pid1;
     if (strcmp(base, "convtransposed") == 0 && ct_config_load(&pid1, argc, argv) == 0) {
         memcpy(cfg->host, pid1.host, sizeof cfg->host);
+        memcpy(cfg->tls_cert, pid1.tls_cert, sizeof cfg->tls_cert);
         cfg->port = pid1.port;
     }
 }
@@ -66,9 +67,10 @@ static int healthcheck(ct_config *cfg)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     char buf[64] = {0};
     const char req[] = "GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
-             write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1) && read(fd, buf, sizeof buf - 1) > 12 &&
-             strncmp(buf + 9, "200", 3) == 0;
+    int connected = fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+    /* Behind TLS this probe speaks no TLS: a listening socket is what it can check. */
+    int ok = connected && (cfg->tls_cert[0] || (write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1) &&
+                                                read(fd, buf, sizeof buf - 1) > 12 && strncmp(buf + 9, "200", 3) == 0));
     if (fd >= 0)
         close(fd);
     printf("%s\n", ok ? "healthy" : "unhealthy");

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "access.h"
 #include "api.h"
+#include "budget.h"
 #include "config.h"
 #include "pool.h"
 
@@ -20,6 +22,9 @@ typedef struct ct_server {
     uint16_t port;              /* the port really bound (for --port 0) */
     atomic_int inflight;        /* requests received and not completed */
     atomic_int draining;        /* SIGTERM seen: /readyz says 503 */
+    ct_access access;           /* bearer token, CORS */
+    ct_budget budget;           /* --max-memory */
+    char *tls_cert_pem, *tls_key_pem;
 } ct_server;
 
 /* Starts the pool and the daemon with cfg. 0, or -1 with msg. On error nothing is left
