@@ -22,7 +22,7 @@ COMPUTE_OBJ = $(call obj,$(COMPUTE_SRC) $(KERNEL_SRC))
 API_OBJ = $(call obj,$(API_SRC))
 SERVER_OBJ = $(call obj,$(SERVER_SRC))
 
-.PHONY: all deps run test asan bench clean docker-test fuzz fuzzers
+.PHONY: all deps run test asan bench clean docker-test fuzz fuzzers soak
 all: $(BUILD)/convtransposed $(BUILD)/ctbench $(BUILD)/tests
 
 deps:
@@ -57,6 +57,13 @@ $(BUILD)/ctbench: $(call obj,bench/ctbench.c) $(BUILD)/libctcompute.a
 
 $(BUILD)/ctpayload: $(call obj,bench/payload.c) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
 	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -lcurl -o $@
+
+$(BUILD)/ctsoak: $(call obj,bench/soak.c)
+	$(CC) $(LDFLAGS_COMMON) $^ -lcurl -o $@
+
+# 5 minutes of mixed traffic (not part of make test); SOAK_SECONDS to change.
+soak:
+	@bench/soak.sh $${SOAK_SECONDS:-300}
 
 $(BUILD)/hello: $(call obj,bench/hello.c)
 	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -o $@
