@@ -55,6 +55,11 @@ void ct_request_free(ct_request *r);
 int ct_json_parse_request(const char *body, size_t len, const ct_api_limits *limits,
                           int need_input, ct_request *req, ct_api_error *err);
 
+/* Parses {"input": T}, the body of a registered layer's /convtranspose. 0 or -1; on success
+ * the caller owns input's data. */
+int ct_json_parse_input(const char *body, size_t len, const ct_api_limits *limits, ct_tensor *input,
+                        ct_api_error *err);
+
 /* Applies a JSON object of hyperparameters (the "config" part of a multipart request) to
  * params, given the spatial dims. 0 or -1. */
 int ct_json_parse_config(const char *body, size_t len, int spatial_dims, ct_params *params,
@@ -69,6 +74,11 @@ typedef struct ct_buffer {
 int ct_buffer_reserve(ct_buffer *b, size_t extra);
 int ct_buffer_append(ct_buffer *b, const void *data, size_t len);
 void ct_buffer_free(ct_buffer *b);
+
+/* Appends the hyperparameters as a JSON object that ct_json_parse_config reads back to the
+ * same params: PyTorch names, or ONNX names when only ONNX can express them. 0 or -1. */
+struct ct_buffer;
+int ct_params_to_json(const ct_params *p, struct ct_buffer *out);
 
 /* Writes the shortest decimal that reads back (strtof) as exactly v; "NaN"/"Infinity" are
  * not JSON and are the caller's business. Returns the length written (<= 16), no NUL. */

@@ -324,3 +324,110 @@ done:
     json_decref(root);
     return rc;
 }
+
+/* Appends "name": v (an int when every dim agrees, else a list). */
+static void put_dims(ct_buffer *b, const char *name, const int64_t *v, int n, int as_list)
+{
+    char tmp[64];
+    int same = 1;
+    for (int i = 1; i < n; i++)
+        same &= v[i] == v[0];
+    snprintf(tmp, sizeof tmp, "%s\"%s\": ", b->len > 1 ? ", " : "", name);
+    ct_buffer_append(b, tmp, strlen(tmp));
+    if (same && !as_list) {
+        snprintf(tmp, sizeof tmp, "%lld", (long long)v[0]);
+        ct_buffer_append(b, tmp, strlen(tmp));
+        return;
+    }
+    ct_buffer_append(b, "[", 1);
+    for (int i = 0; i < n; i++) {
+        snprintf(tmp, sizeof tmp, "%s%lld", i ? ", " : "", (long long)v[i]);
+        ct_buffer_append(b, tmp, strlen(tmp));
+    }
+    ct_buffer_append(b, "]", 1);
+}
+
+int ct_params_to_json(const ct_params *p, ct_buffer *out)
+{
+    const int nd = p->spatial_dims;
+    int onnx = p->auto_pad != CT_AUTO_PAD_NOTSET || p->output_size_rule == CT_OUTPUT_SIZE_ONNX || p->has_kernel_shape;
+    for (int i = 0; i < nd; i++)
+        onnx |= p->pads_begin[i] != p->pads_end[i];
+    ct_buffer b = {0};
+    ct_buffer_append(&b, "{", 1);
+    if (onnx) {
+        static const char *const auto_pads[] = {"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"};
+        int64_t pads[2 * CT_MAX_SPATIAL];
+        memcpy(pads, p->pads_begin, sizeof(int64_t) * (size_t)nd);
+        memcpy(pads + nd, p->pads_end, sizeof(int64_t) * (size_t)nd);
+        put_dims(&b, "strides", p->stride, nd, 1);
+        put_dims(&b, "pads", pads, 2 * nd, 1);
+        put_dims(&b, "dilations", p->dilation, nd, 1);
+        put_dims(&b, "output_padding", p->output_padding, nd, 1);
+        put_dims(&b, "group", &p->groups, 1, 0);
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, ", \"auto_pad\": \"%s\"", auto_pads[p->auto_pad & 3]);
+        ct_buffer_append(&b, tmp, strlen(tmp));
+        if (p->output_size_rule == CT_OUTPUT_SIZE_ONNX)
+            put_dims(&b, "output_shape", p->output_size, nd, 1);
+        if (p->has_kernel_shape)
+            put_dims(&b, "kernel_shape", p->kernel_shape, nd, 1);
+    } else {
+        put_dims(&b, "stride", p->stride, nd, 0);
+        put_dims(&b, "padding", p->pads_begin, nd, 0);
+        put_dims(&b, "output_padding", p->output_padding, nd, 0);
+        put_dims(&b, "dilation", p->dilation, nd, 0);
+        put_dims(&b, "groups", &p->groups, 1, 0);
+        if (p->output_size_rule == CT_OUTPUT_SIZE_TORCH)
+            put_dims(&b, "output_size", p->output_size, nd, 1);
+    }
+    int rc = ct_buffer_append(&b, "}", 1) == 0 && b.data ? ct_buffer_append(out, b.data, b.len) : -1;
+    ct_buffer_free(&b);
+    return rc;
+}
+
+int ct_json_parse_input(const char *body, size_t len, const ct_api_limits *limits, ct_tensor *input, ct_api_error *err)
+{
+    ct_json_scan s = {.start = body, .p = body, .end = body + len, .max_depth = limits->max_json_depth > 0 ? limits->max_json_depth : 64};
+    int have = 0;
+    input->data = NULL;
+    if (ct_scan_peek(&s) != '{')
+        return ct_api_fail(err, 400, "invalid_json", "body: must be a JSON object {\"input\": ...}");
+    s.p++;
+    if (ct_scan_peek(&s) != '}')
+        for (;;) {
+            char key[64];
+            if (ct_scan_peek(&s) != '"' || ct_scan_string(&s, key, sizeof key, err) != 0 || ct_scan_expect(&s, ':', err) != 0) {
+                if (s.p >= s.end || *s.p != '"')
+                    ct_scan_error(&s, "expected a string key", err);
+                goto fail;
+            }
+            if (strcmp(key, "input") != 0 || have) {
+                ct_api_fail(err, 400, "unknown_field", "%s: %s; a registered layer takes only \"input\"", key, have ? "duplicate key" : "unknown field");
+                goto fail;
+            }
+            if (ct_scan_tensor(&s, "input", limits->max_elements, input, err) != 0)
+                goto fail;
+            have = 1;
+            char c = ct_scan_peek(&s);
+            if (c == ',') {
+                s.p++;
+                continue;
+            }
+            if (c == '}')
+                break;
+            ct_scan_error(&s, "expected ',' or '}' after a value", err);
+            goto fail;
+        }
+    s.p++;
+    if (ct_scan_peek(&s) != 0) {
+        ct_scan_error(&s, "unexpected data after the object", err);
+        goto fail;
+    }
+    if (!have)
+        return ct_api_fail(err, 400, "missing_field", "input: required field is missing");
+    return 0;
+fail:
+    ct_tensor_free(input);
+    return -1;
+}

@@ -38,6 +38,7 @@ static const setting settings[] = {
     {"auth-token-file", SETTING_STRING, FIELD(auth_token_file), 0, 0, "", "file holding a bearer token every request but the health probes must send"},
     {"tls-cert", SETTING_STRING, FIELD(tls_cert), 0, 0, "", "PEM certificate file: serve HTTPS (with --tls-key)"},
     {"tls-key", SETTING_STRING, FIELD(tls_key), 0, 0, "", "PEM private key file for --tls-cert"},
+    {"model-dir", SETTING_STRING, FIELD(model_dir), 0, 0, "", "folder keeping registered layers across restarts; empty = memory only"},
     {"cors-origin", SETTING_STRING, FIELD(cors_origin), 0, 0, "", "allow browser calls from this origin (\"*\" for any); off when empty"},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])

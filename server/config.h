@@ -24,6 +24,7 @@ typedef struct ct_config {
     char auth_token_file[1024];  /* bearer token file; empty = no auth */
     char tls_cert[1024];         /* PEM certificate; with tls_key: HTTPS */
     char tls_key[1024];
+    char model_dir[1024];        /* registered layers kept here; empty = memory only */
     char cors_origin[256];       /* allowed browser origin ("*" for any); empty = no CORS */
     int healthcheck;             /* --healthcheck: probe /readyz and exit */
 } ct_config;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "request.h"
 #include "server.h"
 
 #define VERSION "0.1.0"
@@ -27,52 +28,11 @@
 #define TINY_OUTPUT_ELEMENTS 16384 /* parsed requests this small are computed there too */
 #define TINY_FLOPS 4e6
 
-enum route { ROUTE_NONE, ROUTE_ROOT, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_CONVTRANSPOSE };
 
-static const struct route_entry {
-    const char *path;
-    enum route route;
-    const char *allow; /* methods */
-} routes[] = {
-    {"/", ROUTE_ROOT, "GET"},
-    {"/healthz", ROUTE_HEALTHZ, "GET"},
-    {"/readyz", ROUTE_READYZ, "GET"},
-    {"/convtranspose", ROUTE_CONVTRANSPOSE, "POST"},
-};
 
-typedef struct http_request {
-    ct_job job;                 /* first member: the pool hands it back */
-    ct_server *srv;
-    struct MHD_Connection *conn;
-    const struct route_entry *route;
-    char method[16];
-    char path[256];
-    const char *content_type;   /* MHD's own strings: valid until the request completes */
-    const char *accept;
-    ct_buffer body;
-    int body_too_large;
-    ct_request req;             /* parsed on the HTTP thread when the body was small */
-    int parsed;
-    int responded;
-    int status;
-    size_t bytes_in, bytes_out;
-    double start;
-    /* Set by the worker before it resumes the connection. */
-    atomic_int result_ready;
-    int result_status;
-    ct_buffer result;           /* the body, or the head sent before result_tensor */
-    float *result_tensor;       /* binary responses: the output itself, sent without a copy */
-    size_t result_tensor_bytes;
-    const char *result_type;
-    char shape_header[160];
-    int retry_after;
-    const char *origin;         /* the Origin header, for CORS */
-    int64_t mem_reserved;       /* bytes taken from the memory budget */
-    int over_budget;            /* a chunked body outgrew the memory budget */
-} http_request;
 
 /* Adds our headers to resp and queues it; takes resp. */
-static enum MHD_Result queue_built_response(http_request *r, int status, const char *type, struct MHD_Response *resp, size_t len,
+enum MHD_Result ct_http_send_built(http_request *r, int status, const char *type, struct MHD_Response *resp, size_t len,
                                             const char *extra_name, const char *extra_value)
 {
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
@@ -96,7 +56,7 @@ static enum MHD_Result queue_built_response(http_request *r, int status, const c
 }
 
 /* Queues body (malloc'd; taken) as the response. */
-static enum MHD_Result queue_response(http_request *r, int status, const char *type, char *body, size_t len,
+enum MHD_Result ct_http_send(http_request *r, int status, const char *type, char *body, size_t len,
                                       const char *extra_name, const char *extra_value)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
@@ -104,28 +64,30 @@ static enum MHD_Result queue_response(http_request *r, int status, const char *t
         free(body);
         return MHD_NO;
     }
-    return queue_built_response(r, status, type, resp, len, extra_name, extra_value);
+    return ct_http_send_built(r, status, type, resp, len, extra_name, extra_value);
 }
 
 /* {"error": {"code": ..., "message": ...}} into a malloc'd string. */
-static char *error_body(const char *code, const char *message, size_t *len)
+static char *error_body(int oip, const char *code, const char *message, size_t *len)
 {
-    json_t *root = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+    /* The Open Inference Protocol's clients read "error" as a string; "code" may sit beside it. */
+    json_t *root = oip ? json_pack("{s:s,s:s}", "error", message, "code", code)
+                       : json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
     char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
     json_decref(root);
     *len = text ? strlen(text) : 0;
     return text;
 }
 
-static enum MHD_Result respond_error(http_request *r, int status, const char *code, const char *message,
+enum MHD_Result ct_http_error(http_request *r, int status, const char *code, const char *message,
                                      const char *extra_name, const char *extra_value)
 {
     size_t len;
-    char *body = error_body(code, message, &len);
+    char *body = error_body(r->route && (r->route->flags & CT_ROUTE_OIP), code, message, &len);
     if (!body)
         return MHD_NO;
     ct_log(CT_LOG_DEBUG, "%s %s -> %d %s: %s", r->method, r->path, status, code, message);
-    return queue_response(r, status, "application/json", body, len, extra_name, extra_value);
+    return ct_http_send(r, status, "application/json", body, len, extra_name, extra_value);
 }
 
 /* A CORS preflight: which methods and headers a browser may use from the allowed origin. */
@@ -138,20 +100,20 @@ static enum MHD_Result respond_preflight(http_request *r)
     MHD_add_response_header(resp, "Access-Control-Allow-Headers",
                             "Content-Type, Accept, Authorization, X-Tensor-Shape, Inference-Header-Content-Length, Content-Encoding");
     MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
-    return queue_built_response(r, 204, "text/plain", resp, 0, NULL, NULL);
+    return ct_http_send_built(r, 204, "text/plain", resp, 0, NULL, NULL);
 }
 
-static enum MHD_Result respond_json(http_request *r, int status, const char *text)
+enum MHD_Result ct_http_json(http_request *r, int status, const char *text)
 {
     char *body = strdup(text);
-    return body ? queue_response(r, status, "application/json", body, strlen(body), NULL, NULL) : MHD_NO;
+    return body ? ct_http_send(r, status, "application/json", body, strlen(body), NULL, NULL) : MHD_NO;
 }
 
 /* The result of a job as its HTTP response (error or tensor), stored for the resume. */
-static void store_error(http_request *r, const ct_api_error *err)
+void ct_http_store_error(http_request *r, const ct_api_error *err)
 {
     size_t len;
-    char *body = error_body(err->code, err->message, &len);
+    char *body = error_body(r->route && (r->route->flags & CT_ROUTE_OIP), err->code, err->message, &len);
     r->result_status = err->status;
     r->result = (ct_buffer){.data = body, .len = len, .cap = len};
     r->result_type = "application/json";
@@ -159,20 +121,53 @@ static void store_error(http_request *r, const ct_api_error *err)
         r->retry_after = 1;
 }
 
-static int accepts(const char *accept, const char *type)
+void ct_http_store_json(http_request *r, int status, ct_buffer *body)
+{
+    r->result_status = status;
+    r->result = *body;
+    r->result_type = "application/json";
+    *body = (ct_buffer){0};
+}
+
+void ct_http_job_done(http_request *r)
+{
+    atomic_store(&r->result_ready, 1);
+    MHD_resume_connection(r->conn);
+}
+
+enum MHD_Result ct_http_submit(http_request *r, void (*run)(ct_job *, int))
+{
+    r->job.run = run;
+    r->job.max_threads = 1;
+    /* Suspend before queueing: the worker may resume as soon as it is queued. */
+    MHD_suspend_connection(r->conn);
+    if (ct_pool_submit(r->srv->pool, &r->job) != 0) {
+        ct_api_error err;
+        ct_api_fail(&err, 503, "queue_full", "the request queue is full (%lld waiting); retry later", (long long)r->srv->cfg.queue);
+        ct_http_store_error(r, &err);
+        ct_buffer_free(&r->body);
+        if (r->parsed)
+            ct_request_free(&r->req);
+        r->parsed = 0;
+        ct_http_job_done(r);
+    }
+    return MHD_YES;
+}
+
+int ct_http_accepts(const char *accept, const char *type)
 {
     return accept && strcasestr(accept, type) != NULL;
 }
 
 /* Encodes the output tensor as the client's Accept asks: .npy, raw float32 or JSON. Binary
  * responses take the tensor itself (out->data is set to NULL) and send it as it is. */
-static int store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_error *err)
+int ct_http_store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_error *err)
 {
     ct_buffer b = {0};
     int rc = 0;
     size_t bytes = sizeof(float) * (size_t)ct_shape_elements(&out->shape);
-    if (accepts(r->accept, "application/x-npy") || accepts(r->accept, "application/octet-stream")) {
-        if (accepts(r->accept, "application/x-npy")) {
+    if (ct_http_accepts(r->accept, "application/x-npy") || ct_http_accepts(r->accept, "application/octet-stream")) {
+        if (ct_http_accepts(r->accept, "application/x-npy")) {
             char header[256];
             rc = ct_buffer_append(&b, header, ct_npy_header(&out->shape, header));
             r->result_type = "application/x-npy";
@@ -200,14 +195,14 @@ static int store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_er
     return 0;
 }
 
-static int is_multipart(const char *type)
+int ct_http_is_multipart(const char *type)
 {
     return type && strncasecmp(type, "multipart/form-data", 19) == 0;
 }
 
 /* JSON, also when no Content-Type was sent or when it is curl -d's default
  * (application/x-www-form-urlencoded), which form posts never send to this API. */
-static int is_json(const char *type)
+int ct_http_is_json(const char *type)
 {
     return !type || strncasecmp(type, "application/json", 16) == 0 ||
            strncasecmp(type, "application/x-www-form-urlencoded", 33) == 0;
@@ -224,7 +219,7 @@ static double request_flops(const ct_request *req)
 static int parse_request(http_request *r, ct_api_error *err)
 {
     const ct_api_limits *limits = &r->srv->limits;
-    int rc = is_multipart(r->content_type) ? ct_form_parse_request(r->content_type, r->body.data, r->body.len, limits, 1, &r->req, err)
+    int rc = ct_http_is_multipart(r->content_type) ? ct_form_parse_request(r->content_type, r->body.data, r->body.len, limits, 1, &r->req, err)
                                            : ct_json_parse_request(r->body.data, r->body.len, limits, 1, &r->req, err);
     ct_buffer_free(&r->body);
     r->parsed = rc == 0;
@@ -268,10 +263,10 @@ static void compute_request(http_request *r, int nthreads)
     ct_request_free(&r->req);
     r->parsed = 0;
     if (rc == 0)
-        rc = store_tensor(r, &out, nthreads + extra, &err);
+        rc = ct_http_store_tensor(r, &out, nthreads + extra, &err);
     ct_pool_return(srv->pool, extra);
     if (rc != 0)
-        store_error(r, &err);
+        ct_http_store_error(r, &err);
     ct_tensor_free(&out);
 }
 
@@ -283,9 +278,8 @@ static void run_convtranspose(ct_job *job, int nthreads)
     if (r->parsed || parse_request(r, &err) == 0)
         compute_request(r, nthreads);
     else
-        store_error(r, &err);
-    atomic_store(&r->result_ready, 1);
-    MHD_resume_connection(r->conn);
+        ct_http_store_error(r, &err);
+    ct_http_job_done(r);
 }
 
 /* Whether a parsed request is so small that handing it to a worker would cost more than
@@ -314,13 +308,13 @@ static void free_two_part_body(void *cls)
 }
 
 /* Queues the response a job stored. */
-static enum MHD_Result send_result(http_request *r)
+enum MHD_Result ct_http_send_result(http_request *r)
 {
     ct_buffer res = r->result;
     r->result = (ct_buffer){0};
     const char *extra = r->shape_header[0] ? "X-Tensor-Shape" : NULL;
     if (!r->result_tensor)
-        return queue_response(r, r->result_status, r->result_type, res.data, res.len, extra, r->shape_header);
+        return ct_http_send(r, r->result_status, r->result_type, res.data, res.len, extra, r->shape_header);
     two_part_body *body = malloc(sizeof *body);
     struct MHD_IoVec iov[2] = {{res.data, res.len}, {r->result_tensor, r->result_tensor_bytes}};
     struct MHD_Response *resp = body ? MHD_create_response_from_iovec(iov, 2, free_two_part_body, body) : NULL;
@@ -331,7 +325,7 @@ static enum MHD_Result send_result(http_request *r)
     }
     *body = (two_part_body){res.data, r->result_tensor};
     r->result_tensor = NULL;
-    return queue_built_response(r, r->result_status, r->result_type, resp, res.len + r->result_tensor_bytes, extra, r->shape_header);
+    return ct_http_send_built(r, r->result_status, r->result_type, resp, res.len + r->result_tensor_bytes, extra, r->shape_header);
 }
 
 static enum MHD_Result respond_root(http_request *r)
@@ -342,73 +336,54 @@ static enum MHD_Result respond_root(http_request *r)
     if (!f)
         return MHD_NO;
     fprintf(f, "{\"name\": \"convtransposed\", \"version\": \"%s\", \"isa\": \"%s\", \"endpoints\": [", VERSION, ct_cpu_isa());
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        fprintf(f, "%s{\"path\": \"%s\", \"methods\": [\"%s\"]}", i ? ", " : "", routes[i].path, routes[i].allow);
+    for (int i = 0; i < ct_route_count; i++)
+        fprintf(f, "%s{\"path\": \"%s\", \"methods\": \"%s\"}", i ? ", " : "", ct_routes[i].label, ct_routes[i].allow);
     fprintf(f, "], \"settings\": ");
     ct_config_describe(&r->srv->cfg, f);
     fprintf(f, "}");
     fclose(f);
-    return queue_response(r, 200, "application/json", text, len, NULL, NULL);
+    return ct_http_send(r, 200, "application/json", text, len, NULL, NULL);
 }
 
 static enum MHD_Result dispatch(http_request *r)
 {
     ct_server *srv = r->srv;
-    switch (r->route->route) {
+    switch (r->route->id) {
     case ROUTE_HEALTHZ:
-        return respond_json(r, 200, "{\"status\": \"ok\"}");
+        return ct_http_json(r, 200, "{\"status\": \"ok\"}");
     case ROUTE_READYZ:
         if (atomic_load(&srv->draining))
-            return respond_json(r, 503, "{\"status\": \"draining\"}");
-        return respond_json(r, 200, "{\"status\": \"ready\"}");
+            return ct_http_json(r, 503, "{\"status\": \"draining\"}");
+        return ct_http_json(r, 200, "{\"status\": \"ready\"}");
     case ROUTE_ROOT:
         return respond_root(r);
     case ROUTE_CONVTRANSPOSE:
-        if (!is_json(r->content_type) && !is_multipart(r->content_type)) {
+        if (!ct_http_is_json(r->content_type) && !ct_http_is_multipart(r->content_type)) {
             char msg[300];
             snprintf(msg, sizeof msg, "Content-Type: %.100s is not supported; send application/json or multipart/form-data",
                      r->content_type);
-            return respond_error(r, 415, "unsupported_media_type", msg, NULL, NULL);
+            return ct_http_error(r, 415, "unsupported_media_type", msg, NULL, NULL);
         }
         /* Tiny requests (the common case for small layers) are answered right here: the
          * hand-off to a worker would cost more than the work. */
         if (r->body.len <= INLINE_PARSE_BODY) {
             ct_api_error err;
             if (parse_request(r, &err) != 0)
-                return respond_error(r, err.status, err.code, err.message, NULL, NULL);
+                return ct_http_error(r, err.status, err.code, err.message, NULL, NULL);
             if (is_tiny(&r->req)) {
                 compute_request(r, 1);
-                return send_result(r);
+                return ct_http_send_result(r);
             }
         }
-        r->job.run = run_convtranspose;
-        r->job.max_threads = 1;
-        /* Suspend before queueing: the worker may resume as soon as it is queued. */
-        MHD_suspend_connection(r->conn);
-        if (ct_pool_submit(srv->pool, &r->job) != 0) {
-            ct_api_error err;
-            ct_api_fail(&err, 503, "queue_full", "the request queue is full (%lld waiting); retry later", (long long)srv->cfg.queue);
-            store_error(r, &err);
-            ct_buffer_free(&r->body);
-            if (r->parsed)
-                ct_request_free(&r->req);
-            r->parsed = 0;
-            atomic_store(&r->result_ready, 1);
-            MHD_resume_connection(r->conn);
-        }
-        return MHD_YES;
+        return ct_http_submit(r, run_convtranspose);
+    case ROUTE_LAYERS:
+    case ROUTE_LAYER:
+    case ROUTE_LAYER_RUN:
+        return ct_layers_dispatch(r);
     case ROUTE_NONE:
     default:
-        return respond_error(r, 404, "not_found", "no such endpoint", NULL, NULL);
+        return ct_http_error(r, 404, "not_found", "no such endpoint", NULL, NULL);
     }
-}
-
-static const struct route_entry *find_route(const char *url)
-{
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (strcmp(url, routes[i].path) == 0)
-            return &routes[i];
-    return NULL;
 }
 
 static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, const char *url, const char *method,
@@ -426,23 +401,23 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
     snprintf(r->path, sizeof r->path, "%s", url);
     r->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     r->accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    r->tensor_shape = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Tensor-Shape");
     r->origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    r->route = find_route(url);
-    static const struct route_entry none = {"", ROUTE_NONE, ""};
+    r->route = ct_route_match(url, r->name, sizeof r->name, r->version, sizeof r->version);
     if (!r->route) {
-        r->route = &none;
-        return respond_error(r, 404, "not_found", "no such endpoint; GET / lists them", NULL, NULL);
+        r->route = &ct_route_unknown;
+        return ct_http_error(r, 404, "not_found", "no such endpoint; GET / lists them", NULL, NULL);
     }
     if (strcmp(method, "OPTIONS") == 0 && ct_access_cors_origin(&srv->access, r->origin))
         return respond_preflight(r);
-    int probe = r->route->route == ROUTE_HEALTHZ || r->route->route == ROUTE_READYZ;
+    int probe = (r->route->flags & CT_ROUTE_PROBE) != 0;
     if (!probe && !ct_access_authorized(&srv->access, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization")))
-        return respond_error(r, 401, "unauthorized", "Authorization: a valid bearer token is required (Authorization: Bearer <token>)",
+        return ct_http_error(r, 401, "unauthorized", "Authorization: a valid bearer token is required (Authorization: Bearer <token>)",
                              MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"convtransposed\"");
-    if (strcmp(method, r->route->allow) != 0 && !(strcmp(method, "HEAD") == 0 && strcmp(r->route->allow, "GET") == 0)) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "method %s is not allowed on %s; use %s", r->method, r->route->path, r->route->allow);
-        return respond_error(r, 405, "method_not_allowed", msg, MHD_HTTP_HEADER_ALLOW, r->route->allow);
+    if (!ct_route_allows(r->route, method)) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "method %s is not allowed on %s; use %s", r->method, r->path, r->route->allow);
+        return ct_http_error(r, 405, "method_not_allowed", msg, MHD_HTTP_HEADER_ALLOW, r->route->allow);
     }
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
@@ -450,21 +425,21 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
         if (n > srv->cfg.max_body) {
             char msg[160];
             snprintf(msg, sizeof msg, "body: %lld bytes exceed the limit of %lld (--max-body)", n, (long long)srv->cfg.max_body);
-            return respond_error(r, 413, "body_too_large", msg, NULL, NULL);
+            return ct_http_error(r, 413, "body_too_large", msg, NULL, NULL);
         }
         if (n > srv->cfg.max_memory) {
             char msg[160];
             snprintf(msg, sizeof msg, "body: %lld bytes exceed the memory budget (--max-memory %lld)", n, (long long)srv->cfg.max_memory);
-            return respond_error(r, 413, "memory_limit", msg, NULL, NULL);
+            return ct_http_error(r, 413, "memory_limit", msg, NULL, NULL);
         }
         if (n > 0 && ct_budget_reserve(&srv->budget, n) != 0) {
             r->retry_after = 1;
-            return respond_error(r, 503, "memory_budget_exhausted",
+            return ct_http_error(r, 503, "memory_budget_exhausted",
                                  "the memory budget for requests in flight (--max-memory) is in use; retry later", NULL, NULL);
         }
         r->mem_reserved = n > 0 ? n : 0;
         if (n > 0 && ct_buffer_reserve(&r->body, (size_t)n) != 0)
-            return respond_error(r, 503, "out_of_memory", "body: out of memory", NULL, NULL);
+            return ct_http_error(r, 503, "out_of_memory", "body: out of memory", NULL, NULL);
     }
     return MHD_YES;
 }
@@ -512,23 +487,23 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
             r->mem_reserved += grow;
         }
         if (ct_buffer_append(&r->body, upload_data, n) != 0)
-            return respond_error(r, 503, "out_of_memory", "body: out of memory", NULL, NULL);
+            return ct_http_error(r, 503, "out_of_memory", "body: out of memory", NULL, NULL);
         return MHD_YES;
     }
     if (r->responded)
         return MHD_YES;
     if (r->over_budget) {
         r->retry_after = 1;
-        return respond_error(r, 503, "memory_budget_exhausted",
+        return ct_http_error(r, 503, "memory_budget_exhausted",
                              "the memory budget for requests in flight (--max-memory) is in use; retry later", NULL, NULL);
     }
     if (r->body_too_large) {
         char msg[160];
         snprintf(msg, sizeof msg, "body: more than %lld bytes (--max-body)", (long long)srv->cfg.max_body);
-        return respond_error(r, 413, "body_too_large", msg, NULL, NULL);
+        return ct_http_error(r, 413, "body_too_large", msg, NULL, NULL);
     }
     if (atomic_load(&r->result_ready))
-        return send_result(r);
+        return ct_http_send_result(r);
     return dispatch(r);
 }
 
@@ -546,6 +521,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **req
     ct_buffer_free(&r->result);
     free(r->result_tensor);
     ct_budget_release(&srv->budget, r->mem_reserved);
+    ct_layer_release(r->layer);
     if (r->parsed)
         ct_request_free(&r->req);
     free(r);
@@ -608,6 +584,7 @@ static int read_file(const char *path, char **out)
 /* Frees what ct_server_start set up before the daemon (token, TLS material). */
 static void release_start_state(ct_server *srv)
 {
+    ct_registry_close(&srv->registry);
     ct_access_free(&srv->access);
     if (srv->tls_key_pem)
         memset(srv->tls_key_pem, 0, strlen(srv->tls_key_pem));
@@ -631,6 +608,8 @@ int ct_server_start(ct_server *srv, const ct_config *cfg, char *msg, size_t cap)
         return -1;
     }
     srv->budget.limit = cfg->max_memory;
+    if (ct_registry_open(&srv->registry, cfg->model_dir, cfg->max_output_elements, msg, cap) != 0)
+        return -1;
     if (ct_access_init(&srv->access, cfg->auth_token_file, cfg->cors_origin, msg, cap) != 0)
         return -1;
     if (cfg->tls_cert[0] && (read_file(cfg->tls_cert, &srv->tls_cert_pem) != 0 || read_file(cfg->tls_key, &srv->tls_key_pem) != 0)) {

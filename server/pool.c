@@ -29,6 +29,13 @@ double ct_now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+long long ct_wall_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 static void *worker_main(void *arg)
 {
     ct_pool *pool = arg;

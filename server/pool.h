@@ -35,5 +35,7 @@ void ct_pool_counts(ct_pool *pool, int *queued, int *running);
 void ct_pool_destroy(ct_pool *pool);
 
 double ct_now(void);
+/* Milliseconds since the epoch (wall clock), for "last inference" timestamps. */
+long long ct_wall_ms(void);
 
 #endif /* CT_SERVER_POOL_H */

@@ -13,6 +13,7 @@
 #include "budget.h"
 #include "config.h"
 #include "pool.h"
+#include "registry.h"
 
 typedef struct ct_server {
     ct_config cfg;
@@ -24,6 +25,7 @@ typedef struct ct_server {
     atomic_int draining;        /* SIGTERM seen: /readyz says 503 */
     ct_access access;           /* bearer token, CORS */
     ct_budget budget;           /* --max-memory */
+    ct_registry registry;       /* registered layers (--model-dir) */
     char *tls_cert_pem, *tls_key_pem;
 } ct_server;
 

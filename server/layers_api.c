@@ -1,0 +1,170 @@
+/* layers_api.c - the /v1/layers routes: register a layer once (PUT: weights parsed, plan
+ * built and packed, written to --model-dir), list, describe, delete, and run it on inputs
+ * alone. Registration and runs are worker jobs; the rest is answered on the HTTP thread. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "request.h"
+
+static enum MHD_Result respond_buffer(http_request *r, int status, ct_buffer *b)
+{
+    return ct_http_send(r, status, "application/json", b->data, b->len, NULL, NULL);
+}
+
+static void run_put(ct_job *job, int nthreads)
+{
+    (void)nthreads;
+    http_request *r = (http_request *)job;
+    ct_server *srv = r->srv;
+    ct_request req;
+    ct_api_error err;
+    int replaced = 0;
+    int rc = ct_http_is_multipart(r->content_type)
+                 ? ct_form_parse_request(r->content_type, r->body.data, r->body.len, &srv->limits, 0, &req, &err)
+                 : ct_json_parse_request(r->body.data, r->body.len, &srv->limits, 0, &req, &err);
+    ct_buffer_free(&r->body);
+    if (rc == 0) {
+        rc = ct_registry_put(&srv->registry, r->name, &req, &replaced, &err);
+        ct_request_free(&req);
+    }
+    ct_layer *l = rc == 0 ? ct_registry_get(&srv->registry, r->name) : NULL;
+    ct_buffer b = {0};
+    if (l && ct_layer_describe(l, &b) == 0)
+        ct_http_store_json(r, replaced ? 200 : 201, &b);
+    else if (rc == 0)
+        ct_api_fail(&err, 503, "out_of_memory", "out of memory"), ct_http_store_error(r, &err);
+    else
+        ct_http_store_error(r, &err);
+    ct_buffer_free(&b);
+    ct_layer_release(l);
+    ct_http_job_done(r);
+}
+
+/* The input of a layer run, by Content-Type: JSON {"input": T}, .npy, raw float32 with
+ * X-Tensor-Shape, or a multipart part "input". */
+static int parse_input(http_request *r, ct_tensor *input, ct_api_error *err)
+{
+    const ct_api_limits *limits = &r->srv->limits;
+    const char *type = r->content_type;
+    if (type && strncasecmp(type, "application/x-npy", 17) == 0)
+        return ct_npy_parse(r->body.data, r->body.len, limits, "input", input, err);
+    if (type && strncasecmp(type, "application/octet-stream", 24) == 0) {
+        if (ct_parse_shape_header(r->tensor_shape, &input->shape, err) != 0)
+            return -1;
+        int64_t n = ct_shape_elements(&input->shape);
+        if (n < 0 || (limits->max_elements > 0 && n > limits->max_elements))
+            return ct_api_fail(err, 413, "too_many_elements", "input: more elements than the limit of %lld", (long long)limits->max_elements);
+        if ((uint64_t)n * 4 != r->body.len)
+            return ct_api_fail(err, 400, "invalid_tensor", "input: the body has %zu bytes but X-Tensor-Shape needs %lld float32 (%lld bytes)",
+                               r->body.len, (long long)n, (long long)n * 4);
+        input->data = malloc(r->body.len ? r->body.len : 1);
+        if (!input->data)
+            return ct_api_fail(err, 503, "out_of_memory", "input: out of memory");
+        memcpy(input->data, r->body.data, r->body.len);
+        return 0;
+    }
+    if (ct_http_is_multipart(type)) {
+        ct_part parts[8];
+        int n;
+        if (ct_multipart_parse(type, r->body.data, r->body.len, parts, 8, &n, err) != 0)
+            return -1;
+        for (int i = 0; i < n; i++)
+            if (parts[i].name_len == 5 && memcmp(parts[i].name, "input", 5) == 0)
+                return ct_npy_parse(parts[i].data, parts[i].len, limits, "input", input, err);
+        return ct_api_fail(err, 400, "missing_field", "input: required part is missing");
+    }
+    if (ct_http_is_json(type))
+        return ct_json_parse_input(r->body.data, r->body.len, limits, input, err);
+    return ct_api_fail(err, 415, "unsupported_media_type",
+                       "Content-Type: send application/json, application/x-npy, application/octet-stream with X-Tensor-Shape, or multipart/form-data");
+}
+
+static void run_layer(ct_job *job, int nthreads)
+{
+    http_request *r = (http_request *)job;
+    ct_layer *l = r->layer;
+    ct_tensor input = {0}, out = {0};
+    ct_api_error err;
+    double t0 = ct_now();
+    int rc = parse_input(r, &input, &err);
+    ct_buffer_free(&r->body);
+    int extra = 0;
+    if (rc == 0) {
+        double flops = 2.0 * (double)ct_shape_elements(&input.shape);
+        const ct_shape *w = ct_plan_weight_shape(l->plan);
+        for (int i = 1; i < w->rank; i++)
+            flops *= (double)w->dims[i];
+        if (flops > 2e7)
+            extra = ct_pool_borrow(r->srv->pool, (int)r->srv->cfg.threads - nthreads);
+        rc = ct_api_execute_plan(l->plan, &input, nthreads + extra, &out, &err);
+    }
+    ct_tensor_free(&input);
+    if (rc == 0)
+        rc = ct_http_store_tensor(r, &out, nthreads + extra, &err);
+    ct_pool_return(r->srv->pool, extra);
+    ct_tensor_free(&out);
+    long long ns = (long long)((ct_now() - t0) * 1e9);
+    atomic_fetch_add(&l->queue_ns, (long long)((job->started_at - job->queued_at) * 1e9));
+    atomic_fetch_add(&l->compute_ns, ns);
+    atomic_fetch_add(rc == 0 ? &l->success : &l->failure, 1);
+    atomic_fetch_add(rc == 0 ? &l->success_ns : &l->failure_ns, ns);
+    atomic_store(&l->last_inference_ms, (long long)(ct_wall_ms()));
+    if (rc != 0)
+        ct_http_store_error(r, &err);
+    ct_http_job_done(r);
+}
+
+enum MHD_Result ct_layers_dispatch(http_request *r)
+{
+    ct_registry *reg = &r->srv->registry;
+    ct_buffer b = {0};
+    if (r->route->id == ROUTE_LAYERS) {
+        char **names;
+        int n;
+        if (ct_registry_names(reg, 0, &names, &n) != 0)
+            return ct_http_error(r, 503, "out_of_memory", "out of memory", NULL, NULL);
+        ct_buffer_append(&b, "{\"layers\": [", 12);
+        int written = 0;
+        for (int i = 0; i < n; i++) {
+            ct_layer *l = ct_registry_get(reg, names[i]);
+            if (!l)
+                continue; /* deleted meanwhile */
+            if (written++)
+                ct_buffer_append(&b, ", ", 2);
+            ct_layer_describe(l, &b);
+            ct_layer_release(l);
+        }
+        ct_buffer_append(&b, "]}", 2);
+        ct_registry_free_names(names, n);
+        return respond_buffer(r, 200, &b);
+    }
+    int put = strcmp(r->method, "PUT") == 0;
+    if (!ct_layer_name_valid(r->name)) {
+        if (put)
+            return ct_http_error(r, 400, "invalid_name", "name: a layer name is 1 to 64 of A-Z a-z 0-9 _ . - and starts with a letter or digit", NULL, NULL);
+        return ct_http_error(r, 404, "not_found", "no such layer", NULL, NULL);
+    }
+    if (r->route->id == ROUTE_LAYER_RUN) {
+        r->layer = ct_registry_get(reg, r->name); /* held until the request completes */
+        if (!r->layer)
+            return ct_http_error(r, 404, "not_found", "no such layer; PUT /v1/layers/{name} registers one", NULL, NULL);
+        return ct_http_submit(r, run_layer);
+    }
+    if (put) {
+        if (!ct_http_is_json(r->content_type) && !ct_http_is_multipart(r->content_type))
+            return ct_http_error(r, 415, "unsupported_media_type", "Content-Type: send application/json or multipart/form-data", NULL, NULL);
+        return ct_http_submit(r, run_put);
+    }
+    if (strcmp(r->method, "DELETE") == 0) {
+        if (ct_registry_remove(reg, r->name, 1) != 0)
+            return ct_http_error(r, 404, "not_found", "no such layer", NULL, NULL);
+        return ct_http_send(r, 204, "application/json", NULL, 0, NULL, NULL);
+    }
+    ct_layer *l = ct_registry_get(reg, r->name);
+    if (!l)
+        return ct_http_error(r, 404, "not_found", "no such layer", NULL, NULL);
+    ct_layer_describe(l, &b);
+    ct_layer_release(l);
+    return respond_buffer(r, 200, &b);
+}

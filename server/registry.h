@@ -1,0 +1,68 @@
+/* registry.h - registered layers: weights uploaded once, packed once into a plan, kept in
+ * memory and (with --model-dir) on disk, shared by any number of requests.
+ *
+ * Lock rule: the registry's mutex guards only its table; plans are built, files written
+ * and requests computed without it. A layer is reference-counted: a request holds a
+ * reference for as long as it computes, so replacing or deleting a layer never disturbs
+ * requests already running on it. */
+#ifndef CT_SERVER_REGISTRY_H
+#define CT_SERVER_REGISTRY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "api.h"
+
+#define CT_LAYER_NAME_MAX 64
+
+typedef struct ct_layer {
+    char name[CT_LAYER_NAME_MAX + 1];
+    ct_plan *plan;
+    char sha256[65];             /* of the weight's float32 bytes, then the bias's */
+    atomic_int refs;
+    /* statistics (the Open Inference Protocol's statistics extension and /metrics) */
+    atomic_llong success, failure, success_ns, failure_ns, queue_ns, compute_ns;
+    atomic_llong last_inference_ms;
+} ct_layer;
+
+typedef struct ct_registry {
+    pthread_mutex_t lock;
+    ct_layer **layers;
+    int count, cap;
+    char dir[1024];              /* "" = memory only */
+    int64_t max_output_elements; /* the server's cap, given to every plan */
+} ct_registry;
+
+/* Whether name matches [A-Za-z0-9][A-Za-z0-9_.-]{0,63}. */
+int ct_layer_name_valid(const char *name);
+
+/* Opens the registry; with a directory, loads every layer in it (a corrupt entry is logged
+ * and skipped) and removes leftovers of interrupted writes. 0 or -1 with msg. */
+int ct_registry_open(ct_registry *r, const char *dir, int64_t max_output_elements, char *msg, size_t cap);
+void ct_registry_close(ct_registry *r);
+
+/* Builds a plan from req (weight, bias, params; no input) and stores it under name,
+ * replacing any layer of that name: on disk first (atomically), then in memory.
+ * *replaced tells which. 0 or -1 with err. */
+int ct_registry_put(ct_registry *r, const char *name, const ct_request *req, int *replaced, ct_api_error *err);
+
+/* A new reference to the named layer, or NULL. Release with ct_layer_release. */
+ct_layer *ct_registry_get(ct_registry *r, const char *name);
+void ct_layer_release(ct_layer *l);
+
+/* Removes the layer from memory and, when forget_files, from disk. 0, or -1 if absent. */
+int ct_registry_remove(ct_registry *r, const char *name, int forget_files);
+
+/* Loads (or reloads) one layer from the directory. 0 or -1 with err. */
+int ct_registry_load(ct_registry *r, const char *name, ct_api_error *err);
+
+/* Names of the layers in memory (malloc'd array of malloc'd strings; free with
+ * ct_registry_free_names), and with on_disk, of those on disk too (unloaded ones). */
+int ct_registry_names(ct_registry *r, int on_disk, char ***names, int *count);
+void ct_registry_free_names(char **names, int count);
+
+/* Appends the layer's description as a JSON object: name, hyperparameters, shapes, bias,
+ * sha256, algorithm. */
+int ct_layer_describe(const ct_layer *l, ct_buffer *out);
+
+#endif /* CT_SERVER_REGISTRY_H */

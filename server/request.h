@@ -1,0 +1,78 @@
+/* request.h - one HTTP request's state and the response helpers shared by the handlers
+ * (http.c: the libmicrohttpd protocol; layers_api.c, oip.c, metrics.c: the routes). */
+#ifndef CT_SERVER_REQUEST_H
+#define CT_SERVER_REQUEST_H
+
+#include <microhttpd.h>
+
+#include "registry.h"
+#include "routes.h"
+#include "server.h"
+
+typedef struct http_request {
+    ct_job job;                 /* first member: the pool hands it back */
+    ct_server *srv;
+    struct MHD_Connection *conn;
+    const ct_route *route;
+    char name[CT_LAYER_NAME_MAX + 1];   /* {name} of the path, when the route has one */
+    char version[16];                   /* {version}, when given */
+    ct_layer *layer;                    /* held from dispatch to completion */
+    char method[16];
+    char path[256];
+    const char *content_type;   /* MHD's own strings: valid until the request completes */
+    const char *accept;
+    const char *tensor_shape;   /* X-Tensor-Shape, for raw float32 bodies */
+    ct_buffer body;
+    int body_too_large;
+    ct_request req;             /* parsed on the HTTP thread when the body was small */
+    int parsed;
+    int responded;
+    int status;
+    size_t bytes_in, bytes_out;
+    double start;
+    /* Set by the worker before it resumes the connection. */
+    atomic_int result_ready;
+    int result_status;
+    ct_buffer result;           /* the body, or the head sent before result_tensor */
+    float *result_tensor;       /* binary responses: the output itself, sent without a copy */
+    size_t result_tensor_bytes;
+    const char *result_type;
+    char shape_header[160];
+    int retry_after;
+    const char *origin;         /* the Origin header, for CORS */
+    int64_t mem_reserved;       /* bytes taken from the memory budget */
+    int over_budget;            /* a chunked body outgrew the memory budget */
+} http_request;
+
+/* Responses. Each returns MHD's result for the handler to return. */
+enum MHD_Result ct_http_send_built(http_request *r, int status, const char *type, struct MHD_Response *resp, size_t len,
+                                   const char *extra_name, const char *extra_value);
+/* body is malloc'd and taken. */
+enum MHD_Result ct_http_send(http_request *r, int status, const char *type, char *body, size_t len,
+                             const char *extra_name, const char *extra_value);
+/* An error: {"error": {"code", "message"}}, or {"error": "message"} on Open Inference
+ * Protocol routes. */
+enum MHD_Result ct_http_error(http_request *r, int status, const char *code, const char *message,
+                              const char *extra_name, const char *extra_value);
+enum MHD_Result ct_http_json(http_request *r, int status, const char *text);
+/* The response a job stored (ct_http_store_*), once the connection is resumed. */
+enum MHD_Result ct_http_send_result(http_request *r);
+
+/* For jobs: store the response to send when the connection resumes. */
+void ct_http_store_error(http_request *r, const ct_api_error *err);
+int ct_http_store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_error *err);
+void ct_http_store_json(http_request *r, int status, ct_buffer *body);
+
+/* Queues job on the pool with the connection suspended; answers 503 if the queue is full. */
+enum MHD_Result ct_http_submit(http_request *r, void (*run)(ct_job *, int));
+/* Ends a job: marks the stored response ready and resumes the connection. */
+void ct_http_job_done(http_request *r);
+
+int ct_http_is_multipart(const char *type);
+int ct_http_is_json(const char *type);
+int ct_http_accepts(const char *accept, const char *type);
+
+/* The /v1/layers routes (layers_api.c). */
+enum MHD_Result ct_layers_dispatch(http_request *r);
+
+#endif /* CT_SERVER_REQUEST_H */
