@@ -131,6 +131,8 @@ void ct_http_store_json(http_request *r, int status, ct_buffer *body)
 
 void ct_http_job_done(http_request *r)
 {
+    ct_histogram_observe(&r->srv->metrics.queue_wait, r->job.started_at - r->job.queued_at);
+    ct_histogram_observe(&r->srv->metrics.compute, ct_now() - r->job.started_at);
     atomic_store(&r->result_ready, 1);
     MHD_resume_connection(r->conn);
 }
@@ -371,11 +373,19 @@ static enum MHD_Result dispatch(http_request *r)
             if (parse_request(r, &err) != 0)
                 return ct_http_error(r, err.status, err.code, err.message, NULL, NULL);
             if (is_tiny(&r->req)) {
+                double t0 = ct_now();
                 compute_request(r, 1);
+                ct_histogram_observe(&r->srv->metrics.queue_wait, 0);
+                ct_histogram_observe(&r->srv->metrics.compute, ct_now() - t0);
                 return ct_http_send_result(r);
             }
         }
         return ct_http_submit(r, run_convtranspose);
+    case ROUTE_METRICS: {
+        ct_buffer b = {0};
+        ct_metrics_write(srv, &b);
+        return ct_http_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len, NULL, NULL);
+    }
     case ROUTE_LAYERS:
     case ROUTE_LAYER:
     case ROUTE_LAYER_RUN:
@@ -515,6 +525,8 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **req
     http_request *r = *req_cls;
     if (!r)
         return;
+    ct_metrics_request(&srv->metrics, r->route ? r->route->id : ROUTE_NONE, r->responded ? r->status : 0, r->bytes_in, r->bytes_out,
+                       ct_now() - r->start);
     ct_log(CT_LOG_INFO, "access %s %s %d in=%zu out=%zu ms=%.2f%s", r->method, r->path, r->responded ? r->status : 0, r->bytes_in,
            r->bytes_out, (ct_now() - r->start) * 1e3, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
     ct_buffer_free(&r->body);

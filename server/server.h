@@ -13,6 +13,7 @@
 #include "budget.h"
 #include "config.h"
 #include "pool.h"
+#include "metrics.h"
 #include "registry.h"
 
 typedef struct ct_server {
@@ -26,6 +27,7 @@ typedef struct ct_server {
     ct_access access;           /* bearer token, CORS */
     ct_budget budget;           /* --max-memory */
     ct_registry registry;       /* registered layers (--model-dir) */
+    ct_metrics metrics;
     char *tls_cert_pem, *tls_key_pem;
 } ct_server;
 
