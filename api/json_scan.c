@@ -326,7 +326,7 @@ static int scan_flat(ct_json_scan *s, const char *field, float_list *l, ct_api_e
     }
 }
 
-static int scan_shape(ct_json_scan *s, const char *field, ct_shape *shape, ct_api_error *err)
+int ct_scan_int_list(ct_json_scan *s, const char *field, ct_shape *shape, ct_api_error *err)
 {
     if (ct_scan_peek(s) != '[')
         return ct_api_fail(err, 400, "invalid_tensor", "%s.shape: must be a list of non-negative integers", field);
@@ -381,7 +381,7 @@ int ct_scan_tensor(ct_json_scan *s, const char *field, int64_t max_elements, ct_
                 if (ct_scan_string(s, key, sizeof key, err) != 0 || ct_scan_expect(s, ':', err) != 0)
                     goto fail;
                 if (strcmp(key, "shape") == 0 && !have_shape) {
-                    if (scan_shape(s, field, &t->shape, err) != 0)
+                    if (ct_scan_int_list(s, field, &t->shape, err) != 0)
                         goto fail;
                     have_shape = 1;
                 } else if (strcmp(key, "data") == 0 && !have_data) {
@@ -444,4 +444,52 @@ int ct_scan_tensor(ct_json_scan *s, const char *field, int64_t max_elements, ct_
 fail:
     free(l.data);
     return -1;
+}
+
+/* Reads numbers in lists nested to any depth (up to the scanner's max_depth), flattened. */
+static int scan_any_numbers(ct_json_scan *s, const char *field, int depth, float_list *l, ct_api_error *err)
+{
+    char c = ct_scan_peek(s);
+    if (c != '[') {
+        if (c != '-' && (c < '0' || c > '9'))
+            return c ? ct_api_fail(err, 400, "invalid_tensor", "%s: expected a number", field)
+                     : ct_scan_error(s, "unexpected end of input", err);
+        float v;
+        return scan_number(s, &v, err) != 0 ? -1 : push(l, v, field, err);
+    }
+    if (depth >= s->max_depth)
+        return ct_api_fail(err, 400, "invalid_tensor", "%s: nested too deeply", field);
+    s->p++;
+    if (ct_scan_peek(s) == ']') {
+        s->p++;
+        return 0;
+    }
+    for (;;) {
+        if (scan_any_numbers(s, field, depth + 1, l, err) != 0)
+            return -1;
+        c = ct_scan_peek(s);
+        if (c == ',') {
+            s->p++;
+            continue;
+        }
+        if (c == ']') {
+            s->p++;
+            return 0;
+        }
+        return ct_scan_error(s, "expected ',' or ']' in a list", err);
+    }
+}
+
+int ct_scan_number_array(ct_json_scan *s, const char *field, int64_t max_elements, float **data, int64_t *count, ct_api_error *err)
+{
+    float_list l = {.max = max_elements};
+    *data = NULL;
+    *count = 0;
+    if (scan_any_numbers(s, field, 0, &l, err) != 0) {
+        free(l.data);
+        return -1;
+    }
+    *data = l.data ? l.data : malloc(sizeof(float));
+    *count = l.len;
+    return *data ? 0 : ct_api_fail(err, 503, "out_of_memory", "%s: out of memory", field);
 }

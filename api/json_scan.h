@@ -33,6 +33,14 @@ int ct_scan_skip_value(ct_json_scan *s, const char **from, const char **to, ct_a
  * while reading. 0 or -1; on success t owns its data. */
 int ct_scan_tensor(ct_json_scan *s, const char *field, int64_t max_elements, ct_tensor *t, ct_api_error *err);
 
+/* Reads a list of non-negative integers (a shape) of at most CT_MAX_RANK. 0 or -1. */
+int ct_scan_int_list(ct_json_scan *s, const char *field, ct_shape *shape, ct_api_error *err);
+
+/* Reads numbers in lists nested to any depth, flattened in order, into a new float array
+ * (*data, *count; the caller frees). max_elements (0 = none) is enforced while reading. */
+int ct_scan_number_array(ct_json_scan *s, const char *field, int64_t max_elements, float **data, int64_t *count,
+                         ct_api_error *err);
+
 /* Fails with "invalid JSON at line L, column C: what" for the current position. */
 int ct_scan_error(ct_json_scan *s, const char *what, ct_api_error *err);
 

@@ -21,7 +21,7 @@
 #include "request.h"
 #include "server.h"
 
-#define VERSION "0.1.0"
+
 #define SMALL_JOB_FLOPS 2e7        /* below this a request computes on one thread */
 #define SMALL_JOB_ELEMENTS 65536   /* ... and encodes its result on one thread */
 #define INLINE_PARSE_BODY 8192     /* bodies up to this size are parsed on the HTTP thread */
@@ -129,6 +129,16 @@ void ct_http_store_json(http_request *r, int status, ct_buffer *body)
     *body = (ct_buffer){0};
 }
 
+void ct_http_store_two_part(http_request *r, int status, const char *type, ct_buffer *head, float *tensor, size_t tensor_bytes)
+{
+    r->result_status = status;
+    r->result_type = type;
+    r->result = *head;
+    *head = (ct_buffer){0};
+    r->result_tensor = tensor;
+    r->result_tensor_bytes = tensor_bytes;
+}
+
 void ct_http_job_done(http_request *r)
 {
     ct_histogram_observe(&r->srv->metrics.queue_wait, r->job.started_at - r->job.queued_at);
@@ -176,8 +186,9 @@ int ct_http_store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_e
         } else {
             r->result_type = "application/octet-stream";
             size_t used = 0;
-            for (int i = 0; i < out->shape.rank && used < sizeof r->shape_header; i++)
-                used += (size_t)snprintf(r->shape_header + used, sizeof r->shape_header - used, "%s%lld", i ? "," : "",
+            r->result_header = "X-Tensor-Shape";
+            for (int i = 0; i < out->shape.rank && used < sizeof r->result_header_value; i++)
+                used += (size_t)snprintf(r->result_header_value + used, sizeof r->result_header_value - used, "%s%lld", i ? "," : "",
                                          (long long)out->shape.dims[i]);
         }
         r->result_tensor = out->data;
@@ -314,9 +325,9 @@ enum MHD_Result ct_http_send_result(http_request *r)
 {
     ct_buffer res = r->result;
     r->result = (ct_buffer){0};
-    const char *extra = r->shape_header[0] ? "X-Tensor-Shape" : NULL;
+    const char *extra = r->result_header;
     if (!r->result_tensor)
-        return ct_http_send(r, r->result_status, r->result_type, res.data, res.len, extra, r->shape_header);
+        return ct_http_send(r, r->result_status, r->result_type, res.data, res.len, extra, r->result_header_value);
     two_part_body *body = malloc(sizeof *body);
     struct MHD_IoVec iov[2] = {{res.data, res.len}, {r->result_tensor, r->result_tensor_bytes}};
     struct MHD_Response *resp = body ? MHD_create_response_from_iovec(iov, 2, free_two_part_body, body) : NULL;
@@ -327,7 +338,7 @@ enum MHD_Result ct_http_send_result(http_request *r)
     }
     *body = (two_part_body){res.data, r->result_tensor};
     r->result_tensor = NULL;
-    return ct_http_send_built(r, r->result_status, r->result_type, resp, res.len + r->result_tensor_bytes, extra, r->shape_header);
+    return ct_http_send_built(r, r->result_status, r->result_type, resp, res.len + r->result_tensor_bytes, extra, r->result_header_value);
 }
 
 static enum MHD_Result respond_root(http_request *r)
@@ -337,7 +348,7 @@ static enum MHD_Result respond_root(http_request *r)
     FILE *f = open_memstream(&text, &len);
     if (!f)
         return MHD_NO;
-    fprintf(f, "{\"name\": \"convtransposed\", \"version\": \"%s\", \"isa\": \"%s\", \"endpoints\": [", VERSION, ct_cpu_isa());
+    fprintf(f, "{\"name\": \"convtransposed\", \"version\": \"%s\", \"isa\": \"%s\", \"endpoints\": [", CT_VERSION, ct_cpu_isa());
     for (int i = 0; i < ct_route_count; i++)
         fprintf(f, "%s{\"path\": \"%s\", \"methods\": \"%s\"}", i ? ", " : "", ct_routes[i].label, ct_routes[i].allow);
     fprintf(f, "], \"settings\": ");
@@ -390,6 +401,9 @@ static enum MHD_Result dispatch(http_request *r)
     case ROUTE_LAYER:
     case ROUTE_LAYER_RUN:
         return ct_layers_dispatch(r);
+    case ROUTE_V2: case ROUTE_V2_LIVE: case ROUTE_V2_READY: case ROUTE_V2_MODEL: case ROUTE_V2_MODEL_READY:
+    case ROUTE_V2_INFER: case ROUTE_V2_STATS: case ROUTE_V2_REPO_INDEX: case ROUTE_V2_REPO_LOAD: case ROUTE_V2_REPO_UNLOAD:
+        return ct_oip_dispatch(r);
     case ROUTE_NONE:
     default:
         return ct_http_error(r, 404, "not_found", "no such endpoint", NULL, NULL);
@@ -412,6 +426,7 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
     r->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     r->accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     r->tensor_shape = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Tensor-Shape");
+    r->inference_header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Inference-Header-Content-Length");
     r->origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     r->route = ct_route_match(url, r->name, sizeof r->name, r->version, sizeof r->version);
     if (!r->route) {

@@ -22,6 +22,7 @@ typedef struct http_request {
     const char *content_type;   /* MHD's own strings: valid until the request completes */
     const char *accept;
     const char *tensor_shape;   /* X-Tensor-Shape, for raw float32 bodies */
+    const char *inference_header; /* Inference-Header-Content-Length (binary tensor extension) */
     ct_buffer body;
     int body_too_large;
     ct_request req;             /* parsed on the HTTP thread when the body was small */
@@ -37,7 +38,8 @@ typedef struct http_request {
     float *result_tensor;       /* binary responses: the output itself, sent without a copy */
     size_t result_tensor_bytes;
     const char *result_type;
-    char shape_header[160];
+    const char *result_header;  /* an extra response header's name (X-Tensor-Shape, ...) */
+    char result_header_value[160];
     int retry_after;
     const char *origin;         /* the Origin header, for CORS */
     int64_t mem_reserved;       /* bytes taken from the memory budget */
@@ -72,7 +74,11 @@ int ct_http_is_multipart(const char *type);
 int ct_http_is_json(const char *type);
 int ct_http_accepts(const char *accept, const char *type);
 
-/* The /v1/layers routes (layers_api.c). */
+/* Stores a two-part response: head (taken) then tensor (taken), sent without copying. */
+void ct_http_store_two_part(http_request *r, int status, const char *type, ct_buffer *head, float *tensor, size_t tensor_bytes);
+
+/* The /v1/layers routes (layers_api.c) and the Open Inference Protocol routes (oip.c). */
 enum MHD_Result ct_layers_dispatch(http_request *r);
+enum MHD_Result ct_oip_dispatch(http_request *r);
 
 #endif /* CT_SERVER_REQUEST_H */

@@ -16,6 +16,8 @@
 #include "metrics.h"
 #include "registry.h"
 
+#define CT_VERSION "0.1.0"
+
 typedef struct ct_server {
     ct_config cfg;
     ct_api_limits limits;
@@ -28,6 +30,7 @@ typedef struct ct_server {
     ct_budget budget;           /* --max-memory */
     ct_registry registry;       /* registered layers (--model-dir) */
     ct_metrics metrics;
+    ct_layer builtin_stats;     /* statistics of the built-in "convtranspose" model */
     char *tls_cert_pem, *tls_key_pem;
 } ct_server;
 

@@ -1,0 +1,329 @@
+/* oip.c - see oip.h. The JSON header is read with the scanner (tensor data straight into
+ * floats); small values (parameters, outputs) go through jansson. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_scan.h"
+#include "oip.h"
+
+void ct_oip_request_free(ct_oip_request *req)
+{
+    for (int i = 0; i < req->ninputs; i++)
+        if (req->inputs[i].owned)
+            free(req->inputs[i].data);
+    json_decref(req->parameters);
+    memset(req, 0, sizeof *req);
+}
+
+const ct_oip_input *ct_oip_find_input(const ct_oip_request *req, const char *name)
+{
+    for (int i = 0; i < req->ninputs; i++)
+        if (strcmp(req->inputs[i].name, name) == 0)
+            return &req->inputs[i];
+    return NULL;
+}
+
+static json_t *span_json(ct_json_scan *s, const char *what, ct_api_error *err)
+{
+    const char *from, *to;
+    if (ct_scan_skip_value(s, &from, &to, err) != 0)
+        return NULL;
+    json_error_t je;
+    json_t *v = json_loadb(from, (size_t)(to - from), JSON_DECODE_ANY, &je);
+    if (!v)
+        ct_api_fail(err, 400, "invalid_json", "%s: %s", what, je.text);
+    return v;
+}
+
+/* One element of "inputs". binary_size is set from parameters.binary_data_size (-1: none). */
+static int parse_input(ct_json_scan *s, const ct_api_limits *limits, ct_oip_input *in, long long *binary_size, ct_api_error *err)
+{
+    int have_shape = 0, have_data = 0;
+    int64_t count = 0;
+    *binary_size = -1;
+    if (ct_scan_expect(s, '{', err) != 0)
+        return -1;
+    if (ct_scan_peek(s) != '}')
+        for (;;) {
+            char key[32];
+            if (ct_scan_string(s, key, sizeof key, err) != 0 || ct_scan_expect(s, ':', err) != 0)
+                return -1;
+            if (strcmp(key, "name") == 0) {
+                if (ct_scan_string(s, in->name, sizeof in->name, err) != 0)
+                    return -1;
+            } else if (strcmp(key, "datatype") == 0) {
+                if (ct_scan_string(s, in->datatype, sizeof in->datatype, err) != 0)
+                    return -1;
+            } else if (strcmp(key, "shape") == 0) {
+                if (ct_scan_int_list(s, "shape", &in->shape, err) != 0)
+                    return -1;
+                have_shape = 1;
+            } else if (strcmp(key, "data") == 0) {
+                if (ct_scan_number_array(s, in->name[0] ? in->name : "data", limits->max_elements, &in->data, &count, err) != 0)
+                    return -1;
+                in->owned = 1;
+                have_data = 1;
+            } else if (strcmp(key, "parameters") == 0) {
+                json_t *p = span_json(s, "parameters", err);
+                if (!p)
+                    return -1;
+                json_t *size = json_object_get(p, "binary_data_size");
+                if (size && (!json_is_integer(size) || json_integer_value(size) < 0)) {
+                    json_decref(p);
+                    return ct_api_fail(err, 400, "invalid_parameter", "binary_data_size must be a non-negative integer");
+                }
+                if (size)
+                    *binary_size = json_integer_value(size);
+                json_decref(p);
+            } else {
+                const char *from, *to;
+                if (ct_scan_skip_value(s, &from, &to, err) != 0)
+                    return -1;
+            }
+            char c = ct_scan_peek(s);
+            if (c == ',') {
+                s->p++;
+                continue;
+            }
+            if (c == '}')
+                break;
+            return ct_scan_error(s, "expected ',' or '}' in an input", err);
+        }
+    s->p++;
+    if (!in->name[0])
+        return ct_api_fail(err, 400, "invalid_input", "an input has no name");
+    if (strcmp(in->datatype, "FP32") != 0 && strcmp(in->datatype, "FP64") != 0)
+        return ct_api_fail(err, 400, "unsupported_datatype", "input '%s': datatype '%s' is not supported; use FP32 or FP64", in->name, in->datatype);
+    if (!have_shape)
+        return ct_api_fail(err, 400, "invalid_input", "input '%s': shape is missing", in->name);
+    int64_t want = ct_shape_elements(&in->shape);
+    if (want < 0 || (limits->max_elements > 0 && want > limits->max_elements))
+        return ct_api_fail(err, 413, "too_many_elements", "input '%s': more elements than the limit of %lld", in->name, (long long)limits->max_elements);
+    if (have_data && *binary_size >= 0)
+        return ct_api_fail(err, 400, "invalid_input", "input '%s': both data and binary_data_size", in->name);
+    if (!have_data && *binary_size < 0)
+        return ct_api_fail(err, 400, "invalid_input", "input '%s': no data (and no binary_data_size)", in->name);
+    if (have_data && count != want)
+        return ct_api_fail(err, 400, "invalid_input", "input '%s': %lld values for shape of %lld elements", in->name, (long long)count, (long long)want);
+    return 0;
+}
+
+/* Takes an input's bytes from the binary section: FP32 used in place when 4-byte aligned
+ * (copied once when not), FP64 converted. */
+static int take_binary(ct_oip_input *in, char *bin, size_t bin_len, size_t *offset, long long size, ct_api_error *err)
+{
+    int64_t n = ct_shape_elements(&in->shape);
+    size_t elem = strcmp(in->datatype, "FP64") == 0 ? 8 : 4;
+    if ((uint64_t)size != (uint64_t)n * elem)
+        return ct_api_fail(err, 400, "invalid_input", "input '%s': binary_data_size %lld, but shape and %s need %llu bytes", in->name, size,
+                           in->datatype, (unsigned long long)n * elem);
+    if ((uint64_t)size > bin_len - *offset)
+        return ct_api_fail(err, 400, "invalid_input", "input '%s': the body ends before its %lld binary bytes", in->name, size);
+    char *src = bin + *offset;
+    *offset += (size_t)size;
+    if (elem == 4 && (uintptr_t)src % sizeof(float) == 0) { /* used where it lies */
+        in->data = (float *)(void *)src;
+        in->owned = 0;
+        return 0;
+    }
+    in->data = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    if (!in->data)
+        return ct_api_fail(err, 503, "out_of_memory", "out of memory");
+    in->owned = 1;
+    if (elem == 4) { /* misaligned FP32: one copy */
+        memcpy(in->data, src, (size_t)size);
+        return 0;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double d;
+        memcpy(&d, src + 8 * i, 8);
+        in->data[i] = (float)d;
+    }
+    return 0;
+}
+
+int ct_oip_parse(char *body, size_t len, long header_len, const ct_api_limits *limits, ct_oip_request *req, ct_api_error *err)
+{
+    memset(req, 0, sizeof *req);
+    req->output_requested = 1;
+    size_t json_len = header_len >= 0 ? (size_t)header_len : len;
+    if (header_len >= 0 && (size_t)header_len > len)
+        return ct_api_fail(err, 400, "invalid_header", "Inference-Header-Content-Length %ld is larger than the body (%zu bytes)", header_len, len);
+    ct_json_scan s = {.start = body, .p = body, .end = body + json_len, .max_depth = limits->max_json_depth > 0 ? limits->max_json_depth : 64};
+    long long sizes[CT_OIP_MAX_INPUTS];
+    if (ct_scan_expect(&s, '{', err) != 0)
+        goto fail;
+    if (ct_scan_peek(&s) != '}')
+        for (;;) {
+            char key[32];
+            if (ct_scan_string(&s, key, sizeof key, err) != 0 || ct_scan_expect(&s, ':', err) != 0)
+                goto fail;
+            if (strcmp(key, "id") == 0) {
+                if (ct_scan_string(&s, req->id, sizeof req->id, err) != 0)
+                    goto fail;
+                req->has_id = 1;
+            } else if (strcmp(key, "parameters") == 0) {
+                if (!(req->parameters = span_json(&s, "parameters", err)))
+                    goto fail;
+                if (!json_is_object(req->parameters)) {
+                    ct_api_fail(err, 400, "invalid_parameter", "parameters must be an object");
+                    goto fail;
+                }
+                if (json_is_true(json_object_get(req->parameters, "binary_data_output")))
+                    req->binary_output = 1;
+            } else if (strcmp(key, "inputs") == 0) {
+                if (ct_scan_expect(&s, '[', err) != 0)
+                    goto fail;
+                if (ct_scan_peek(&s) != ']')
+                    for (;;) {
+                        if (req->ninputs == CT_OIP_MAX_INPUTS) {
+                            ct_api_fail(err, 400, "invalid_input", "more than %d inputs", CT_OIP_MAX_INPUTS);
+                            goto fail;
+                        }
+                        ct_oip_input *in = &req->inputs[req->ninputs];
+                        int rc = parse_input(&s, limits, in, &sizes[req->ninputs], err);
+                        req->ninputs++;
+                        if (rc != 0)
+                            goto fail;
+                        char c = ct_scan_peek(&s);
+                        if (c == ',') {
+                            s.p++;
+                            continue;
+                        }
+                        if (c == ']')
+                            break;
+                        ct_scan_error(&s, "expected ',' or ']' in inputs", err);
+                        goto fail;
+                    }
+                s.p++;
+            } else if (strcmp(key, "outputs") == 0) {
+                json_t *outs = span_json(&s, "outputs", err);
+                if (!outs)
+                    goto fail;
+                size_t i;
+                json_t *o;
+                req->output_requested = 0;
+                json_array_foreach(outs, i, o) {
+                    const char *name = json_string_value(json_object_get(o, "name"));
+                    if (!name || strcmp(name, "output") != 0) {
+                        json_decref(outs);
+                        ct_api_fail(err, 400, "invalid_output", "unexpected inference output '%s'; the only output is 'output'", name ? name : "");
+                        goto fail;
+                    }
+                    req->output_requested = 1;
+                    if (json_is_true(json_object_get(json_object_get(o, "parameters"), "binary_data")))
+                        req->binary_output = 1;
+                }
+                json_decref(outs);
+            } else {
+                const char *from, *to;
+                if (ct_scan_skip_value(&s, &from, &to, err) != 0)
+                    goto fail;
+            }
+            char c = ct_scan_peek(&s);
+            if (c == ',') {
+                s.p++;
+                continue;
+            }
+            if (c == '}')
+                break;
+            ct_scan_error(&s, "expected ',' or '}'", err);
+            goto fail;
+        }
+    s.p++;
+    if (ct_scan_peek(&s) != 0) {
+        ct_scan_error(&s, "unexpected data after the JSON", err);
+        goto fail;
+    }
+    size_t offset = 0;
+    for (int i = 0; i < req->ninputs; i++) {
+        if (sizes[i] < 0)
+            continue;
+        if (header_len < 0) {
+            ct_api_fail(err, 400, "invalid_input", "input '%s': binary_data_size without an Inference-Header-Content-Length header", req->inputs[i].name);
+            goto fail;
+        }
+        if (take_binary(&req->inputs[i], body + json_len, len - json_len, &offset, sizes[i], err) != 0)
+            goto fail;
+    }
+    if (header_len >= 0 && offset != len - json_len) {
+        ct_api_fail(err, 400, "invalid_input", "%zu bytes after the JSON header are not claimed by any input", len - json_len - offset);
+        goto fail;
+    }
+    return 0;
+fail:
+    ct_oip_request_free(req);
+    return -1;
+}
+
+static const char *const protocol_keys[] = {"binary_data_output", "priority", "timeout", "sequence_id", "sequence_start", "sequence_end"};
+
+int ct_oip_params(const ct_oip_request *req, int spatial_dims, ct_params *params, ct_api_error *err)
+{
+    json_t *config = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach(req->parameters, key, v) {
+        int skip = 0;
+        for (size_t i = 0; i < sizeof protocol_keys / sizeof protocol_keys[0]; i++)
+            skip |= strcmp(key, protocol_keys[i]) == 0;
+        if (skip)
+            continue;
+        json_t *value = NULL;
+        if (json_is_string(v)) /* "[2, 1]" holds a list; "SAME_UPPER" is itself the value */
+            value = json_loads(json_string_value(v), JSON_DECODE_ANY, NULL);
+        json_object_set_new(config, key, value ? value : json_incref(v));
+    }
+    char *text = json_dumps(config, JSON_COMPACT);
+    json_decref(config);
+    int rc = text ? ct_json_parse_config(text, strlen(text), spatial_dims, params, err) : ct_api_fail(err, 503, "out_of_memory", "out of memory");
+    free(text);
+    return rc;
+}
+
+int ct_oip_write_response(const char *model, const char *version, const ct_oip_request *req, const ct_tensor *out,
+                          int binary, int nthreads, ct_buffer *json)
+{
+    json_t *head = json_pack("{s:s,s:s}", "model_name", model, "model_version", version);
+    if (req->has_id)
+        json_object_set_new(head, "id", json_string(req->id));
+    char *text = json_dumps(head, JSON_COMPACT);
+    json_decref(head);
+    if (!text)
+        return -1;
+    /* {"model_name":...,"outputs":[{"name":"output","datatype":"FP32","shape":[..],"data":[..]}]} */
+    size_t n = strlen(text);
+    int rc = ct_buffer_append(json, text, n - 1); /* without the closing brace */
+    free(text);
+    char shape[256];
+    size_t used = 0;
+    for (int i = 0; i < out->shape.rank; i++)
+        used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%lld", i ? "," : "", (long long)out->shape.dims[i]);
+    char part[512];
+    int64_t bytes = 4 * ct_shape_elements(&out->shape);
+    if (!req->output_requested) {
+        snprintf(part, sizeof part, ",\"outputs\":[]}");
+        return rc | ct_buffer_append(json, part, strlen(part));
+    }
+    if (binary) {
+        snprintf(part, sizeof part, ",\"outputs\":[{\"name\":\"output\",\"datatype\":\"FP32\",\"shape\":[%s],\"parameters\":{\"binary_data_size\":%lld}}]}",
+                 shape, (long long)bytes);
+        return rc | ct_buffer_append(json, part, strlen(part));
+    }
+    snprintf(part, sizeof part, ",\"outputs\":[{\"name\":\"output\",\"datatype\":\"FP32\",\"shape\":[%s],\"data\":", shape);
+    rc |= ct_buffer_append(json, part, strlen(part));
+    /* the data array is the tensor writer's, without its {"shape":..,"data": wrapper */
+    ct_buffer t = {0};
+    int64_t nonfinite;
+    rc |= ct_json_write_tensor(&out->shape, out->data, &t, &nonfinite, nthreads);
+    const char *data = t.data ? strstr(t.data, "\"data\":") : NULL;
+    if (!data) {
+        ct_buffer_free(&t);
+        return -1;
+    }
+    data += 7;
+    rc |= ct_buffer_append(json, data, t.len - (size_t)(data - t.data) - 1);
+    rc |= ct_buffer_append(json, "}]}", 3);
+    ct_buffer_free(&t);
+    return rc;
+}

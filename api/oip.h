@@ -1,0 +1,54 @@
+/* oip.h - the Open Inference Protocol (KServe v2 / Triton HTTP) infer request and response,
+ * including the binary tensor data extension. Wire format only: no sockets, no models. */
+#ifndef CT_API_OIP_H
+#define CT_API_OIP_H
+
+#include <jansson.h>
+
+#include "api.h"
+
+#define CT_OIP_MAX_INPUTS 8
+
+typedef struct ct_oip_input {
+    char name[64];
+    char datatype[16];     /* "FP32" or "FP64" */
+    ct_shape shape;
+    float *data;           /* prod(shape) floats */
+    int owned;             /* 0: points into the request body (binary FP32, aligned) */
+} ct_oip_input;
+
+typedef struct ct_oip_request {
+    char id[256];
+    int has_id;
+    ct_oip_input inputs[CT_OIP_MAX_INPUTS];
+    int ninputs;
+    json_t *parameters;    /* request-level "parameters" object, or NULL */
+    int output_requested;  /* the "outputs" list names "output", or there is no list */
+    int binary_output;     /* outputs[].parameters.binary_data or parameters.binary_data_output */
+} ct_oip_request;
+
+/* Parses an infer request. header_len < 0: the whole body is JSON; otherwise the first
+ * header_len bytes are JSON (Inference-Header-Content-Length) and the binary tensors follow
+ * in input order, each input naming its size in parameters.binary_data_size. body must stay
+ * alive while the request is used: 4-byte-aligned FP32 binary tensors are used in place
+ * (others are copied once). 0, or -1 with err. */
+int ct_oip_parse(char *body, size_t len, long header_len, const ct_api_limits *limits, ct_oip_request *req,
+                 ct_api_error *err);
+void ct_oip_request_free(ct_oip_request *req);
+
+/* The input named name, or NULL. */
+const ct_oip_input *ct_oip_find_input(const ct_oip_request *req, const char *name);
+
+/* Hyperparameters from the request's parameters: an int (every dim), a string holding a
+ * JSON array ("[2, 1]") or a plain string (auto_pad), or a real JSON array. The protocol's
+ * own keys (binary_data_output, priority, timeout, sequence_*) are skipped. 0 or -1. */
+int ct_oip_params(const ct_oip_request *req, int spatial_dims, ct_params *params, ct_api_error *err);
+
+/* The response JSON: model name and version, the request id, one output "output". With
+ * binary, the output carries parameters.binary_data_size and the caller sends the tensor's
+ * bytes after this JSON (its length goes in Inference-Header-Content-Length). Non-finite
+ * values are written as null in JSON. 0 or -1. */
+int ct_oip_write_response(const char *model, const char *version, const ct_oip_request *req, const ct_tensor *out,
+                          int binary, int nthreads, ct_buffer *json);
+
+#endif /* CT_API_OIP_H */

@@ -1,0 +1,250 @@
+/* oip.c - the Open Inference Protocol routes (KServe v2 / Triton HTTP): server and model
+ * metadata and health, infer (JSON and the binary tensor data extension), the model
+ * repository extension mapped onto the layer registry, and the statistics extension.
+ * Every registered layer is a model with input "input" and output "output"; the built-in
+ * model "convtranspose" takes "input", "weight" and optional "bias" and the hyperparameters
+ * as request parameters. Errors are {"error": "message"} (request.h's ct_http_error). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "oip.h"
+#include "request.h"
+
+#define BUILTIN "convtranspose"
+#define MODEL_VERSION "1"
+
+static enum MHD_Result send_json(http_request *r, int status, json_t *root)
+{
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    if (!text)
+        return MHD_NO;
+    return ct_http_send(r, status, "application/json", text, strlen(text), NULL, NULL);
+}
+
+/* A dims list for metadata: -1 where the size varies. */
+static json_t *dims(int rank, const int64_t *fixed)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < rank; i++)
+        json_array_append_new(a, json_integer(fixed ? fixed[i] : -1));
+    return a;
+}
+
+static json_t *tensor_meta(const char *name, json_t *shape)
+{
+    return json_pack("{s:s,s:s,s:o}", "name", name, "datatype", "FP32", "shape", shape);
+}
+
+static enum MHD_Result model_metadata(http_request *r, ct_layer *l)
+{
+    json_t *inputs = json_array(), *outputs = json_array();
+    if (!l) {
+        json_array_append_new(inputs, tensor_meta("input", json_pack("[i]", -1)));
+        json_array_append_new(inputs, tensor_meta("weight", json_pack("[i]", -1)));
+        json_array_append_new(inputs, tensor_meta("bias", json_pack("[i]", -1)));
+        json_array_append_new(outputs, tensor_meta("output", json_pack("[i]", -1)));
+    } else {
+        int nd = ct_plan_params(l->plan)->spatial_dims;
+        int64_t in[CT_MAX_RANK], out[CT_MAX_RANK];
+        for (int i = 0; i < nd + 2; i++)
+            in[i] = out[i] = -1;
+        in[1] = ct_plan_in_channels(l->plan);
+        out[1] = ct_plan_out_channels(l->plan);
+        json_array_append_new(inputs, tensor_meta("input", dims(nd + 2, in)));
+        json_array_append_new(outputs, tensor_meta("output", dims(nd + 2, out)));
+    }
+    return send_json(r, 200, json_pack("{s:s,s:[s],s:s,s:o,s:o}", "name", l ? l->name : BUILTIN, "versions", MODEL_VERSION, "platform",
+                                       "convtransposed", "inputs", inputs, "outputs", outputs));
+}
+
+static json_t *stat(long long count, long long ns)
+{
+    return json_pack("{s:I,s:I}", "count", (json_int_t)count, "ns", (json_int_t)ns);
+}
+
+static enum MHD_Result model_stats(http_request *r, const char *name, ct_layer *l)
+{
+    long long ok = atomic_load(&l->success), bad = atomic_load(&l->failure);
+    json_t *inference = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "success", stat(ok, atomic_load(&l->success_ns)), "fail",
+                                  stat(bad, atomic_load(&l->failure_ns)), "queue", stat(ok + bad, atomic_load(&l->queue_ns)),
+                                  "compute_input", stat(0, 0), "compute_infer", stat(ok, atomic_load(&l->compute_ns)), "compute_output",
+                                  stat(0, 0));
+    json_t *one = json_pack("{s:s,s:s,s:I,s:I,s:I,s:o}", "name", name, "version", MODEL_VERSION, "last_inference",
+                            (json_int_t)atomic_load(&l->last_inference_ms), "inference_count", (json_int_t)ok, "execution_count",
+                            (json_int_t)ok, "inference_stats", inference);
+    return send_json(r, 200, json_pack("{s:[o]}", "model_stats", one));
+}
+
+/* Runs an infer request on a worker. */
+static void run_infer(ct_job *job, int nthreads)
+{
+    http_request *r = (http_request *)job;
+    ct_server *srv = r->srv;
+    ct_layer *stats = r->layer ? r->layer : &srv->builtin_stats;
+    ct_oip_request req;
+    ct_api_error err;
+    ct_tensor out = {0};
+    double t0 = ct_now();
+    long header_len = r->inference_header ? atol(r->inference_header) : -1;
+    int rc;
+    if (header_len == 0) {
+        /* the raw binary request: the body is the single input's float32, shape in X-Tensor-Shape */
+        memset(&req, 0, sizeof req);
+        req.output_requested = 1;
+        ct_oip_input *in = &req.inputs[0];
+        snprintf(in->name, sizeof in->name, "input");
+        snprintf(in->datatype, sizeof in->datatype, "FP32");
+        rc = !r->layer ? ct_api_fail(&err, 400, "invalid_input", "a raw binary request (Inference-Header-Content-Length: 0) needs a model with one input")
+                       : ct_parse_shape_header(r->tensor_shape, &in->shape, &err);
+        if (rc == 0 && (uint64_t)ct_shape_elements(&in->shape) * 4 != r->body.len)
+            rc = ct_api_fail(&err, 400, "invalid_input", "the body has %zu bytes, X-Tensor-Shape needs %lld", r->body.len,
+                             (long long)ct_shape_elements(&in->shape) * 4);
+        if (rc == 0) {
+            in->data = (float *)(void *)r->body.data; /* malloc'd: aligned; used in place */
+            req.ninputs = 1;
+        }
+    } else {
+        rc = ct_oip_parse(r->body.data, r->body.len, header_len, &srv->limits, &req, &err);
+    }
+    int extra = ct_pool_borrow(srv->pool, r->body.len > (1 << 20) ? (int)srv->cfg.threads - nthreads : 0);
+    if (rc == 0) {
+        const ct_oip_input *input = ct_oip_find_input(&req, "input");
+        if (!input) {
+            rc = ct_api_fail(&err, 400, "invalid_input", "expected input 'input'");
+        } else if (r->layer) {
+            ct_tensor in = {input->shape, input->data};
+            rc = req.ninputs != 1 ? ct_api_fail(&err, 400, "invalid_input", "model '%s' has one input, 'input'", r->layer->name)
+                                  : ct_api_execute_plan(r->layer->plan, &in, nthreads + extra, &out, &err);
+        } else {
+            const ct_oip_input *weight = ct_oip_find_input(&req, "weight"), *bias = ct_oip_find_input(&req, "bias");
+            ct_request cr = {0};
+            if (!weight) {
+                rc = ct_api_fail(&err, 400, "invalid_input", "model 'convtranspose' needs input 'weight'");
+            } else if (weight->shape.rank < 3 || weight->shape.rank > 5) {
+                rc = ct_api_fail(&err, 400, "invalid_rank", "weight: must have 3, 4 or 5 dims [in_channels, out_channels/groups, *kernel]");
+            } else if (bias && bias->shape.rank != 1) {
+                rc = ct_api_fail(&err, 400, "bias_shape_mismatch", "bias: must be 1-dimensional");
+            } else {
+                cr.input = (ct_tensor){input->shape, input->data};
+                cr.weight = (ct_tensor){weight->shape, weight->data};
+                if (bias)
+                    cr.bias = (ct_tensor){bias->shape, bias->data};
+                ct_params_init(&cr.params, weight->shape.rank - 2);
+                rc = req.parameters ? ct_oip_params(&req, weight->shape.rank - 2, &cr.params, &err) : 0;
+                cr.params.max_output_elements = srv->limits.max_output_elements;
+                if (rc == 0)
+                    rc = ct_api_execute(&cr, nthreads + extra, &out, &err); /* cr's tensors are borrowed: not freed */
+            }
+        }
+    }
+    if (rc == 0) {
+        ct_buffer json = {0};
+        const char *model = r->layer ? r->layer->name : BUILTIN;
+        rc = ct_oip_write_response(model, MODEL_VERSION, &req, &out, req.binary_output, nthreads + extra, &json);
+        if (rc != 0) {
+            ct_buffer_free(&json);
+            ct_api_fail(&err, 503, "out_of_memory", "out of memory while encoding the response");
+        } else if (req.binary_output && req.output_requested) {
+            r->result_header = "Inference-Header-Content-Length";
+            snprintf(r->result_header_value, sizeof r->result_header_value, "%zu", json.len);
+            size_t bytes = sizeof(float) * (size_t)ct_shape_elements(&out.shape);
+            ct_http_store_two_part(r, 200, "application/octet-stream", &json, out.data, bytes);
+            out.data = NULL;
+        } else {
+            ct_http_store_json(r, 200, &json);
+        }
+    }
+    ct_pool_return(srv->pool, extra);
+    if (header_len == 0)
+        req.inputs[0].data = NULL; /* the body's, not ours */
+    ct_oip_request_free(&req);
+    ct_tensor_free(&out);
+    ct_buffer_free(&r->body);
+    long long ns = (long long)((ct_now() - t0) * 1e9);
+    atomic_fetch_add(&stats->queue_ns, (long long)((job->started_at - job->queued_at) * 1e9));
+    atomic_fetch_add(&stats->compute_ns, ns);
+    atomic_fetch_add(rc == 0 ? &stats->success : &stats->failure, 1);
+    atomic_fetch_add(rc == 0 ? &stats->success_ns : &stats->failure_ns, ns);
+    atomic_store(&stats->last_inference_ms, ct_wall_ms());
+    if (rc != 0)
+        ct_http_store_error(r, &err);
+    ct_http_job_done(r);
+}
+
+static enum MHD_Result repository_index(http_request *r)
+{
+    char **names;
+    int n;
+    if (ct_registry_names(&r->srv->registry, 1, &names, &n) != 0)
+        return ct_http_error(r, 503, "out_of_memory", "out of memory", NULL, NULL);
+    json_t *list = json_array();
+    json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "name", BUILTIN, "version", MODEL_VERSION, "state", "READY"));
+    for (int i = 0; i < n; i++) {
+        ct_layer *l = ct_registry_get(&r->srv->registry, names[i]);
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "name", names[i], "version", MODEL_VERSION, "state", l ? "READY" : "UNAVAILABLE"));
+        ct_layer_release(l);
+    }
+    ct_registry_free_names(names, n);
+    return send_json(r, 200, list);
+}
+
+enum MHD_Result ct_oip_dispatch(http_request *r)
+{
+    ct_server *srv = r->srv;
+    char msg[256];
+    switch (r->route->id) {
+    case ROUTE_V2:
+        return send_json(r, 200, json_pack("{s:s,s:s,s:[s,s,s]}", "name", "convtransposed", "version", CT_VERSION, "extensions",
+                                           "binary_tensor_data", "model_repository", "statistics"));
+    case ROUTE_V2_LIVE:
+        return send_json(r, 200, json_pack("{s:b}", "live", 1));
+    case ROUTE_V2_READY:
+        if (atomic_load(&srv->draining))
+            return ct_http_error(r, 503, "draining", "the server is shutting down", NULL, NULL);
+        return send_json(r, 200, json_pack("{s:b}", "ready", 1));
+    case ROUTE_V2_REPO_INDEX:
+        return repository_index(r);
+    default:
+        break;
+    }
+    /* Routes on one model: {name}, and {version} when given, which must be "1". */
+    int builtin = strcmp(r->name, BUILTIN) == 0;
+    if (!builtin && !ct_layer_name_valid(r->name)) {
+        snprintf(msg, sizeof msg, "no model named '%.64s'", r->name);
+        return ct_http_error(r, 404, "not_found", msg, NULL, NULL);
+    }
+    if (r->route->id == ROUTE_V2_REPO_LOAD || r->route->id == ROUTE_V2_REPO_UNLOAD) {
+        if (builtin)
+            return send_json(r, 200, json_object()); /* always loaded */
+        ct_api_error err;
+        if (r->route->id == ROUTE_V2_REPO_LOAD && ct_registry_load(&srv->registry, r->name, &err) != 0)
+            return ct_http_error(r, err.status == 404 ? 404 : 400, err.code, err.message, NULL, NULL);
+        if (r->route->id == ROUTE_V2_REPO_UNLOAD && ct_registry_remove(&srv->registry, r->name, 0) != 0) {
+            snprintf(msg, sizeof msg, "model '%s' is not loaded", r->name);
+            return ct_http_error(r, 404, "not_found", msg, NULL, NULL);
+        }
+        return send_json(r, 200, json_object());
+    }
+    if (!builtin)
+        r->layer = ct_registry_get(&srv->registry, r->name); /* held until the request completes */
+    if ((!builtin && !r->layer) || (r->version[0] && strcmp(r->version, MODEL_VERSION) != 0)) {
+        snprintf(msg, sizeof msg, r->version[0] && (builtin || r->layer) ? "model '%s' has no version '%s'" : "model '%s' is not found",
+                 r->name, r->version);
+        return ct_http_error(r, 404, "not_found", msg, NULL, NULL);
+    }
+    switch (r->route->id) {
+    case ROUTE_V2_MODEL:
+        return model_metadata(r, r->layer);
+    case ROUTE_V2_MODEL_READY:
+        return send_json(r, 200, json_pack("{s:s,s:b}", "name", r->name, "ready", 1));
+    case ROUTE_V2_STATS:
+        return model_stats(r, r->name, r->layer ? r->layer : &srv->builtin_stats);
+    case ROUTE_V2_INFER:
+        return ct_http_submit(r, run_infer);
+    default:
+        return ct_http_error(r, 404, "not_found", "no such endpoint", NULL, NULL);
+    }
+}
