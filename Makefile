@@ -9,7 +9,7 @@ CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(OPENMP)
                 -Icompute -Iapi -Iserver $(SANITIZE)
 KERNEL_FLAGS = -O3 -ffp-contract=fast
 LDFLAGS_COMMON = $(OPENMP) $(SANITIZE)
-LIBS = -lmicrohttpd -ljansson -lpthread -lm
+LIBS = -lmicrohttpd -ljansson -lz -lpthread -lm
 
 COMPUTE_SRC = $(wildcard compute/*.c)
 KERNEL_SRC = $(wildcard compute/kernels/*.c)

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "encoding.h"
 #include "log.h"
 #include "request.h"
 #include "server.h"
@@ -59,12 +60,29 @@ enum MHD_Result ct_http_send_built(http_request *r, int status, const char *type
 enum MHD_Result ct_http_send(http_request *r, int status, const char *type, char *body, size_t len,
                                       const char *extra_name, const char *extra_value)
 {
+    const char *coding = len > 0 ? ct_choose_encoding(r->accept_encoding) : NULL;
+    char *packed;
+    size_t packed_len;
+    if (coding && ct_encode(coding, body, len, &packed, &packed_len) == 0) {
+        free(body);
+        body = packed;
+        len = packed_len;
+    } else {
+        coding = NULL;
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(body);
         return MHD_NO;
     }
+    if (coding)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, coding);
     return ct_http_send_built(r, status, type, resp, len, extra_name, extra_value);
+}
+
+int ct_http_decode_body(http_request *r, ct_api_error *err)
+{
+    return ct_decode_body(r->content_encoding, &r->body, (size_t)r->srv->cfg.max_body, err);
 }
 
 /* {"error": {"code": ..., "message": ...}} into a malloc'd string. */
@@ -232,6 +250,10 @@ static double request_flops(const ct_request *req)
 static int parse_request(http_request *r, ct_api_error *err)
 {
     const ct_api_limits *limits = &r->srv->limits;
+    if (ct_http_decode_body(r, err) != 0) {
+        ct_buffer_free(&r->body);
+        return -1;
+    }
     int rc = ct_http_is_multipart(r->content_type) ? ct_form_parse_request(r->content_type, r->body.data, r->body.len, limits, 1, &r->req, err)
                                            : ct_json_parse_request(r->body.data, r->body.len, limits, 1, &r->req, err);
     ct_buffer_free(&r->body);
@@ -326,6 +348,15 @@ enum MHD_Result ct_http_send_result(http_request *r)
     ct_buffer res = r->result;
     r->result = (ct_buffer){0};
     const char *extra = r->result_header;
+    if (r->result_tensor && ct_choose_encoding(r->accept_encoding)) {
+        /* compressed: one buffer of head and tensor */
+        if (ct_buffer_append(&res, r->result_tensor, r->result_tensor_bytes) != 0) {
+            ct_buffer_free(&res);
+            return MHD_NO;
+        }
+        free(r->result_tensor);
+        r->result_tensor = NULL;
+    }
     if (!r->result_tensor)
         return ct_http_send(r, r->result_status, r->result_type, res.data, res.len, extra, r->result_header_value);
     two_part_body *body = malloc(sizeof *body);
@@ -379,7 +410,7 @@ static enum MHD_Result dispatch(http_request *r)
         }
         /* Tiny requests (the common case for small layers) are answered right here: the
          * hand-off to a worker would cost more than the work. */
-        if (r->body.len <= INLINE_PARSE_BODY) {
+        if (r->body.len <= INLINE_PARSE_BODY && !r->content_encoding) { /* a compressed body may inflate: worker */
             ct_api_error err;
             if (parse_request(r, &err) != 0)
                 return ct_http_error(r, err.status, err.code, err.message, NULL, NULL);
@@ -427,6 +458,8 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
     r->accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     r->tensor_shape = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Tensor-Shape");
     r->inference_header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Inference-Header-Content-Length");
+    r->content_encoding = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    r->accept_encoding = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
     r->origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     r->route = ct_route_match(url, r->name, sizeof r->name, r->version, sizeof r->version);
     if (!r->route) {
@@ -626,7 +659,7 @@ int ct_server_start(ct_server *srv, const ct_config *cfg, char *msg, size_t cap)
     srv->cfg = *cfg;
     srv->limits.max_elements = cfg->max_elements;
     srv->limits.max_output_elements = cfg->max_output_elements;
-    srv->limits.max_json_depth = 64;
+    srv->limits.max_json_depth = (int)cfg->max_json_depth;
     struct sockaddr_storage ss;
     socklen_t sslen;
     int family = bind_address(cfg->host, (uint16_t)cfg->port, &ss, &sslen);

@@ -20,7 +20,9 @@ static void run_put(ct_job *job, int nthreads)
     ct_request req;
     ct_api_error err;
     int replaced = 0;
-    int rc = ct_http_is_multipart(r->content_type)
+    int rc = ct_http_decode_body(r, &err);
+    if (rc == 0)
+        rc = ct_http_is_multipart(r->content_type)
                  ? ct_form_parse_request(r->content_type, r->body.data, r->body.len, &srv->limits, 0, &req, &err)
                  : ct_json_parse_request(r->body.data, r->body.len, &srv->limits, 0, &req, &err);
     ct_buffer_free(&r->body);
@@ -87,7 +89,9 @@ static void run_layer(ct_job *job, int nthreads)
     ct_tensor input = {0}, out = {0};
     ct_api_error err;
     double t0 = ct_now();
-    int rc = parse_input(r, &input, &err);
+    int rc = ct_http_decode_body(r, &err);
+    if (rc == 0)
+        rc = parse_input(r, &input, &err);
     ct_buffer_free(&r->body);
     int extra = 0;
     if (rc == 0) {

@@ -89,8 +89,10 @@ static void run_infer(ct_job *job, int nthreads)
     ct_tensor out = {0};
     double t0 = ct_now();
     long header_len = r->inference_header ? atol(r->inference_header) : -1;
-    int rc;
-    if (header_len == 0) {
+    int rc = ct_http_decode_body(r, &err);
+    if (rc != 0) {
+        memset(&req, 0, sizeof req);
+    } else if (header_len == 0) {
         /* the raw binary request: the body is the single input's float32, shape in X-Tensor-Shape */
         memset(&req, 0, sizeof req);
         req.output_requested = 1;

@@ -23,6 +23,8 @@ typedef struct http_request {
     const char *accept;
     const char *tensor_shape;   /* X-Tensor-Shape, for raw float32 bodies */
     const char *inference_header; /* Inference-Header-Content-Length (binary tensor extension) */
+    const char *content_encoding; /* of the request body */
+    const char *accept_encoding;
     ct_buffer body;
     int body_too_large;
     ct_request req;             /* parsed on the HTTP thread when the body was small */
@@ -64,6 +66,9 @@ enum MHD_Result ct_http_send_result(http_request *r);
 void ct_http_store_error(http_request *r, const ct_api_error *err);
 int ct_http_store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_error *err);
 void ct_http_store_json(http_request *r, int status, ct_buffer *body);
+
+/* Decompresses the body per Content-Encoding (workers call it before parsing). 0 or -1. */
+int ct_http_decode_body(http_request *r, ct_api_error *err);
 
 /* Queues job on the pool with the connection suspended; answers 503 if the queue is full. */
 enum MHD_Result ct_http_submit(http_request *r, void (*run)(ct_job *, int));

@@ -277,6 +277,22 @@ TEST(http_error_paths)
     http_response_free(&r);
     free(big);
 
+    /* JSON nesting deeper than --max-json-depth (default 32) */
+    char deep[200] = "{\"input\":";
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "[");
+    strcat(deep, "1");
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "]");
+    strcat(deep, ",\"weight\":[[[1]]]}");
+    r = http_request(d.port, "POST", "/convtranspose", JSON_HDR, deep, strlen(deep));
+    CHECK_INT_EQ(r.status, 400);
+    http_response_free(&r);
+    const char deep_param[] = "{\"input\":[[1]],\"weight\":[[[1]]],\"stride\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}";
+    r = http_request(d.port, "POST", "/convtranspose", JSON_HDR, deep_param, strlen(deep_param));
+    check_error(&r, 400, "invalid_json", "nested too deeply");
+    http_response_free(&r);
+
     /* the daemon is still fine */
     r = http_request(d.port, "POST", "/convtranspose", JSON_HDR, SEED_2D, strlen(SEED_2D));
     CHECK_INT_EQ(r.status, 200);

@@ -1,0 +1,22 @@
+/* encoding.h - HTTP content codings with zlib: gzip and deflate request bodies decompressed
+ * (bounded, so a small "zip bomb" cannot grow past --max-body), responses compressed when
+ * Accept-Encoding asks for it. */
+#ifndef CT_SERVER_ENCODING_H
+#define CT_SERVER_ENCODING_H
+
+#include <stddef.h>
+
+#include "api.h"
+
+/* Decompresses body in place (replacing its buffer) when coding is "gzip" or "deflate"
+ * ("identity" or NULL: nothing to do). At most max_out bytes may come out. 0, or -1 with
+ * err (413 past max_out, 415 for an unknown coding, 400 for corrupt data). */
+int ct_decode_body(const char *coding, ct_buffer *body, size_t max_out, ct_api_error *err);
+
+/* The coding to answer with for an Accept-Encoding value: "gzip", "deflate" or NULL. */
+const char *ct_choose_encoding(const char *accept_encoding);
+
+/* Compresses data with coding into *out (malloc'd, *out_len). 0 or -1. */
+int ct_encode(const char *coding, const void *data, size_t len, char **out, size_t *out_len);
+
+#endif /* CT_SERVER_ENCODING_H */
