@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "http_client.h"
@@ -227,5 +228,27 @@ TEST(oip_registered_layer_json_and_binary)
     r = http_request(d.port, "GET", "/v2/models/seed/ready", NULL, NULL, 0);
     expect_oip_error(&r, 404, "not found");
     http_response_free(&r);
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+}
+
+/* examples/oip_client.py, written from the spec with Python's standard library, talks to
+ * the daemon (JSON and binary) and checks the answers itself. */
+TEST(oip_python_stdlib_client_from_the_spec)
+{
+    daemon_proc d = start();
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "python3 examples/oip_client.py --url http://127.0.0.1:%d > /tmp/ct-oip-client.out 2>&1", d.port);
+    int rc = system(cmd);
+    FILE *f = fopen("/tmp/ct-oip-client.out", "r");
+    char out[512] = {0};
+    if (f) {
+        CHECK(fread(out, 1, sizeof out - 1, f) > 0);
+        fclose(f);
+    }
+    if (rc != 0)
+        FAIL("oip_client.py failed: %s", out);
+    CHECK_CONTAINS(out, "json: shape [1, 4, 5, 5]");
+    CHECK_CONTAINS(out, "binary: shape [1, 4, 5, 5]");
+    unlink("/tmp/ct-oip-client.out");
     CHECK_INT_EQ(daemon_stop(&d), 0);
 }

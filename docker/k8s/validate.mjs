@@ -6,11 +6,11 @@ import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
-import { ConfigMap, Service } from "kubernetes-models/v1";
+import { ConfigMap, PersistentVolumeClaim, Service } from "kubernetes-models/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
 
-const kinds = { ConfigMap, Service, Deployment, HorizontalPodAutoscaler };
+const kinds = { ConfigMap, PersistentVolumeClaim, Service, Deployment, HorizontalPodAutoscaler };
 const here = dirname(fileURLToPath(import.meta.url));
 let failed = 0, checked = 0;
 for (const file of readdirSync(here).filter((f) => f.endsWith(".yaml")).sort()) {
