@@ -19,7 +19,7 @@ static const char *dict_value(const char *hdr, size_t len, const char *key)
             const char *p = hdr + i + klen + 2;
             while (p < hdr + len && (*p == ' ' || *p == ':'))
                 p++;
-            return p;
+            return p < hdr + len ? p : NULL; /* a key with no value before the end */
         }
     }
     return NULL;
@@ -67,7 +67,7 @@ int ct_npy_parse(const char *buf, size_t len, const ct_api_limits *limits, const
         return ct_api_fail(err, 415, "unsupported_dtype", "%s: dtype %.*s is not supported; send little-endian float32 ('<f4') or float64 ('<f8')",
                            part, n, descr);
     }
-    if ((size_t)(hdr + hlen - order) < 4 || memcmp(order, "False", 5) != 0)
+    if ((size_t)(hdr + hlen - order) < 5 || memcmp(order, "False", 5) != 0)
         return ct_api_fail(err, 400, "unsupported_order", "%s: Fortran-order arrays are not supported; send a C-order array (np.ascontiguousarray)", part);
     if (*shape_txt != '(')
         return ct_api_fail(err, 400, "invalid_npy", "%s: the .npy shape is not a tuple", part);

@@ -59,6 +59,8 @@ static int parse_input(ct_json_scan *s, const ct_api_limits *limits, ct_oip_inpu
                     return -1;
                 have_shape = 1;
             } else if (strcmp(key, "data") == 0) {
+                if (have_data)
+                    return ct_api_fail(err, 400, "invalid_json", "input '%s': data: duplicate key", in->name);
                 if (ct_scan_number_array(s, in->name[0] ? in->name : "data", limits->max_elements, &in->data, &count, err) != 0)
                     return -1;
                 in->owned = 1;
@@ -151,6 +153,7 @@ int ct_oip_parse(char *body, size_t len, long header_len, const ct_api_limits *l
         return ct_api_fail(err, 400, "invalid_header", "Inference-Header-Content-Length %ld is larger than the body (%zu bytes)", header_len, len);
     ct_json_scan s = {.start = body, .p = body, .end = body + json_len, .max_depth = limits->max_json_depth > 0 ? limits->max_json_depth : 64};
     long long sizes[CT_OIP_MAX_INPUTS];
+    unsigned seen = 0;
     if (ct_scan_expect(&s, '{', err) != 0)
         goto fail;
     if (ct_scan_peek(&s) != '}')
@@ -158,6 +161,15 @@ int ct_oip_parse(char *body, size_t len, long header_len, const ct_api_limits *l
             char key[32];
             if (ct_scan_string(&s, key, sizeof key, err) != 0 || ct_scan_expect(&s, ':', err) != 0)
                 goto fail;
+            static const char *const once[] = {"id", "parameters", "inputs", "outputs"};
+            for (int k = 0; k < 4; k++) {
+                if (strcmp(key, once[k]) == 0 && (seen & (1 << k))) {
+                    ct_api_fail(err, 400, "invalid_json", "%s: duplicate key", key);
+                    goto fail;
+                }
+                if (strcmp(key, once[k]) == 0)
+                    seen |= 1 << k;
+            }
             if (strcmp(key, "id") == 0) {
                 if (ct_scan_string(&s, req->id, sizeof req->id, err) != 0)
                     goto fail;
@@ -206,8 +218,9 @@ int ct_oip_parse(char *body, size_t len, long header_len, const ct_api_limits *l
                 json_array_foreach(outs, i, o) {
                     const char *name = json_string_value(json_object_get(o, "name"));
                     if (!name || strcmp(name, "output") != 0) {
+                        /* the message copies the name before outs (which owns it) goes */
+                        ct_api_fail(err, 400, "invalid_output", "unexpected inference output '%.64s'; the only output is 'output'", name ? name : "");
                         json_decref(outs);
-                        ct_api_fail(err, 400, "invalid_output", "unexpected inference output '%s'; the only output is 'output'", name ? name : "");
                         goto fail;
                     }
                     req->output_requested = 1;

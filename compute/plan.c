@@ -24,6 +24,12 @@
 #define CHUNK_TERMS 512          /* K terms per chunk: MR x 512 floats of weights stay in L1 */
 #define PANEL_BYTES (96 * 1024)  /* input bytes a block of tiles reads per chunk: fits L2 */
 #define TINY_FLOPS 400000.0      /* below this a layer runs on one thread */
+/* A tap reaching t input positions away (dilation * (kernel - 1) / stride) gives the padded
+ * input a zero border of t on each side, per dim. With a matching padding such a layer is
+ * valid and its output small, but its far taps only ever read zeros. When the borders could
+ * multiply a plane's size by more than this, the layer keeps its weights and runs the
+ * gather algorithm whenever the padded input would dwarf the tensors. */
+#define FAR_TAP 65536.0
 
 typedef struct ct_phase {
     int64_t residue[3];  /* r per dim */
@@ -49,6 +55,8 @@ struct ct_plan {
     int64_t group_stride;         /* packed floats per group */
     float *packed;
     const char *algorithm;        /* static string */
+    float *weights;               /* a copy, kept only when taps reach very far (see below) */
+    int64_t weight_elems;
 };
 
 /* Chooses the tile shape whose MR wastes the fewest padded channels; on a tie the earlier
@@ -86,6 +94,7 @@ void ct_plan_destroy(ct_plan *plan)
     destroy_phases(plan);
     free(plan->packed);
     free(plan->bias);
+    free(plan->weights);
     free(plan);
 }
 
@@ -240,6 +249,16 @@ ct_status ct_plan_create(const ct_params *params, const ct_shape *weight_shape,
     if (!plan->packed)
         goto error;
     pack_weights(plan, weight);
+    double border = 1; /* how much the zero border can multiply a padded plane */
+    for (int d = 0; d < 3; d++)
+        border *= 1.0 + 2.0 * (double)((plan->kernel[d] - 1) * plan->dilation[d] / plan->stride[d]);
+    if (border > FAR_TAP) {
+        plan->weights = malloc(sizeof(float) * (size_t)weight_elems);
+        if (!plan->weights)
+            goto error;
+        memcpy(plan->weights, weight, sizeof(float) * (size_t)weight_elems);
+        plan->weight_elems = weight_elems;
+    }
     if (bias) {
         plan->bias = malloc(sizeof(float) * (size_t)plan->out_channels);
         if (!plan->bias)
@@ -608,6 +627,12 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
     if (!c.phases)
         return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the run's phase table");
     int64_t xpad_bytes = plan_run(&c, nthreads);
+    int64_t tensors = (ct_shape_elements(input_shape) + c.g.batch * plan->out_channels * c.out_plane) * (int64_t)sizeof(float);
+    if (plan->weights && (xpad_bytes < 0 || xpad_bytes > 4 * tensors + ((int64_t)64 << 20))) {
+        free(c.phases);
+        return ct_reference_run(&plan->params, input_shape, input, &plan->weight_shape, plan->weights, plan->bias,
+                                plan->bias ? plan->out_channels : 0, output, msg, cap);
+    }
     int64_t terms = plan->cin_g * (plan->kernel[0] * plan->kernel[1] * plan->kernel[2]);
     int64_t total, table_at = (xpad_bytes + 63) / 64 * 64; /* keep the offsets 8-byte aligned */
     if (xpad_bytes < 0 || !ct__add(table_at, terms * (int64_t)sizeof(int64_t), &total) || (uint64_t)total > SIZE_MAX) {

@@ -12,6 +12,7 @@ for name in "$@"; do
     rm -rf "$work"
     mkdir -p "$work/corpus"
     cp tests/fuzz/corpus/"$name"/* "$work/corpus/" 2>/dev/null
+    cp tests/fuzz/regressions/"$name"-* "$work/corpus/" 2>/dev/null  # every past finding, every run
     log=$work/log.txt
     "$build/fuzz_$name" -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
         -artifact_prefix="$work/" "$work/corpus" > "$log" 2>&1

@@ -366,3 +366,24 @@ TEST(parsers_never_read_past_the_body)
     CHECK_STR_EQ(err.code, "invalid_npy");
     munmap(base, map_len);
 }
+
+/* Regression (found by fuzz_npy): a header whose last key has no value made the parser read
+ * one byte past the header. */
+TEST(npy_header_key_without_value)
+{
+    char buf[128];
+    const char dict[] = "{'descr': '<f4', 'fortran_order': False, 'shape':";
+    size_t hl = sizeof dict - 1;
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = (char)hl;
+    buf[9] = 0;
+    memcpy(buf + 10, dict, hl);
+    void *base;
+    size_t map_len;
+    const char *body = flush_against_guard(buf, 10 + hl, &base, &map_len);
+    ct_tensor t;
+    ct_api_error err;
+    CHECK_INT_EQ(ct_npy_parse(body, 10 + hl, &limits, "input", &t, &err), -1);
+    CHECK_STR_EQ(err.code, "invalid_npy");
+    munmap(base, map_len);
+}

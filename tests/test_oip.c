@@ -99,6 +99,16 @@ TEST(oip_builtin_model_infer_json)
     CHECK_INT_EQ(r.status, 200);
     CHECK_CONTAINS(r.body, "\"shape\":[1,1,3],\"data\":[1.5,12.5,20.5]");
     http_response_free(&r);
+    /* regression (found by fuzz_oip): a second "parameters" leaked the first */
+    const char twice[] = "{\"parameters\":{\"groups\":1},\"parameters\":{\"groups\":2},\"inputs\":[]}";
+    r = http_request(d.port, "POST", "/v2/models/convtranspose/infer", JSON_HDR, twice, strlen(twice));
+    expect_oip_error(&r, 400, "parameters: duplicate key");
+    http_response_free(&r);
+    /* regression (found by fuzz_oip): the message named an output after its JSON was freed */
+    const char wrong_output[] = "{\"inputs\":[],\"outputs\":[{\"name\":\"logits\"}]}";
+    r = http_request(d.port, "POST", "/v2/models/convtranspose/infer", JSON_HDR, wrong_output, strlen(wrong_output));
+    expect_oip_error(&r, 400, "unexpected inference output 'logits'");
+    http_response_free(&r);
     const char bad[] = "{\"inputs\":[{\"name\":\"input\",\"shape\":[1],\"datatype\":\"INT8\",\"data\":[1]}]}";
     r = http_request(d.port, "POST", "/v2/models/convtranspose/infer", JSON_HDR, bad, strlen(bad));
     expect_oip_error(&r, 400, "datatype 'INT8' is not supported");

@@ -130,3 +130,49 @@ TEST(validation_status_names_are_snake_case_and_unique)
     CHECK_STR_EQ(ct_status_name(CT_E_STRIDE), "invalid_stride");
     CHECK_STR_EQ(ct_status_name((ct_status)999), "unknown_status");
 }
+
+/* Regression (found by fuzz_params): a dilation of 2^40 with a padding of 2^39 is a valid
+ * layer with a 3-element output, but its far tap made the zero border of the padded input
+ * 2^40 floats wide. Such layers now run the gather algorithm: same answer, no giant
+ * allocation. */
+TEST(far_reaching_taps_with_matching_padding_run_without_a_giant_workspace)
+{
+    ct_params p;
+    ct_params_init(&p, 1);
+    p.dilation[0] = (int64_t)1 << 40;
+    p.pads_begin[0] = p.pads_end[0] = (int64_t)1 << 39;
+    ct_shape xs = {3, {1, 1, 3}}, ws = {3, {1, 2, 2}}, os;
+    float x[3] = {1, 2, 3}, w[4] = {1, 2, 3, 4}, b[2] = {0.5f, -1}, y[6], ref[6];
+    char msg[256];
+    ct_plan *plan;
+    CHECK_INT_EQ(ct_plan_create(&p, &ws, w, b, 2, &plan, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(ct_plan_output_shape(plan, &xs, &os, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(os.dims[2], 3);
+    CHECK_INT_EQ(ct_plan_run(plan, &xs, x, y, 2, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(ct_reference_run(&p, &xs, x, &ws, w, b, 2, ref, msg, sizeof msg), CT_OK);
+    for (int i = 0; i < 6; i++)
+        CHECK(y[i] == ref[i] && y[i] == b[i / 3]); /* every tap lands outside: bias only */
+    ct_plan_destroy(plan);
+}
+
+/* The same in 3-d with moderately far taps in every dim (each 2^12 away): the borders
+ * multiply, so the plane would grow by 2^39 without the gather path. */
+TEST(far_taps_in_every_dim_multiply_and_take_the_gather_path)
+{
+    ct_params p;
+    ct_params_init(&p, 3);
+    for (int d = 0; d < 3; d++) {
+        p.dilation[d] = 1 << 12;
+        p.pads_begin[d] = p.pads_end[d] = 1 << 11;
+    }
+    ct_shape xs = {5, {1, 1, 2, 2, 2}}, ws = {5, {1, 1, 2, 2, 2}};
+    float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, w[8] = {1, 1, 1, 1, 1, 1, 1, 1}, y[8], ref[8];
+    char msg[256];
+    ct_plan *plan;
+    CHECK_INT_EQ(ct_plan_create(&p, &ws, w, NULL, 0, &plan, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(ct_plan_run(plan, &xs, x, y, 1, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(ct_reference_run(&p, &xs, x, &ws, w, NULL, 0, ref, msg, sizeof msg), CT_OK);
+    for (int i = 0; i < 8; i++)
+        CHECK(y[i] == ref[i]);
+    ct_plan_destroy(plan);
+}
