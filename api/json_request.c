@@ -252,22 +252,16 @@ int ct_json_parse_request(const char *body, size_t len, const ct_api_limits *lim
                 key_ptrs[nkeys] = keys[nkeys];
                 nkeys++;
             }
-            c = ct_scan_peek(&s);
-            if (c == ',') {
-                s.p++;
-                continue;
-            }
-            if (c == '}') {
+            int more = ct_scan_next(&s, '}', err);
+            if (more < 0)
+                goto done;
+            if (!more) {
                 s.p++;
                 break;
             }
-            ct_scan_error(&s, "expected ',' or '}' after a value", err);
-            goto done;
         }
-    if (ct_scan_peek(&s) != 0) {
-        ct_scan_error(&s, "unexpected data after the object", err);
+    if (ct_scan_end(&s, err) != 0)
         goto done;
-    }
     if (need_input && !have_input) {
         ct_api_fail(err, 400, "missing_field", "input: required field is missing");
         goto done;
@@ -409,21 +403,15 @@ int ct_json_parse_input(const char *body, size_t len, const ct_api_limits *limit
             if (ct_scan_tensor(&s, "input", limits->max_elements, input, err) != 0)
                 goto fail;
             have = 1;
-            char c = ct_scan_peek(&s);
-            if (c == ',') {
-                s.p++;
-                continue;
-            }
-            if (c == '}')
+            int more = ct_scan_next(&s, '}', err);
+            if (more < 0)
+                goto fail;
+            if (!more)
                 break;
-            ct_scan_error(&s, "expected ',' or '}' after a value", err);
-            goto fail;
         }
     s.p++;
-    if (ct_scan_peek(&s) != 0) {
-        ct_scan_error(&s, "unexpected data after the object", err);
+    if (ct_scan_end(&s, err) != 0)
         goto fail;
-    }
     if (!have)
         return ct_api_fail(err, 400, "missing_field", "input: required field is missing");
     return 0;

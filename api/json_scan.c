@@ -39,6 +39,25 @@ int ct_scan_expect(ct_json_scan *s, char c, ct_api_error *err)
     return 0;
 }
 
+int ct_scan_next(ct_json_scan *s, char close, ct_api_error *err)
+{
+    char c = ct_scan_peek(s);
+    if (c == ',') {
+        s->p++;
+        return 1;
+    }
+    if (c == close)
+        return 0;
+    char what[48];
+    snprintf(what, sizeof what, "expected ',' or '%c'", close);
+    return ct_scan_error(s, what, err);
+}
+
+int ct_scan_end(ct_json_scan *s, ct_api_error *err)
+{
+    return ct_scan_peek(s) != 0 ? ct_scan_error(s, "unexpected data after the JSON value", err) : 0;
+}
+
 static int hex_value(char c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
@@ -273,16 +292,13 @@ static int scan_nested(ct_json_scan *s, const char *field, int depth, ct_shape *
             if (scan_nested(s, field, depth + 1, shape, rank_known, l, err) != 0)
                 return -1;
             count++;
-            char c = ct_scan_peek(s);
-            if (c == ',') {
-                s->p++;
-                continue;
-            }
-            if (c == ']') {
+            int more = ct_scan_next(s, ']', err);
+            if (more < 0)
+                return -1;
+            if (!more) {
                 s->p++;
                 break;
             }
-            return ct_scan_error(s, "expected ',' or ']' in a list", err);
         }
     }
     /* The first completed list at each depth sets that dim; the rest must agree. */
@@ -313,16 +329,13 @@ static int scan_flat(ct_json_scan *s, const char *field, float_list *l, ct_api_e
                      : ct_scan_error(s, "unexpected end of input", err);
         if (scan_number(s, &v, err) != 0 || push(l, v, field, err) != 0)
             return -1;
-        c = ct_scan_peek(s);
-        if (c == ',') {
-            s->p++;
-            continue;
-        }
-        if (c == ']') {
+        int more = ct_scan_next(s, ']', err);
+        if (more < 0)
+            return -1;
+        if (!more) {
             s->p++;
             return 0;
         }
-        return ct_scan_error(s, "expected ',' or ']' in a list", err);
     }
 }
 
@@ -347,16 +360,13 @@ int ct_scan_int_list(ct_json_scan *s, const char *field, ct_shape *shape, ct_api
             return ct_api_fail(err, 400, "invalid_rank", "%s.shape: at most %d dims are supported", field, CT_MAX_RANK);
         shape->dims[shape->rank++] = v;
         s->p = endp;
-        char c = ct_scan_peek(s);
-        if (c == ',') {
-            s->p++;
-            continue;
-        }
-        if (c == ']') {
+        int more = ct_scan_next(s, ']', err);
+        if (more < 0)
+            return -1;
+        if (!more) {
             s->p++;
             return 0;
         }
-        return ct_scan_error(s, "expected ',' or ']' in shape", err);
     }
 }
 
@@ -399,15 +409,11 @@ int ct_scan_tensor(ct_json_scan *s, const char *field, int64_t max_elements, ct_
                     ct_api_fail(err, 400, "invalid_tensor", "%s.%s: unknown or repeated key; a tensor has shape, data and dtype", field, key);
                     goto fail;
                 }
-                c = ct_scan_peek(s);
-                if (c == ',') {
-                    s->p++;
-                    continue;
-                }
-                if (c == '}')
+                int more = ct_scan_next(s, '}', err);
+                if (more < 0)
+                    goto fail;
+                if (!more)
                     break;
-                ct_scan_error(s, "expected ',' or '}' in an object", err);
-                goto fail;
             }
         }
         s->p++;
@@ -467,16 +473,13 @@ static int scan_any_numbers(ct_json_scan *s, const char *field, int depth, float
     for (;;) {
         if (scan_any_numbers(s, field, depth + 1, l, err) != 0)
             return -1;
-        c = ct_scan_peek(s);
-        if (c == ',') {
-            s->p++;
-            continue;
-        }
-        if (c == ']') {
+        int more = ct_scan_next(s, ']', err);
+        if (more < 0)
+            return -1;
+        if (!more) {
             s->p++;
             return 0;
         }
-        return ct_scan_error(s, "expected ',' or ']' in a list", err);
     }
 }
 

@@ -82,14 +82,11 @@ static int parse_input(ct_json_scan *s, const ct_api_limits *limits, ct_oip_inpu
                 if (ct_scan_skip_value(s, &from, &to, err) != 0)
                     return -1;
             }
-            char c = ct_scan_peek(s);
-            if (c == ',') {
-                s->p++;
-                continue;
-            }
-            if (c == '}')
+            int more = ct_scan_next(s, '}', err);
+            if (more < 0)
+                return -1;
+            if (!more)
                 break;
-            return ct_scan_error(s, "expected ',' or '}' in an input", err);
         }
     s->p++;
     if (!in->name[0])
@@ -197,15 +194,11 @@ int ct_oip_parse(char *body, size_t len, long header_len, const ct_api_limits *l
                         req->ninputs++;
                         if (rc != 0)
                             goto fail;
-                        char c = ct_scan_peek(&s);
-                        if (c == ',') {
-                            s.p++;
-                            continue;
-                        }
-                        if (c == ']')
+                        int more = ct_scan_next(&s, ']', err);
+                        if (more < 0)
+                            goto fail;
+                        if (!more)
                             break;
-                        ct_scan_error(&s, "expected ',' or ']' in inputs", err);
-                        goto fail;
                     }
                 s.p++;
             } else if (strcmp(key, "outputs") == 0) {
@@ -233,21 +226,15 @@ int ct_oip_parse(char *body, size_t len, long header_len, const ct_api_limits *l
                 if (ct_scan_skip_value(&s, &from, &to, err) != 0)
                     goto fail;
             }
-            char c = ct_scan_peek(&s);
-            if (c == ',') {
-                s.p++;
-                continue;
-            }
-            if (c == '}')
+            int more = ct_scan_next(&s, '}', err);
+            if (more < 0)
+                goto fail;
+            if (!more)
                 break;
-            ct_scan_error(&s, "expected ',' or '}'", err);
-            goto fail;
         }
     s.p++;
-    if (ct_scan_peek(&s) != 0) {
-        ct_scan_error(&s, "unexpected data after the JSON", err);
+    if (ct_scan_end(&s, err) != 0)
         goto fail;
-    }
     size_t offset = 0;
     for (int i = 0; i < req->ninputs; i++) {
         if (sizes[i] < 0)

@@ -326,14 +326,11 @@ typedef struct run_ctx {
     float *y;
 } run_ctx;
 
+/* Division rounding up for b > 0, without the overflow of a + b - 1 (strides may be near
+ * INT64_MAX). */
 static int64_t ceil_div(int64_t a, int64_t b)
 {
-    return a >= 0 ? (a + b - 1) / b : -((-a) / b);
-}
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    return a >= 0 ? a / b : -((-a + b - 1) / b);
+    return a / b + (a % b > 0);
 }
 
 /* Copies input plane `plane_idx` (n * C_in + c) into its zero-bordered slot in one pass:
@@ -496,7 +493,9 @@ static int64_t plan_run(run_ctx *c, int nthreads)
             int64_t qmin = ceil_div(c->pad[d] - r, s);
             if (qmin < 0)
                 qmin = 0;
-            int64_t qmax = floor_div(c->out[d] - 1 + c->pad[d] - r, s);
+            /* out - 1 + pad can pass INT64_MAX when both are huge: 128-bit, then back */
+            __int128 last = (__int128)c->out[d] - 1 + c->pad[d] - r;
+            int64_t qmax = (int64_t)(last / s - (last % s < 0));
             rp->qmin[d] = qmin;
             rp->count[d] = qmax - qmin + 1;
             if (rp->count[d] <= 0)

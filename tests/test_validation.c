@@ -176,3 +176,27 @@ TEST(far_taps_in_every_dim_multiply_and_take_the_gather_path)
         CHECK(y[i] == ref[i]);
     ct_plan_destroy(plan);
 }
+
+/* Regression (found by fuzz_params): a stride near INT64_MAX on a length-1 input is a valid
+ * layer with a small output; rounding (pad - r + stride - 1) / stride overflowed. */
+TEST(stride_near_int64_max_runs_without_overflow)
+{
+    ct_params p;
+    ct_params_init(&p, 1);
+    p.stride[0] = INT64_MAX - 1;
+    p.pads_begin[0] = p.pads_end[0] = 7;
+    ct_shape xs = {3, {1, 1, 1}}, ws = {3, {1, 1, 16}}, os;
+    float x[1] = {2}, w[16], y[2], ref[2];
+    for (int i = 0; i < 16; i++)
+        w[i] = (float)i;
+    char msg[256];
+    ct_plan *plan;
+    CHECK_INT_EQ(ct_plan_create(&p, &ws, w, NULL, 0, &plan, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(ct_plan_output_shape(plan, &xs, &os, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(os.dims[2], 2); /* 16 - 14 */
+    CHECK_INT_EQ(ct_plan_run(plan, &xs, x, y, 1, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(ct_reference_run(&p, &xs, x, &ws, w, NULL, 0, ref, msg, sizeof msg), CT_OK);
+    CHECK(y[0] == ref[0] && y[1] == ref[1]);
+    CHECK(y[0] == 14 && y[1] == 16); /* taps 7 and 8, times 2 */
+    ct_plan_destroy(plan);
+}
