@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -126,14 +127,28 @@ int ct_metrics_write(ct_server *srv, ct_buffer *b)
     char **names;
     int n;
     if (ct_registry_names(&srv->registry, 0, &names, &n) == 0) {
+        struct exec_line {
+            char name[CT_LAYER_NAME_MAX + 1];
+            long long count;
+        } *executions = calloc((size_t)n + 1, sizeof *executions);
+        int nexec = 0;
         for (int i = 0; i < n; i++) {
             ct_layer *l = ct_registry_get(&srv->registry, names[i]);
             if (!l)
                 continue;
             emit(b, "convtransposed_layer_inferences_total{layer=\"%s\",result=\"success\"} %lld\n", l->name, atomic_load(&l->success));
             emit(b, "convtransposed_layer_inferences_total{layer=\"%s\",result=\"failure\"} %lld\n", l->name, atomic_load(&l->failure));
+            if (executions) {
+                snprintf(executions[nexec].name, sizeof executions[nexec].name, "%s", l->name);
+                executions[nexec++].count = atomic_load(&l->success) + atomic_load(&l->failure);
+            }
             ct_layer_release(l);
         }
+        emit(b, "# HELP convtransposed_layer_executions_total Plan executions of a registered layer (one per inference: no batching).\n"
+                "# TYPE convtransposed_layer_executions_total counter\n");
+        for (int i = 0; i < nexec; i++)
+            emit(b, "convtransposed_layer_executions_total{layer=\"%s\"} %lld\n", executions[i].name, executions[i].count);
+        free(executions);
         ct_registry_free_names(names, n);
     }
     emit(b, "# HELP convtransposed_process_resident_memory_bytes Resident memory of the process.\n"

@@ -272,3 +272,41 @@ TEST_WITH_TIMEOUT(a_run_in_flight_finishes_on_its_plan_when_the_layer_is_replace
     ct_buffer_free(&x);
     CHECK_INT_EQ(daemon_stop(&d), 0);
 }
+
+/* A corrupt entry in --model-dir is logged and skipped, never fatal; the repository
+ * extension's load reads a layer from the folder (after an unload kept its files). */
+TEST(corrupt_model_dir_entry_is_skipped_and_repository_load_reads_the_folder)
+{
+    char dir[] = "/tmp/ct-models-XXXXXX";
+    make_dir(dir);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    daemon_proc d;
+    daemon_start(&d, (const char *const[]){"--model-dir", dir, NULL});
+    expect(d.port, "PUT", "/v1/layers/good", JSON, LAYER, strlen(LAYER), 201, NULL);
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+    /* a layer folder whose weight.npy is garbage */
+    char path[256];
+    snprintf(path, sizeof path, "%s/.broken.1", dir);
+    CHECK(mkdir(path, 0755) == 0);
+    snprintf(path, sizeof path, "%s/.broken.1/weight.npy", dir);
+    FILE *f = fopen(path, "w");
+    fputs("not a numpy file", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/broken", dir);
+    CHECK(symlink(".broken.1", path) == 0);
+    daemon_start(&d, (const char *const[]){"--model-dir", dir, NULL});
+    expect(d.port, "POST", "/v1/layers/good/convtranspose", JSON, INPUT, strlen(INPUT), 200, OUT);
+    expect(d.port, "GET", "/v1/layers/broken", NULL, NULL, 0, 404, NULL);
+    char *log = daemon_log(&d);
+    CHECK_CONTAINS(log, "skipping layer broken");
+    free(log);
+    /* unload keeps the files; load brings the layer back */
+    expect(d.port, "POST", "/v2/repository/models/good/unload", JSON, "{}", 2, 200, NULL);
+    expect(d.port, "POST", "/v1/layers/good/convtranspose", JSON, INPUT, strlen(INPUT), 404, NULL);
+    expect(d.port, "POST", "/v2/repository/index", JSON, "{}", 2, 200, "{\"name\":\"good\",\"version\":\"1\",\"state\":\"UNAVAILABLE\"}");
+    expect(d.port, "POST", "/v2/repository/models/good/load", JSON, "{}", 2, 200, NULL);
+    expect(d.port, "POST", "/v1/layers/good/convtranspose", JSON, INPUT, strlen(INPUT), 200, OUT);
+    expect(d.port, "POST", "/v2/repository/models/broken/load", JSON, "{}", 2, 400, "weight.npy");
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+    remove_dir(dir);
+}

@@ -95,6 +95,7 @@ TEST(metrics_exposition_parses_and_counts_traffic)
     CHECK_INT_EQ(sample(r.body, "convtransposed_requests_total{route=\"/v1/layers/{name}/convtranspose\",status=\"200\"}"), 3);
     CHECK_INT_EQ(sample(r.body, "convtransposed_layer_inferences_total{layer=\"m1\",result=\"success\"}"), 3);
     CHECK_INT_EQ(sample(r.body, "convtransposed_layer_inferences_total{layer=\"m1\",result=\"failure\"}"), 1);
+    CHECK_INT_EQ(sample(r.body, "convtransposed_layer_executions_total{layer=\"m1\"}"), 4);
     double count = sample(r.body, "convtransposed_request_duration_seconds_count");
     CHECK(count >= 11);
     CHECK_INT_EQ(sample(r.body, "convtransposed_request_duration_seconds_bucket{le=\"+Inf\"}"), count);
