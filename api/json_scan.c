@@ -251,123 +251,145 @@ static int push(float_list *l, float v, const char *field, ct_api_error *err)
     return 0;
 }
 
-/* Reads nested lists of numbers: the first path down fixes the shape, every later list
- * must match it. */
-static int scan_nested(ct_json_scan *s, const char *field, int depth, ct_shape *shape, int *rank_known, float_list *l,
-                       ct_api_error *err)
+/* Reads a list whose '[' is next (the caller checked it): element() reads each element, and
+ * the commas and the closing ']' are handled here. Returns the element count, or -1. */
+typedef int (*scan_element_fn)(ct_json_scan *s, void *ctx, ct_api_error *err);
+
+static int64_t scan_list(ct_json_scan *s, scan_element_fn element, void *ctx, ct_api_error *err)
 {
-    if (ct_scan_peek(s) != '[') {
-        if (!*rank_known) {
-            shape->rank = depth;
-            *rank_known = 1;
-        }
-        if (depth != shape->rank)
-            return ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: a number at depth %d, lists at depth %d elsewhere", field,
-                               depth, shape->rank);
-        char c = ct_scan_peek(s);
-        if (c != '-' && (c < '0' || c > '9'))
-            return c ? ct_api_fail(err, 400, "invalid_tensor", "%s: expected a number at nesting depth %d", field, depth)
-                     : ct_scan_error(s, "unexpected end of input", err);
-        float v;
-        if (scan_number(s, &v, err) != 0)
-            return -1;
-        return push(l, v, field, err);
-    }
-    if (*rank_known && depth >= shape->rank)
-        return ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: a list at depth %d, numbers there elsewhere", field, depth);
-    if (depth >= CT_MAX_RANK || depth >= s->max_depth)
-        return ct_api_fail(err, 400, "invalid_rank", "%s: nested deeper than %d levels", field, CT_MAX_RANK);
     s->p++;
-    int64_t count = 0;
     if (ct_scan_peek(s) == ']') {
         s->p++;
-        if (!*rank_known) { /* an empty list ends the shape here */
-            shape->dims[depth] = 0;
-            shape->rank = depth + 1;
-            *rank_known = 1;
-            return 0;
+        return 0;
+    }
+    for (int64_t n = 1;; n++) {
+        if (element(s, ctx, err) != 0)
+            return -1;
+        int more = ct_scan_next(s, ']', err);
+        if (more < 0)
+            return -1;
+        if (!more) {
+            s->p++;
+            return n;
         }
-    } else {
-        for (;;) {
-            if (scan_nested(s, field, depth + 1, shape, rank_known, l, err) != 0)
-                return -1;
-            count++;
-            int more = ct_scan_next(s, ']', err);
-            if (more < 0)
-                return -1;
-            if (!more) {
-                s->p++;
-                break;
-            }
+    }
+}
+
+/* Reads one number into l: 0, -1 (err set), or -2 when no number starts here (err not set:
+ * the caller names what it expected, so messages cost nothing on the hot path). */
+static int scan_float_into(ct_json_scan *s, float_list *l, const char *field, ct_api_error *err)
+{
+    char c = ct_scan_peek(s);
+    if (c != '-' && (c < '0' || c > '9'))
+        return c ? -2 : ct_scan_error(s, "unexpected end of input", err);
+    float v;
+    return scan_number(s, &v, err) != 0 ? -1 : push(l, v, field, err);
+}
+
+/* Nested lists of numbers: the first path down fixes the shape, every later list must match. */
+typedef struct nested_ctx {
+    const char *field;
+    int depth;             /* of the elements */
+    ct_shape *shape;
+    int *rank_known;
+    float_list *l;
+} nested_ctx;
+
+static int scan_nested(ct_json_scan *s, const nested_ctx *c, ct_api_error *err);
+
+static int nested_element(ct_json_scan *s, void *ctx, ct_api_error *err)
+{
+    return scan_nested(s, ctx, err);
+}
+
+static int scan_nested(ct_json_scan *s, const nested_ctx *c, ct_api_error *err)
+{
+    const int depth = c->depth;
+    ct_shape *shape = c->shape;
+    if (ct_scan_peek(s) != '[') {
+        if (!*c->rank_known) {
+            shape->rank = depth;
+            *c->rank_known = 1;
         }
+        if (depth != shape->rank)
+            return ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: a number at depth %d, lists at depth %d elsewhere", c->field,
+                               depth, shape->rank);
+        int rc = scan_float_into(s, c->l, c->field, err);
+        return rc != -2 ? rc : ct_api_fail(err, 400, "invalid_tensor", "%s: expected a number at nesting depth %d", c->field, depth);
+    }
+    if (*c->rank_known && depth >= shape->rank)
+        return ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: a list at depth %d, numbers there elsewhere", c->field, depth);
+    if (depth >= CT_MAX_RANK || depth >= s->max_depth)
+        return ct_api_fail(err, 400, "invalid_rank", "%s: nested deeper than %d levels", c->field, CT_MAX_RANK);
+    nested_ctx inner = *c;
+    inner.depth = depth + 1;
+    int64_t count = scan_list(s, nested_element, &inner, err);
+    if (count < 0)
+        return -1;
+    if (count == 0 && !*c->rank_known) { /* an empty list ends the shape here */
+        shape->dims[depth] = 0;
+        shape->rank = depth + 1;
+        *c->rank_known = 1;
+        return 0;
     }
     /* The first completed list at each depth sets that dim; the rest must agree. */
     if (shape->dims[depth] < 0)
         shape->dims[depth] = count;
     else if (shape->dims[depth] != count)
-        return ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: dimension %d should have %lld elements everywhere", field,
+        return ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: dimension %d should have %lld elements everywhere", c->field,
                            depth, (long long)shape->dims[depth]);
     return 0;
+}
+
+typedef struct flat_ctx {
+    const char *field;
+    float_list *l;
+} flat_ctx;
+
+static int flat_element(ct_json_scan *s, void *ctx, ct_api_error *err)
+{
+    flat_ctx *c = ctx;
+    if (ct_scan_peek(s) == '[')
+        return ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers (with \"shape\" beside it)", c->field);
+    int rc = scan_float_into(s, c->l, c->field, err);
+    return rc != -2 ? rc : ct_api_fail(err, 400, "invalid_tensor", "%s.data[%lld]: must be a number", c->field, (long long)c->l->len);
 }
 
 static int scan_flat(ct_json_scan *s, const char *field, float_list *l, ct_api_error *err)
 {
     if (ct_scan_peek(s) != '[')
         return ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers", field);
-    s->p++;
-    if (ct_scan_peek(s) == ']') {
-        s->p++;
-        return 0;
-    }
-    for (;;) {
-        float v;
-        char c = ct_scan_peek(s);
-        if (c == '[')
-            return ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers (with \"shape\" beside it)", field);
-        if (c != '-' && (c < '0' || c > '9'))
-            return c ? ct_api_fail(err, 400, "invalid_tensor", "%s.data[%lld]: must be a number", field, (long long)l->len)
-                     : ct_scan_error(s, "unexpected end of input", err);
-        if (scan_number(s, &v, err) != 0 || push(l, v, field, err) != 0)
-            return -1;
-        int more = ct_scan_next(s, ']', err);
-        if (more < 0)
-            return -1;
-        if (!more) {
-            s->p++;
-            return 0;
-        }
-    }
+    flat_ctx c = {field, l};
+    return scan_list(s, flat_element, &c, err) < 0 ? -1 : 0;
+}
+
+typedef struct int_list_ctx {
+    const char *field;
+    ct_shape *shape;
+} int_list_ctx;
+
+static int int_element(ct_json_scan *s, void *ctx, ct_api_error *err)
+{
+    int_list_ctx *c = ctx;
+    const char *endp;
+    int64_t v;
+    ct_scan_peek(s);
+    if (ct_parse_int64(s->p, s->end, &v, &endp) != 0 || v < 0 || (endp < s->end && (*endp == '.' || *endp == 'e' || *endp == 'E')))
+        return ct_api_fail(err, 400, "invalid_tensor", "%s.shape[%d]: must be a non-negative integer", c->field, c->shape->rank);
+    if (c->shape->rank == CT_MAX_RANK)
+        return ct_api_fail(err, 400, "invalid_rank", "%s.shape: at most %d dims are supported", c->field, CT_MAX_RANK);
+    c->shape->dims[c->shape->rank++] = v;
+    s->p = endp;
+    return 0;
 }
 
 int ct_scan_int_list(ct_json_scan *s, const char *field, ct_shape *shape, ct_api_error *err)
 {
     if (ct_scan_peek(s) != '[')
         return ct_api_fail(err, 400, "invalid_tensor", "%s.shape: must be a list of non-negative integers", field);
-    s->p++;
     shape->rank = 0;
-    if (ct_scan_peek(s) == ']') {
-        s->p++;
-        return 0;
-    }
-    for (;;) {
-        const char *endp;
-        int64_t v;
-        ct_scan_peek(s);
-        if (ct_parse_int64(s->p, s->end, &v, &endp) != 0 || v < 0 ||
-            (endp < s->end && (*endp == '.' || *endp == 'e' || *endp == 'E')))
-            return ct_api_fail(err, 400, "invalid_tensor", "%s.shape[%d]: must be a non-negative integer", field, shape->rank);
-        if (shape->rank == CT_MAX_RANK)
-            return ct_api_fail(err, 400, "invalid_rank", "%s.shape: at most %d dims are supported", field, CT_MAX_RANK);
-        shape->dims[shape->rank++] = v;
-        s->p = endp;
-        int more = ct_scan_next(s, ']', err);
-        if (more < 0)
-            return -1;
-        if (!more) {
-            s->p++;
-            return 0;
-        }
-    }
+    int_list_ctx c = {field, shape};
+    return scan_list(s, int_element, &c, err) < 0 ? -1 : 0;
 }
 
 int ct_scan_tensor(ct_json_scan *s, const char *field, int64_t max_elements, ct_tensor *t, ct_api_error *err)
@@ -380,7 +402,8 @@ int ct_scan_tensor(ct_json_scan *s, const char *field, int64_t max_elements, ct_
         int rank_known = 0;
         for (int i = 0; i < CT_MAX_RANK; i++)
             t->shape.dims[i] = -1;
-        if (scan_nested(s, field, 0, &t->shape, &rank_known, &l, err) != 0)
+        nested_ctx c = {field, 0, &t->shape, &rank_known, &l};
+        if (scan_nested(s, &c, err) != 0)
             goto fail;
     } else if (c == '{') {
         s->p++;
@@ -453,34 +476,29 @@ fail:
 }
 
 /* Reads numbers in lists nested to any depth (up to the scanner's max_depth), flattened. */
-static int scan_any_numbers(ct_json_scan *s, const char *field, int depth, float_list *l, ct_api_error *err)
+typedef struct any_ctx {
+    const char *field;
+    int depth;
+    float_list *l;
+} any_ctx;
+
+static int scan_any_numbers(ct_json_scan *s, const any_ctx *c, ct_api_error *err);
+
+static int any_element(ct_json_scan *s, void *ctx, ct_api_error *err)
 {
-    char c = ct_scan_peek(s);
-    if (c != '[') {
-        if (c != '-' && (c < '0' || c > '9'))
-            return c ? ct_api_fail(err, 400, "invalid_tensor", "%s: expected a number", field)
-                     : ct_scan_error(s, "unexpected end of input", err);
-        float v;
-        return scan_number(s, &v, err) != 0 ? -1 : push(l, v, field, err);
+    return scan_any_numbers(s, ctx, err);
+}
+
+static int scan_any_numbers(ct_json_scan *s, const any_ctx *c, ct_api_error *err)
+{
+    if (ct_scan_peek(s) != '[') {
+        int rc = scan_float_into(s, c->l, c->field, err);
+        return rc != -2 ? rc : ct_api_fail(err, 400, "invalid_tensor", "%s: expected a number", c->field);
     }
-    if (depth >= s->max_depth)
-        return ct_api_fail(err, 400, "invalid_tensor", "%s: nested too deeply", field);
-    s->p++;
-    if (ct_scan_peek(s) == ']') {
-        s->p++;
-        return 0;
-    }
-    for (;;) {
-        if (scan_any_numbers(s, field, depth + 1, l, err) != 0)
-            return -1;
-        int more = ct_scan_next(s, ']', err);
-        if (more < 0)
-            return -1;
-        if (!more) {
-            s->p++;
-            return 0;
-        }
-    }
+    if (c->depth >= s->max_depth)
+        return ct_api_fail(err, 400, "invalid_tensor", "%s: nested too deeply", c->field);
+    any_ctx inner = {c->field, c->depth + 1, c->l};
+    return scan_list(s, any_element, &inner, err) < 0 ? -1 : 0;
 }
 
 int ct_scan_number_array(ct_json_scan *s, const char *field, int64_t max_elements, float **data, int64_t *count, ct_api_error *err)
@@ -488,7 +506,8 @@ int ct_scan_number_array(ct_json_scan *s, const char *field, int64_t max_element
     float_list l = {.max = max_elements};
     *data = NULL;
     *count = 0;
-    if (scan_any_numbers(s, field, 0, &l, err) != 0) {
+    any_ctx c = {field, 0, &l};
+    if (scan_any_numbers(s, &c, err) != 0) {
         free(l.data);
         return -1;
     }
