@@ -81,7 +81,7 @@ struct ct_buffer;
 int ct_params_to_json(const ct_params *p, struct ct_buffer *out);
 
 /* Writes the shortest decimal that reads back (strtof) as exactly v; "NaN"/"Infinity" are
- * not JSON and are the caller's business. Returns the length written (<= 16), no NUL. */
+ * not JSON and are the caller's business. Returns the length written (<= 22), no NUL. */
 int ct_format_float(float v, char *out);
 
 /* The response {"shape": [...], "dtype": "float32", "data": [...]}. Non-finite values are

@@ -166,7 +166,7 @@ int ct_format_float(float v, char *out)
     return write_decimal(neg, best_d, best_k, out);
 }
 
-/* Formats data[from, to) as comma-separated numbers into out (which has room for 18 bytes
+/* Formats data[from, to) as comma-separated numbers into out (which has room for NUMBER_MAX
  * per number); returns the bytes written. */
 static size_t format_range(const float *data, int64_t from, int64_t to, char *out, int64_t *nonfinite)
 {
@@ -185,6 +185,9 @@ static size_t format_range(const float *data, int64_t from, int64_t to, char *ou
     return (size_t)(p - out);
 }
 
+/* The longest number written: fixed notation runs to 1e21, so "-100000000000000000000"
+ * is 22 characters, plus a comma; "null" and the scientific forms are shorter. */
+#define NUMBER_MAX 24
 #define PARALLEL_ENCODE_MIN 65536 /* numbers; below this one thread is quicker */
 
 int ct_json_write_tensor(const ct_shape *shape, const float *data, ct_buffer *out,
@@ -197,8 +200,8 @@ int ct_json_write_tensor(const ct_shape *shape, const float *data, ct_buffer *ou
     n += snprintf(head + n, sizeof head - (size_t)n, "],\"dtype\":\"float32\",\"data\":[");
     int64_t count = ct_shape_elements(shape);
     *nonfinite = 0;
-    /* Each number is at most 17 characters plus a comma. */
-    if (count < 0 || (uint64_t)count > (SIZE_MAX - 512) / 18 || ct_buffer_reserve(out, (size_t)n + (size_t)count * 18 + 8) != 0)
+    /* Each number and its comma fit NUMBER_MAX bytes. */
+    if (count < 0 || (uint64_t)count > (SIZE_MAX - 512) / NUMBER_MAX || ct_buffer_reserve(out, (size_t)n + (size_t)count * NUMBER_MAX + 8) != 0)
         return -1;
     ct_buffer_append(out, head, (size_t)n);
     if (nthreads < 2 || count < PARALLEL_ENCODE_MIN) {
@@ -214,7 +217,7 @@ int ct_json_write_tensor(const ct_shape *shape, const float *data, ct_buffer *ou
 #pragma omp parallel for num_threads(slices) schedule(static, 1) reduction(| : failed)
         for (int sl = 0; sl < slices; sl++) {
             int64_t from = count * sl / slices, to = count * (sl + 1) / slices;
-            part[sl] = malloc((size_t)(to - from) * 18 + 1);
+            part[sl] = malloc((size_t)(to - from) * NUMBER_MAX + 1);
             if (part[sl])
                 len[sl] = format_range(data, from, to, part[sl], &bad[sl]);
             else

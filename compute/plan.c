@@ -500,8 +500,8 @@ static int64_t plan_run(run_ctx *c, int nthreads)
             rp->count[d] = qmax - qmin + 1;
             if (rp->count[d] <= 0)
                 empty = 1;
-            else if (qmax + 1 > qhi[d])
-                qhi[d] = qmax + 1;
+            else if (qmax >= qhi[d])
+                qhi[d] = qmax < INT64_MAX ? qmax + 1 : INT64_MAX;
         }
         if (empty) {
             rp->count[0] = 0;
@@ -515,7 +515,8 @@ static int64_t plan_run(run_ctx *c, int nthreads)
     }
     for (int d = 0; d < 3; d++) {
         int64_t hi = qhi[d] > c->in[d] ? qhi[d] : c->in[d];
-        c->ext[d] = c->lo[d] + hi + (d == 2 ? plan->isa->vl : 0);
+        if (!ct__add(c->lo[d], hi, &c->ext[d]) || !ct__add(c->ext[d], d == 2 ? plan->isa->vl : 0, &c->ext[d]))
+            return -1; /* far-reaching taps: the caller takes the gather path or reports the overflow */
     }
     int64_t bytes;
     if (!ct__mul(c->ext[0], c->ext[1], &c->plane) || !ct__mul(c->plane, c->ext[2], &c->plane) ||

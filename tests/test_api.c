@@ -4,6 +4,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "api.h"
 #include "test.h"
 
@@ -386,4 +388,31 @@ TEST(npy_header_key_without_value)
     CHECK_INT_EQ(ct_npy_parse(body, 10 + hl, &limits, "input", &t, &err), -1);
     CHECK_STR_EQ(err.code, "invalid_npy");
     munmap(base, map_len);
+}
+
+/* Regression (found by fuzz_json_request in CI): numbers written in fixed notation near 1e21
+ * take 22 characters ("-100000000000000000000"), more than the 17 the encoder budgeted.
+ * 1500 of them overran the reserved buffer (ASan); every one must come out whole. */
+TEST(json_encode_longest_numbers_fit)
+{
+    enum { N = 1500 };
+    static float d[N];
+    for (int i = 0; i < N; i++)
+        d[i] = i % 2 ? -1e20f : 9.99999978e20f;
+    ct_shape s = {1, {N}};
+    for (int threads = 1; threads <= 2; threads++) {
+        ct_buffer b = {0};
+        int64_t nonfinite;
+        CHECK_INT_EQ(ct_json_write_tensor(&s, d, &b, &nonfinite, threads), 0);
+        CHECK_INT_EQ(ct_buffer_append(&b, "", 1), 0);
+        CHECK_CONTAINS(b.data, "[999999950000000000000,-100000000000000000000,");
+        json_t *root = json_loads(b.data, JSON_DECODE_INT_AS_REAL, NULL); /* integers past int64 */
+        CHECK(root != NULL);
+        json_t *data = json_object_get(root, "data");
+        CHECK_INT_EQ(json_array_size(data), N);
+        for (int i = 0; i < N; i++)
+            CHECK((float)json_number_value(json_array_get(data, (size_t)i)) == d[i]);
+        json_decref(root);
+        ct_buffer_free(&b);
+    }
 }
