@@ -308,7 +308,8 @@ typedef struct run_ctx {
     const ct_plan *plan;
     ct_geometry g;
     int64_t in[3], out[3], pad[3];     /* 3-d normalized */
-    int64_t lo[3], ext[3];             /* padded input: leading zeros and extent per dim */
+    int64_t lo[3];                     /* the farthest tap's reach, per dim (max t) */
+    int64_t org[3], ext[3];            /* padded input: input index of its first row/col, extent */
     int64_t plane;                     /* padded plane size, ext[0]*ext[1]*ext[2] */
     /* The padded input is laid out [n][z][y][c][x]: for one output row the K loop walks
      * the channels at a constant stride through one contiguous block (a pattern stride
@@ -340,18 +341,23 @@ static void pad_plane(const run_ctx *c, int64_t plane_idx)
     const int64_t n = plane_idx / c->plan->in_channels, ch = plane_idx % c->plan->in_channels;
     float *dst = c->xpad + n * c->image_stride + ch * c->ext[2];
     const float *src = c->x + plane_idx * c->in[0] * c->in[1] * c->in[2];
-    const int64_t row = c->ext[2], lo = c->lo[2], w = c->in[2];
+    /* buffer column x holds input column x + org[2]: the input's columns land in [a, b) */
+    const int64_t row = c->ext[2], w = c->in[2];
+    int64_t a = c->org[2] < 0 ? -c->org[2] : 0;
+    int64_t b = c->org[2] <= w ? w - c->org[2] : 0;
+    if (b > row)
+        b = row;
     for (int64_t z = 0; z < c->ext[0]; z++)
         for (int64_t y = 0; y < c->ext[1]; y++) {
             float *d = dst + (z * c->ext[1] + y) * c->row_stride;
-            int64_t iz = z - c->lo[0], iy = y - c->lo[1];
-            if (iz < 0 || iz >= c->in[0] || iy < 0 || iy >= c->in[1]) {
+            int64_t iz = z + c->org[0], iy = y + c->org[1];
+            if (iz < 0 || iz >= c->in[0] || iy < 0 || iy >= c->in[1] || a >= b) {
                 memset(d, 0, sizeof(float) * (size_t)row);
                 continue;
             }
-            memset(d, 0, sizeof(float) * (size_t)lo);
-            memcpy(d + lo, src + (iz * c->in[1] + iy) * w, sizeof(float) * (size_t)w);
-            memset(d + lo + w, 0, sizeof(float) * (size_t)(row - lo - w));
+            memset(d, 0, sizeof(float) * (size_t)a);
+            memcpy(d + a, src + (iz * c->in[1] + iy) * w + (a + c->org[2]), sizeof(float) * (size_t)(b - a));
+            memset(d + b, 0, sizeof(float) * (size_t)(row - b));
         }
 }
 
@@ -401,10 +407,11 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
             int64_t row = vi / rp->vpr, col = vi % rp->vpr * vl;
             int64_t qz = rp->qmin[0] + row / rp->count[1], qy = rp->qmin[1] + row % rp->count[1];
             int64_t qx = rp->qmin[2] + col;
-            bptr[slot] = xbase + ((qz + c->lo[0]) * c->ext[1] + (qy + c->lo[1])) * c->row_stride + (qx + c->lo[2]);
-            int64_t oz = qz * plan->stride[0] + ph->residue[0] - c->pad[0];
-            int64_t oy = qy * plan->stride[1] + ph->residue[1] - c->pad[1];
-            int64_t ox = qx * plan->stride[2] + ph->residue[2] - c->pad[2];
+            bptr[slot] = xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride + (qx - c->org[2]);
+            /* o = q * s + r - pad is a valid index, but q * s + r may pass INT64_MAX first */
+            int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + ph->residue[0] - c->pad[0]);
+            int64_t oy = (int64_t)((__int128)qy * plan->stride[1] + ph->residue[1] - c->pad[1]);
+            int64_t ox = (int64_t)((__int128)qx * plan->stride[2] + ph->residue[2] - c->pad[2]);
             optr[slot] = ybase + (oz * c->out[1] + oy) * c->out[2] + ox;
             int64_t left = rp->count[2] - col;
             lanes[slot] = (int)(left < vl ? left : vl);
@@ -481,12 +488,16 @@ static int64_t plan_run(run_ctx *c, int nthreads)
         c->pad[d] = d < shift ? 0 : c->g.pad_begin[d - shift];
         c->lo[d] = (plan->kernel[d] - 1) * plan->dilation[d] / plan->stride[d];
     }
-    int64_t qhi[3] = {0, 0, 0};
+    /* The rows the kernels read: q - t for the outputs' q of every phase and t in [0, lo].
+     * The padded input spans exactly those, so its size follows the output, not the padding
+     * (a huge derived padding only moves the window). */
+    int64_t qlo[3] = {INT64_MAX, INT64_MAX, INT64_MAX}, qhi[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
     int64_t ntaps_max = 1;
     for (int64_t p = 0; p < plan->nphases; p++) {
         run_phase *rp = &c->phases[p];
         const ct_phase *ph = &plan->phases[p];
         rp->tile_blocks = 0;
+        int64_t qmax[3];
         int empty = 0;
         for (int d = 0; d < 3; d++) {
             int64_t s = plan->stride[d], r = ph->residue[d];
@@ -495,17 +506,18 @@ static int64_t plan_run(run_ctx *c, int nthreads)
                 qmin = 0;
             /* out - 1 + pad can pass INT64_MAX when both are huge: 128-bit, then back */
             __int128 last = (__int128)c->out[d] - 1 + c->pad[d] - r;
-            int64_t qmax = (int64_t)(last / s - (last % s < 0));
+            qmax[d] = (int64_t)(last / s - (last % s < 0));
             rp->qmin[d] = qmin;
-            rp->count[d] = qmax - qmin + 1;
-            if (rp->count[d] <= 0)
-                empty = 1;
-            else if (qmax >= qhi[d])
-                qhi[d] = qmax < INT64_MAX ? qmax + 1 : INT64_MAX;
+            rp->count[d] = qmax[d] - qmin + 1;
+            empty |= rp->count[d] <= 0;
         }
         if (empty) {
             rp->count[0] = 0;
             continue;
+        }
+        for (int d = 0; d < 3; d++) {
+            qlo[d] = rp->qmin[d] < qlo[d] ? rp->qmin[d] : qlo[d];
+            qhi[d] = qmax[d] > qhi[d] ? qmax[d] : qhi[d];
         }
         if (ph->ntaps > ntaps_max)
             ntaps_max = ph->ntaps;
@@ -514,8 +526,10 @@ static int64_t plan_run(run_ctx *c, int nthreads)
         rp->tiles = ceil_div(rp->rows * rp->vpr, plan->nv);
     }
     for (int d = 0; d < 3; d++) {
-        int64_t hi = qhi[d] > c->in[d] ? qhi[d] : c->in[d];
-        if (!ct__add(c->lo[d], hi, &c->ext[d]) || !ct__add(c->ext[d], d == 2 ? plan->isa->vl : 0, &c->ext[d]))
+        if (qlo[d] > qhi[d]) /* no phase has outputs: a token buffer nothing reads */
+            qlo[d] = qhi[d] = 0;
+        if (!ct__sub(qlo[d], c->lo[d], &c->org[d]) || !ct__sub(qhi[d], c->org[d], &c->ext[d]) ||
+            !ct__add(c->ext[d], 1 + (d == 2 ? plan->isa->vl : 0), &c->ext[d]))
             return -1; /* far-reaching taps: the caller takes the gather path or reports the overflow */
     }
     int64_t bytes;

@@ -11,11 +11,11 @@
 /* Input index i contributing to output o through tap k, or -1. */
 static int64_t source_index(int64_t o, int64_t k, int64_t s, int64_t d, int64_t pad, int64_t in)
 {
-    int64_t x = o + pad - k * d;
+    __int128 x = (__int128)o + pad - (__int128)k * d; /* pad and k * d may be near INT64_MAX */
     if (x < 0 || x % s != 0)
         return -1;
     x /= s;
-    return x < in ? x : -1;
+    return x < in ? (int64_t)x : -1;
 }
 
 ct_status ct_reference_run(const ct_params *params, const ct_shape *input_shape,

@@ -200,3 +200,29 @@ TEST(stride_near_int64_max_runs_without_overflow)
     CHECK(y[0] == 14 && y[1] == 16); /* taps 7 and 8, times 2 */
     ct_plan_destroy(plan);
 }
+
+/* Regression (found by fuzz_params): ONNX output_shape 13 with an output_padding of 2^58
+ * (allowed: below the dilation) derives a padding of about 2^57, so every output row lies far
+ * past the input. The padded input used to span [0, 2^57); it now spans the rows read. */
+TEST(huge_derived_padding_moves_the_window_not_the_buffer)
+{
+    ct_params p;
+    ct_params_init(&p, 1);
+    p.dilation[0] = INT64_MAX;
+    p.output_padding[0] = (int64_t)1 << 58;
+    p.output_size_rule = CT_OUTPUT_SIZE_ONNX;
+    p.output_size[0] = 13;
+    ct_shape xs = {2, {3, 1}}, ws = {3, {3, 2, 1}}, os;
+    float x[3] = {1, 2, 3}, w[6] = {1, 2, 3, 4, 5, 6}, b[2] = {0.25f, -2}, y[26], ref[26];
+    char msg[256];
+    ct_plan *plan;
+    CHECK_INT_EQ(ct_plan_create(&p, &ws, w, b, 2, &plan, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(ct_plan_output_shape(plan, &xs, &os, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(os.rank, 2);
+    CHECK_INT_EQ(os.dims[1], 13);
+    CHECK_INT_EQ(ct_plan_run(plan, &xs, x, y, 2, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(ct_reference_run(&p, &xs, x, &ws, w, b, 2, ref, msg, sizeof msg), CT_OK);
+    for (int i = 0; i < 26; i++)
+        CHECK(y[i] == ref[i] && y[i] == b[i / 13]);
+    ct_plan_destroy(plan);
+}
