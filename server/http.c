@@ -239,12 +239,20 @@ int ct_http_is_json(const char *type)
            strncasecmp(type, "application/x-www-form-urlencoded", 33) == 0;
 }
 
-static double request_flops(const ct_request *req)
+/* Nominal FLOPs of a layer with this input and weight ([C_in, C_out/groups, *kernel]). */
+static double layer_flops(const ct_shape *input, const ct_shape *weight)
 {
-    double flops = 2.0 * (double)ct_shape_elements(&req->input.shape);
-    for (int i = 1; i < req->weight.shape.rank; i++)
-        flops *= (double)req->weight.shape.dims[i];
+    double flops = 2.0 * (double)ct_shape_elements(input);
+    for (int i = 1; i < weight->rank; i++)
+        flops *= (double)weight->dims[i];
     return flops;
+}
+
+int ct_http_borrow_threads(http_request *r, const ct_shape *input, const ct_shape *weight, int nthreads)
+{
+    if (layer_flops(input, weight) <= SMALL_JOB_FLOPS && ct_shape_elements(input) <= SMALL_JOB_ELEMENTS)
+        return 0;
+    return ct_pool_borrow(r->srv->pool, (int)r->srv->cfg.threads - nthreads);
 }
 
 static int parse_request(http_request *r, ct_api_error *err)
@@ -279,8 +287,6 @@ static void compute_request(http_request *r, int nthreads)
     ct_server *srv = r->srv;
     ct_tensor out = {0};
     ct_api_error err;
-    /* Large layers (and large results to encode) borrow the idle compute threads; small
-     * requests stay on this worker's one. */
     int extra = 0, rc = 0;
     int64_t need = working_memory(&r->req);
     if (need > srv->cfg.max_memory)
@@ -291,8 +297,8 @@ static void compute_request(http_request *r, int nthreads)
                          "the memory budget for requests in flight (--max-memory) is in use; retry later");
     else
         r->mem_reserved += need;
-    if (rc == 0 && (request_flops(&r->req) > SMALL_JOB_FLOPS || ct_shape_elements(&r->req.input.shape) > SMALL_JOB_ELEMENTS))
-        extra = ct_pool_borrow(srv->pool, (int)srv->cfg.threads - nthreads);
+    if (rc == 0)
+        extra = ct_http_borrow_threads(r, &r->req.input.shape, &r->req.weight.shape, nthreads);
     if (rc == 0)
         rc = ct_api_execute(&r->req, nthreads + extra, &out, &err);
     ct_request_free(&r->req);
@@ -325,7 +331,7 @@ static int is_tiny(const ct_request *req)
     ct_shape out;
     if (ct_output_shape(&req->params, &req->weight.shape, &req->input.shape, &out, msg, sizeof msg) != CT_OK)
         return 1; /* invalid: the error is cheap to produce here */
-    return ct_shape_elements(&out) <= TINY_OUTPUT_ELEMENTS && request_flops(req) <= TINY_FLOPS;
+    return ct_shape_elements(&out) <= TINY_OUTPUT_ELEMENTS && layer_flops(&req->input.shape, &req->weight.shape) <= TINY_FLOPS;
 }
 
 /* What a two-part (head + tensor) response frees when libmicrohttpd is done with it. */

@@ -95,12 +95,7 @@ static void run_layer(ct_job *job, int nthreads)
     ct_buffer_free(&r->body);
     int extra = 0;
     if (rc == 0) {
-        double flops = 2.0 * (double)ct_shape_elements(&input.shape);
-        const ct_shape *w = ct_plan_weight_shape(l->plan);
-        for (int i = 1; i < w->rank; i++)
-            flops *= (double)w->dims[i];
-        if (flops > 2e7)
-            extra = ct_pool_borrow(r->srv->pool, (int)r->srv->cfg.threads - nthreads);
+        extra = ct_http_borrow_threads(r, &input.shape, ct_plan_weight_shape(l->plan), nthreads);
         rc = ct_api_execute_plan(l->plan, &input, nthreads + extra, &out, &err);
     }
     ct_tensor_free(&input);

@@ -111,13 +111,14 @@ static void run_infer(ct_job *job, int nthreads)
     } else {
         rc = ct_oip_parse(r->body.data, r->body.len, header_len, &srv->limits, &req, &err);
     }
-    int extra = ct_pool_borrow(srv->pool, r->body.len > (1 << 20) ? (int)srv->cfg.threads - nthreads : 0);
+    int extra = 0;
     if (rc == 0) {
         const ct_oip_input *input = ct_oip_find_input(&req, "input");
         if (!input) {
             rc = ct_api_fail(&err, 400, "invalid_input", "expected input 'input'");
         } else if (r->layer) {
             ct_tensor in = {input->shape, input->data};
+            extra = ct_http_borrow_threads(r, &in.shape, ct_plan_weight_shape(r->layer->plan), nthreads);
             rc = req.ninputs != 1 ? ct_api_fail(&err, 400, "invalid_input", "model '%s' has one input, 'input'", r->layer->name)
                                   : ct_api_execute_plan(r->layer->plan, &in, nthreads + extra, &out, &err);
         } else {
@@ -137,6 +138,7 @@ static void run_infer(ct_job *job, int nthreads)
                 ct_params_init(&cr.params, weight->shape.rank - 2);
                 rc = req.parameters ? ct_oip_params(&req, weight->shape.rank - 2, &cr.params, &err) : 0;
                 cr.params.max_output_elements = srv->limits.max_output_elements;
+                extra = ct_http_borrow_threads(r, &cr.input.shape, &cr.weight.shape, nthreads);
                 if (rc == 0)
                     rc = ct_api_execute(&cr, nthreads + extra, &out, &err); /* cr's tensors are borrowed: not freed */
             }

@@ -75,6 +75,11 @@ enum MHD_Result ct_http_submit(http_request *r, void (*run)(ct_job *, int));
 /* Ends a job: marks the stored response ready and resumes the connection. */
 void ct_http_job_done(http_request *r);
 
+/* Compute threads to add to a worker's own for a layer of this input and weight: large
+ * layers (or large results to encode) borrow the idle ones, small ones none. Give them back
+ * with ct_pool_return. */
+int ct_http_borrow_threads(http_request *r, const ct_shape *input, const ct_shape *weight, int nthreads);
+
 int ct_http_is_multipart(const char *type);
 int ct_http_is_json(const char *type);
 int ct_http_accepts(const char *accept, const char *type);
