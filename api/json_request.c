@@ -168,105 +168,92 @@ static json_t *load_object(const char *body, size_t len, const char *what, ct_ap
 
 #define MAX_TOP_KEYS 32
 
+/* The members of a /convtranspose body: tensors are read by the scanner, each other value
+ * (a hyperparameter) is kept as a jansson value and applied once the weight's rank is known. */
+typedef struct body_ctx {
+    ct_request *req;
+    const ct_api_limits *limits;
+    int need_input;
+    int have_input, have_weight, have_bias;
+    char keys[MAX_TOP_KEYS][64];
+    const char *key_ptrs[MAX_TOP_KEYS];
+    json_t *values[MAX_TOP_KEYS];
+    int nkeys;
+} body_ctx;
+
+static int body_member(ct_json_scan *s, const char *key, void *ctx, ct_api_error *err)
+{
+    body_ctx *b = ctx;
+    ct_request *req = b->req;
+    int *seen = strcmp(key, "input") == 0 ? &b->have_input : strcmp(key, "weight") == 0 ? &b->have_weight
+              : strcmp(key, "bias") == 0 ? &b->have_bias : NULL;
+    for (int i = 0; i < b->nkeys && !seen; i++)
+        if (strcmp(b->keys[i], key) == 0)
+            return ct_api_fail(err, 400, "invalid_json", "%s: duplicate key", key);
+    if (seen && *seen)
+        return ct_api_fail(err, 400, "invalid_json", "%s: duplicate key", key);
+    if (seen == &b->have_input) {
+        if (!b->need_input)
+            return ct_api_fail(err, 400, "unknown_field", "input: not allowed here (send the input to the layer's /convtranspose route)");
+        if (ct_scan_tensor(s, "input", b->limits->max_elements, &req->input, err) != 0)
+            return -1;
+        b->have_input = req->has_input = 1;
+        return 0;
+    }
+    if (seen == &b->have_weight) {
+        b->have_weight = 1;
+        return ct_scan_tensor(s, "weight", b->limits->max_elements, &req->weight, err);
+    }
+    const char *from, *to;
+    if (seen == &b->have_bias) {
+        b->have_bias = 1;
+        if (ct_scan_peek(s) != 'n')
+            return ct_scan_tensor(s, "bias", b->limits->max_elements, &req->bias, err);
+        if (ct_scan_skip_value(s, &from, &to, err) != 0)
+            return -1;
+        if (to - from != 4 || memcmp(from, "null", 4) != 0)
+            return ct_api_fail(err, 400, "invalid_tensor", "bias: must be null, {\"shape\": [...], \"data\": [...]} or a list");
+        return 0;
+    }
+    if (b->nkeys == MAX_TOP_KEYS)
+        return ct_api_fail(err, 400, "unknown_field", "body: too many fields");
+    if (ct_scan_skip_value(s, &from, &to, err) != 0)
+        return -1;
+    json_error_t je;
+    const char *endp;
+    int64_t iv;
+    json_t *v;
+    if (ct_parse_int64(from, to, &iv, &endp) == 0 && endp == to)
+        v = json_integer(iv); /* the common case, without a parser */
+    else if (!(v = json_loadb(from, (size_t)(to - from), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je)))
+        return ct_api_fail(err, 400, "invalid_json", "%s: invalid JSON value: %s", key, je.text);
+    b->values[b->nkeys] = v;
+    snprintf(b->keys[b->nkeys], sizeof b->keys[b->nkeys], "%s", key);
+    b->key_ptrs[b->nkeys] = b->keys[b->nkeys];
+    b->nkeys++;
+    return 0;
+}
+
 int ct_json_parse_request(const char *body, size_t len, const ct_api_limits *limits,
                           int need_input, ct_request *req, ct_api_error *err)
 {
     memset(req, 0, sizeof *req);
     ct_json_scan s = {.start = body, .p = body, .end = body + len, .max_depth = limits->max_json_depth > 0 ? limits->max_json_depth : 64};
-    char keys[MAX_TOP_KEYS][64];
-    const char *key_ptrs[MAX_TOP_KEYS];
-    json_t *values[MAX_TOP_KEYS];
-    int nkeys = 0, have_input = 0, have_weight = 0, have_bias = 0, rc = -1;
+    body_ctx b = {.req = req, .limits = limits, .need_input = need_input};
+    int rc = -1;
     char c = ct_scan_peek(&s);
     if (c != '{')
         return c ? ct_api_fail(err, 400, "invalid_json", "body: must be a JSON object")
                  : ct_api_fail(err, 400, "invalid_json", "body: empty; expected a JSON object");
-    s.p++;
-    if (ct_scan_peek(&s) == '}')
-        s.p++;
-    else
-        for (;;) {
-            char key[64];
-            if (ct_scan_peek(&s) != '"') {
-                ct_scan_error(&s, "expected a string key", err);
-                goto done;
-            }
-            if (ct_scan_string(&s, key, sizeof key, err) != 0 || ct_scan_expect(&s, ':', err) != 0)
-                goto done;
-            int *seen = strcmp(key, "input") == 0 ? &have_input : strcmp(key, "weight") == 0 ? &have_weight
-                      : strcmp(key, "bias") == 0 ? &have_bias : NULL;
-            for (int i = 0; i < nkeys && !seen; i++)
-                if (strcmp(keys[i], key) == 0) {
-                    ct_api_fail(err, 400, "invalid_json", "%s: duplicate key", key);
-                    goto done;
-                }
-            if (seen && *seen) {
-                ct_api_fail(err, 400, "invalid_json", "%s: duplicate key", key);
-                goto done;
-            }
-            if (seen == &have_input) {
-                if (!need_input) {
-                    ct_api_fail(err, 400, "unknown_field", "input: not allowed here (send the input to the layer's /convtranspose route)");
-                    goto done;
-                }
-                if (ct_scan_tensor(&s, "input", limits->max_elements, &req->input, err) != 0)
-                    goto done;
-                have_input = req->has_input = 1;
-            } else if (seen == &have_weight) {
-                if (ct_scan_tensor(&s, "weight", limits->max_elements, &req->weight, err) != 0)
-                    goto done;
-                have_weight = 1;
-            } else if (seen == &have_bias) {
-                have_bias = 1;
-                if (ct_scan_peek(&s) == 'n') {
-                    const char *from, *to;
-                    if (ct_scan_skip_value(&s, &from, &to, err) != 0)
-                        goto done;
-                    if (to - from != 4 || memcmp(from, "null", 4) != 0) {
-                        ct_api_fail(err, 400, "invalid_tensor", "bias: must be null, {\"shape\": [...], \"data\": [...]} or a list");
-                        goto done;
-                    }
-                } else if (ct_scan_tensor(&s, "bias", limits->max_elements, &req->bias, err) != 0) {
-                    goto done;
-                }
-            } else {
-                const char *from, *to;
-                if (nkeys == MAX_TOP_KEYS) {
-                    ct_api_fail(err, 400, "unknown_field", "body: too many fields");
-                    goto done;
-                }
-                if (ct_scan_skip_value(&s, &from, &to, err) != 0)
-                    goto done;
-                json_error_t je;
-                const char *endp;
-                int64_t iv;
-                if (ct_parse_int64(from, to, &iv, &endp) == 0 && endp == to)
-                    values[nkeys] = json_integer(iv); /* the common case, without a parser */
-                else
-                    values[nkeys] = json_loadb(from, (size_t)(to - from), JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
-                if (!values[nkeys]) {
-                    ct_api_fail(err, 400, "invalid_json", "%s: invalid JSON value: %s", key, je.text);
-                    goto done;
-                }
-                snprintf(keys[nkeys], sizeof keys[nkeys], "%s", key);
-                key_ptrs[nkeys] = keys[nkeys];
-                nkeys++;
-            }
-            int more = ct_scan_next(&s, '}', err);
-            if (more < 0)
-                goto done;
-            if (!more) {
-                s.p++;
-                break;
-            }
-        }
+    if (ct_scan_object(&s, body_member, &b, err) != 0)
+        goto done;
     if (ct_scan_end(&s, err) != 0)
         goto done;
-    if (need_input && !have_input) {
+    if (need_input && !b.have_input) {
         ct_api_fail(err, 400, "missing_field", "input: required field is missing");
         goto done;
     }
-    if (!have_weight) {
+    if (!b.have_weight) {
         ct_api_fail(err, 400, "missing_field", "weight: required field is missing");
         goto done;
     }
@@ -282,13 +269,13 @@ int ct_json_parse_request(const char *body, size_t len, const ct_api_limits *lim
         goto done;
     }
     ct_params_init(&req->params, nd);
-    if (apply_hparams(key_ptrs, values, nkeys, nd, &req->params, err) != 0)
+    if (apply_hparams(b.key_ptrs, b.values, b.nkeys, nd, &req->params, err) != 0)
         goto done;
     req->params.max_output_elements = limits->max_output_elements;
     rc = 0;
 done:
-    for (int i = 0; i < nkeys; i++)
-        json_decref(values[i]);
+    for (int i = 0; i < b.nkeys; i++)
+        json_decref(b.values[i]);
     if (rc != 0)
         ct_request_free(req);
     return rc;
@@ -380,42 +367,33 @@ int ct_params_to_json(const ct_params *p, ct_buffer *out)
     return rc;
 }
 
+/* The one member of {"input": T}. */
+typedef struct input_ctx {
+    ct_tensor *input;
+    int64_t max_elements;
+} input_ctx;
+
+static int input_member(ct_json_scan *s, const char *key, void *ctx, ct_api_error *err)
+{
+    input_ctx *c = ctx;
+    if (strcmp(key, "input") != 0 || c->input->data)
+        return ct_api_fail(err, 400, "unknown_field", "%s: %s; a registered layer takes only \"input\"", key,
+                           c->input->data ? "duplicate key" : "unknown field");
+    return ct_scan_tensor(s, "input", c->max_elements, c->input, err);
+}
+
 int ct_json_parse_input(const char *body, size_t len, const ct_api_limits *limits, ct_tensor *input, ct_api_error *err)
 {
     ct_json_scan s = {.start = body, .p = body, .end = body + len, .max_depth = limits->max_json_depth > 0 ? limits->max_json_depth : 64};
-    int have = 0;
     input->data = NULL;
     if (ct_scan_peek(&s) != '{')
         return ct_api_fail(err, 400, "invalid_json", "body: must be a JSON object {\"input\": ...}");
-    s.p++;
-    if (ct_scan_peek(&s) != '}')
-        for (;;) {
-            char key[64];
-            if (ct_scan_peek(&s) != '"' || ct_scan_string(&s, key, sizeof key, err) != 0 || ct_scan_expect(&s, ':', err) != 0) {
-                if (s.p >= s.end || *s.p != '"')
-                    ct_scan_error(&s, "expected a string key", err);
-                goto fail;
-            }
-            if (strcmp(key, "input") != 0 || have) {
-                ct_api_fail(err, 400, "unknown_field", "%s: %s; a registered layer takes only \"input\"", key, have ? "duplicate key" : "unknown field");
-                goto fail;
-            }
-            if (ct_scan_tensor(&s, "input", limits->max_elements, input, err) != 0)
-                goto fail;
-            have = 1;
-            int more = ct_scan_next(&s, '}', err);
-            if (more < 0)
-                goto fail;
-            if (!more)
-                break;
-        }
-    s.p++;
-    if (ct_scan_end(&s, err) != 0)
-        goto fail;
-    if (!have)
+    input_ctx c = {input, limits->max_elements};
+    if (ct_scan_object(&s, input_member, &c, err) != 0 || ct_scan_end(&s, err) != 0) {
+        ct_tensor_free(input);
+        return -1;
+    }
+    if (!input->data)
         return ct_api_fail(err, 400, "missing_field", "input: required field is missing");
     return 0;
-fail:
-    ct_tensor_free(input);
-    return -1;
 }

@@ -58,6 +58,30 @@ int ct_scan_end(ct_json_scan *s, ct_api_error *err)
     return ct_scan_peek(s) != 0 ? ct_scan_error(s, "unexpected data after the JSON value", err) : 0;
 }
 
+int ct_scan_object(ct_json_scan *s, ct_scan_member_fn member, void *ctx, ct_api_error *err)
+{
+    if (ct_scan_expect(s, '{', err) != 0)
+        return -1;
+    if (ct_scan_peek(s) == '}') {
+        s->p++;
+        return 0;
+    }
+    for (;;) {
+        char key[64];
+        if (ct_scan_peek(s) != '"')
+            return ct_scan_error(s, "expected a string key", err);
+        if (ct_scan_string(s, key, sizeof key, err) != 0 || ct_scan_expect(s, ':', err) != 0 || member(s, key, ctx, err) != 0)
+            return -1;
+        int more = ct_scan_next(s, '}', err);
+        if (more < 0)
+            return -1;
+        if (!more) {
+            s->p++;
+            return 0;
+        }
+    }
+}
+
 static int hex_value(char c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
@@ -251,11 +275,7 @@ static int push(float_list *l, float v, const char *field, ct_api_error *err)
     return 0;
 }
 
-/* Reads a list whose '[' is next (the caller checked it): element() reads each element, and
- * the commas and the closing ']' are handled here. Returns the element count, or -1. */
-typedef int (*scan_element_fn)(ct_json_scan *s, void *ctx, ct_api_error *err);
-
-static int64_t scan_list(ct_json_scan *s, scan_element_fn element, void *ctx, ct_api_error *err)
+int64_t ct_scan_list(ct_json_scan *s, ct_scan_element_fn element, void *ctx, ct_api_error *err)
 {
     s->p++;
     if (ct_scan_peek(s) == ']') {
@@ -323,7 +343,7 @@ static int scan_nested(ct_json_scan *s, const nested_ctx *c, ct_api_error *err)
         return ct_api_fail(err, 400, "invalid_rank", "%s: nested deeper than %d levels", c->field, CT_MAX_RANK);
     nested_ctx inner = *c;
     inner.depth = depth + 1;
-    int64_t count = scan_list(s, nested_element, &inner, err);
+    int64_t count = ct_scan_list(s, nested_element, &inner, err);
     if (count < 0)
         return -1;
     if (count == 0 && !*c->rank_known) { /* an empty list ends the shape here */
@@ -360,7 +380,7 @@ static int scan_flat(ct_json_scan *s, const char *field, float_list *l, ct_api_e
     if (ct_scan_peek(s) != '[')
         return ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers", field);
     flat_ctx c = {field, l};
-    return scan_list(s, flat_element, &c, err) < 0 ? -1 : 0;
+    return ct_scan_list(s, flat_element, &c, err) < 0 ? -1 : 0;
 }
 
 typedef struct int_list_ctx {
@@ -389,7 +409,36 @@ int ct_scan_int_list(ct_json_scan *s, const char *field, ct_shape *shape, ct_api
         return ct_api_fail(err, 400, "invalid_tensor", "%s.shape: must be a list of non-negative integers", field);
     shape->rank = 0;
     int_list_ctx c = {field, shape};
-    return scan_list(s, int_element, &c, err) < 0 ? -1 : 0;
+    return ct_scan_list(s, int_element, &c, err) < 0 ? -1 : 0;
+}
+
+/* The members of a {"shape", "data", "dtype"} tensor. */
+typedef struct tensor_ctx {
+    const char *field;
+    ct_tensor *t;
+    float_list *l;
+    int have_shape, have_data;
+} tensor_ctx;
+
+static int tensor_member(ct_json_scan *s, const char *key, void *ctx, ct_api_error *err)
+{
+    tensor_ctx *c = ctx;
+    if (strcmp(key, "shape") == 0 && !c->have_shape) {
+        c->have_shape = 1;
+        return ct_scan_int_list(s, c->field, &c->t->shape, err);
+    }
+    if (strcmp(key, "data") == 0 && !c->have_data) {
+        c->have_data = 1;
+        return scan_flat(s, c->field, c->l, err);
+    }
+    if (strcmp(key, "dtype") == 0) {
+        char dtype[16];
+        if (ct_scan_peek(s) != '"' || ct_scan_string(s, dtype, sizeof dtype, err) != 0 ||
+            (strcmp(dtype, "float32") != 0 && strcmp(dtype, "float64") != 0))
+            return ct_api_fail(err, 415, "unsupported_dtype", "%s.dtype: only \"float32\" and \"float64\" are supported", c->field);
+        return 0;
+    }
+    return ct_api_fail(err, 400, "invalid_tensor", "%s.%s: unknown or repeated key; a tensor has shape, data and dtype", c->field, key);
 }
 
 int ct_scan_tensor(ct_json_scan *s, const char *field, int64_t max_elements, ct_tensor *t, ct_api_error *err)
@@ -406,40 +455,10 @@ int ct_scan_tensor(ct_json_scan *s, const char *field, int64_t max_elements, ct_
         if (scan_nested(s, &c, err) != 0)
             goto fail;
     } else if (c == '{') {
-        s->p++;
-        int have_shape = 0, have_data = 0;
-        if (ct_scan_peek(s) != '}') {
-            for (;;) {
-                char key[32];
-                if (ct_scan_string(s, key, sizeof key, err) != 0 || ct_scan_expect(s, ':', err) != 0)
-                    goto fail;
-                if (strcmp(key, "shape") == 0 && !have_shape) {
-                    if (ct_scan_int_list(s, field, &t->shape, err) != 0)
-                        goto fail;
-                    have_shape = 1;
-                } else if (strcmp(key, "data") == 0 && !have_data) {
-                    if (scan_flat(s, field, &l, err) != 0)
-                        goto fail;
-                    have_data = 1;
-                } else if (strcmp(key, "dtype") == 0) {
-                    char dtype[16];
-                    if (ct_scan_peek(s) != '"' || ct_scan_string(s, dtype, sizeof dtype, err) != 0 ||
-                        (strcmp(dtype, "float32") != 0 && strcmp(dtype, "float64") != 0)) {
-                        ct_api_fail(err, 415, "unsupported_dtype", "%s.dtype: only \"float32\" and \"float64\" are supported", field);
-                        goto fail;
-                    }
-                } else {
-                    ct_api_fail(err, 400, "invalid_tensor", "%s.%s: unknown or repeated key; a tensor has shape, data and dtype", field, key);
-                    goto fail;
-                }
-                int more = ct_scan_next(s, '}', err);
-                if (more < 0)
-                    goto fail;
-                if (!more)
-                    break;
-            }
-        }
-        s->p++;
+        tensor_ctx tc = {field, t, &l, 0, 0};
+        if (ct_scan_object(s, tensor_member, &tc, err) != 0)
+            goto fail;
+        int have_shape = tc.have_shape, have_data = tc.have_data;
         if (!have_shape) {
             ct_api_fail(err, 400, "invalid_tensor", "%s.shape: must be a list of non-negative integers", field);
             goto fail;
@@ -498,7 +517,7 @@ static int scan_any_numbers(ct_json_scan *s, const any_ctx *c, ct_api_error *err
     if (c->depth >= s->max_depth)
         return ct_api_fail(err, 400, "invalid_tensor", "%s: nested too deeply", c->field);
     any_ctx inner = {c->field, c->depth + 1, c->l};
-    return scan_list(s, any_element, &inner, err) < 0 ? -1 : 0;
+    return ct_scan_list(s, any_element, &inner, err) < 0 ? -1 : 0;
 }
 
 int ct_scan_number_array(ct_json_scan *s, const char *field, int64_t max_elements, float **data, int64_t *count, ct_api_error *err)

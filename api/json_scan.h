@@ -32,6 +32,17 @@ int ct_scan_next(ct_json_scan *s, char close, ct_api_error *err);
 /* Only white space may follow: the document ends here. 0 or -1 with err. */
 int ct_scan_end(ct_json_scan *s, ct_api_error *err);
 
+/* Reads a list whose '[' is next (the caller checked it): element() reads each element, and
+ * the commas and the closing ']' are handled here. Returns the element count, or -1. */
+typedef int (*ct_scan_element_fn)(ct_json_scan *s, void *ctx, ct_api_error *err);
+int64_t ct_scan_list(ct_json_scan *s, ct_scan_element_fn element, void *ctx, ct_api_error *err);
+
+/* Reads an object whose '{' is next: for each member, the key and ':' are read here and
+ * member() reads the value; the commas and the closing '}' are handled here. 0, or -1 with
+ * err (member's own, or the scanner's). */
+typedef int (*ct_scan_member_fn)(ct_json_scan *s, const char *key, void *ctx, ct_api_error *err);
+int ct_scan_object(ct_json_scan *s, ct_scan_member_fn member, void *ctx, ct_api_error *err);
+
 /* Skips one value of any type, setting [*from, *to) to its text. 0 or -1. */
 int ct_scan_skip_value(ct_json_scan *s, const char **from, const char **to, ct_api_error *err);
 

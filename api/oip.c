@@ -35,60 +35,60 @@ static json_t *span_json(ct_json_scan *s, const char *what, ct_api_error *err)
     return v;
 }
 
+/* The members of one element of "inputs". */
+typedef struct input_ctx {
+    const ct_api_limits *limits;
+    ct_oip_input *in;
+    long long *binary_size;
+    int have_shape, have_data;
+    int64_t count;
+} input_ctx;
+
+static int input_member(ct_json_scan *s, const char *key, void *ctx, ct_api_error *err)
+{
+    input_ctx *c = ctx;
+    ct_oip_input *in = c->in;
+    if (strcmp(key, "name") == 0)
+        return ct_scan_string(s, in->name, sizeof in->name, err);
+    if (strcmp(key, "datatype") == 0)
+        return ct_scan_string(s, in->datatype, sizeof in->datatype, err);
+    if (strcmp(key, "shape") == 0) {
+        c->have_shape = 1;
+        return ct_scan_int_list(s, "shape", &in->shape, err);
+    }
+    if (strcmp(key, "data") == 0) {
+        if (c->have_data)
+            return ct_api_fail(err, 400, "invalid_json", "input '%s': data: duplicate key", in->name);
+        if (ct_scan_number_array(s, in->name[0] ? in->name : "data", c->limits->max_elements, &in->data, &c->count, err) != 0)
+            return -1;
+        in->owned = 1;
+        c->have_data = 1;
+        return 0;
+    }
+    if (strcmp(key, "parameters") == 0) {
+        json_t *p = span_json(s, "parameters", err);
+        if (!p)
+            return -1;
+        json_t *size = json_object_get(p, "binary_data_size");
+        int bad = size && (!json_is_integer(size) || json_integer_value(size) < 0);
+        if (size && !bad)
+            *c->binary_size = json_integer_value(size);
+        json_decref(p);
+        return bad ? ct_api_fail(err, 400, "invalid_parameter", "binary_data_size must be a non-negative integer") : 0;
+    }
+    const char *from, *to;
+    return ct_scan_skip_value(s, &from, &to, err);
+}
+
 /* One element of "inputs". binary_size is set from parameters.binary_data_size (-1: none). */
 static int parse_input(ct_json_scan *s, const ct_api_limits *limits, ct_oip_input *in, long long *binary_size, ct_api_error *err)
 {
-    int have_shape = 0, have_data = 0;
-    int64_t count = 0;
     *binary_size = -1;
-    if (ct_scan_expect(s, '{', err) != 0)
+    input_ctx c = {limits, in, binary_size, 0, 0, 0};
+    if (ct_scan_object(s, input_member, &c, err) != 0)
         return -1;
-    if (ct_scan_peek(s) != '}')
-        for (;;) {
-            char key[32];
-            if (ct_scan_string(s, key, sizeof key, err) != 0 || ct_scan_expect(s, ':', err) != 0)
-                return -1;
-            if (strcmp(key, "name") == 0) {
-                if (ct_scan_string(s, in->name, sizeof in->name, err) != 0)
-                    return -1;
-            } else if (strcmp(key, "datatype") == 0) {
-                if (ct_scan_string(s, in->datatype, sizeof in->datatype, err) != 0)
-                    return -1;
-            } else if (strcmp(key, "shape") == 0) {
-                if (ct_scan_int_list(s, "shape", &in->shape, err) != 0)
-                    return -1;
-                have_shape = 1;
-            } else if (strcmp(key, "data") == 0) {
-                if (have_data)
-                    return ct_api_fail(err, 400, "invalid_json", "input '%s': data: duplicate key", in->name);
-                if (ct_scan_number_array(s, in->name[0] ? in->name : "data", limits->max_elements, &in->data, &count, err) != 0)
-                    return -1;
-                in->owned = 1;
-                have_data = 1;
-            } else if (strcmp(key, "parameters") == 0) {
-                json_t *p = span_json(s, "parameters", err);
-                if (!p)
-                    return -1;
-                json_t *size = json_object_get(p, "binary_data_size");
-                if (size && (!json_is_integer(size) || json_integer_value(size) < 0)) {
-                    json_decref(p);
-                    return ct_api_fail(err, 400, "invalid_parameter", "binary_data_size must be a non-negative integer");
-                }
-                if (size)
-                    *binary_size = json_integer_value(size);
-                json_decref(p);
-            } else {
-                const char *from, *to;
-                if (ct_scan_skip_value(s, &from, &to, err) != 0)
-                    return -1;
-            }
-            int more = ct_scan_next(s, '}', err);
-            if (more < 0)
-                return -1;
-            if (!more)
-                break;
-        }
-    s->p++;
+    int have_shape = c.have_shape, have_data = c.have_data;
+    int64_t count = c.count;
     if (!in->name[0])
         return ct_api_fail(err, 400, "invalid_input", "an input has no name");
     if (strcmp(in->datatype, "FP32") != 0 && strcmp(in->datatype, "FP64") != 0)
@@ -141,6 +141,82 @@ static int take_binary(ct_oip_input *in, char *bin, size_t bin_len, size_t *offs
     return 0;
 }
 
+/* The members of an infer request's JSON. */
+typedef struct request_ctx {
+    ct_oip_request *req;
+    const ct_api_limits *limits;
+    long long *sizes;   /* binary_data_size per input */
+    unsigned seen;      /* keys that may appear once */
+} request_ctx;
+
+static int input_element(ct_json_scan *s, void *ctx, ct_api_error *err)
+{
+    request_ctx *c = ctx;
+    ct_oip_request *req = c->req;
+    if (req->ninputs == CT_OIP_MAX_INPUTS)
+        return ct_api_fail(err, 400, "invalid_input", "more than %d inputs", CT_OIP_MAX_INPUTS);
+    ct_oip_input *in = &req->inputs[req->ninputs];
+    long long *size = &c->sizes[req->ninputs];
+    req->ninputs++; /* counted before parsing, so that a half-read input is freed too */
+    return parse_input(s, c->limits, in, size, err);
+}
+
+static int request_member(ct_json_scan *s, const char *key, void *ctx, ct_api_error *err)
+{
+    request_ctx *c = ctx;
+    ct_oip_request *req = c->req;
+    static const char *const once[] = {"id", "parameters", "inputs", "outputs"};
+    for (int k = 0; k < 4; k++) {
+        if (strcmp(key, once[k]) != 0)
+            continue;
+        if (c->seen & (1u << k))
+            return ct_api_fail(err, 400, "invalid_json", "%s: duplicate key", key);
+        c->seen |= 1u << k;
+    }
+    if (strcmp(key, "id") == 0) {
+        req->has_id = 1;
+        return ct_scan_string(s, req->id, sizeof req->id, err);
+    }
+    if (strcmp(key, "parameters") == 0) {
+        if (!(req->parameters = span_json(s, "parameters", err)))
+            return -1;
+        if (!json_is_object(req->parameters))
+            return ct_api_fail(err, 400, "invalid_parameter", "parameters must be an object");
+        if (json_is_true(json_object_get(req->parameters, "binary_data_output")))
+            req->binary_output = 1;
+        return 0;
+    }
+    if (strcmp(key, "inputs") == 0) {
+        if (ct_scan_peek(s) != '[')
+            return ct_scan_error(s, "expected '['", err);
+        return ct_scan_list(s, input_element, c, err) < 0 ? -1 : 0;
+    }
+    if (strcmp(key, "outputs") == 0) {
+        json_t *outs = span_json(s, "outputs", err);
+        if (!outs)
+            return -1;
+        size_t i;
+        json_t *o;
+        req->output_requested = 0;
+        json_array_foreach(outs, i, o) {
+            const char *name = json_string_value(json_object_get(o, "name"));
+            if (!name || strcmp(name, "output") != 0) {
+                /* the message copies the name before outs (which owns it) goes */
+                ct_api_fail(err, 400, "invalid_output", "unexpected inference output '%.64s'; the only output is 'output'", name ? name : "");
+                json_decref(outs);
+                return -1;
+            }
+            req->output_requested = 1;
+            if (json_is_true(json_object_get(json_object_get(o, "parameters"), "binary_data")))
+                req->binary_output = 1;
+        }
+        json_decref(outs);
+        return 0;
+    }
+    const char *from, *to;
+    return ct_scan_skip_value(s, &from, &to, err);
+}
+
 int ct_oip_parse(char *body, size_t len, long header_len, const ct_api_limits *limits, ct_oip_request *req, ct_api_error *err)
 {
     memset(req, 0, sizeof *req);
@@ -150,89 +226,9 @@ int ct_oip_parse(char *body, size_t len, long header_len, const ct_api_limits *l
         return ct_api_fail(err, 400, "invalid_header", "Inference-Header-Content-Length %ld is larger than the body (%zu bytes)", header_len, len);
     ct_json_scan s = {.start = body, .p = body, .end = body + json_len, .max_depth = limits->max_json_depth > 0 ? limits->max_json_depth : 64};
     long long sizes[CT_OIP_MAX_INPUTS];
-    unsigned seen = 0;
-    if (ct_scan_expect(&s, '{', err) != 0)
+    request_ctx c = {req, limits, sizes, 0};
+    if (ct_scan_object(&s, request_member, &c, err) != 0)
         goto fail;
-    if (ct_scan_peek(&s) != '}')
-        for (;;) {
-            char key[32];
-            if (ct_scan_string(&s, key, sizeof key, err) != 0 || ct_scan_expect(&s, ':', err) != 0)
-                goto fail;
-            static const char *const once[] = {"id", "parameters", "inputs", "outputs"};
-            for (int k = 0; k < 4; k++) {
-                if (strcmp(key, once[k]) == 0 && (seen & (1 << k))) {
-                    ct_api_fail(err, 400, "invalid_json", "%s: duplicate key", key);
-                    goto fail;
-                }
-                if (strcmp(key, once[k]) == 0)
-                    seen |= 1 << k;
-            }
-            if (strcmp(key, "id") == 0) {
-                if (ct_scan_string(&s, req->id, sizeof req->id, err) != 0)
-                    goto fail;
-                req->has_id = 1;
-            } else if (strcmp(key, "parameters") == 0) {
-                if (!(req->parameters = span_json(&s, "parameters", err)))
-                    goto fail;
-                if (!json_is_object(req->parameters)) {
-                    ct_api_fail(err, 400, "invalid_parameter", "parameters must be an object");
-                    goto fail;
-                }
-                if (json_is_true(json_object_get(req->parameters, "binary_data_output")))
-                    req->binary_output = 1;
-            } else if (strcmp(key, "inputs") == 0) {
-                if (ct_scan_expect(&s, '[', err) != 0)
-                    goto fail;
-                if (ct_scan_peek(&s) != ']')
-                    for (;;) {
-                        if (req->ninputs == CT_OIP_MAX_INPUTS) {
-                            ct_api_fail(err, 400, "invalid_input", "more than %d inputs", CT_OIP_MAX_INPUTS);
-                            goto fail;
-                        }
-                        ct_oip_input *in = &req->inputs[req->ninputs];
-                        int rc = parse_input(&s, limits, in, &sizes[req->ninputs], err);
-                        req->ninputs++;
-                        if (rc != 0)
-                            goto fail;
-                        int more = ct_scan_next(&s, ']', err);
-                        if (more < 0)
-                            goto fail;
-                        if (!more)
-                            break;
-                    }
-                s.p++;
-            } else if (strcmp(key, "outputs") == 0) {
-                json_t *outs = span_json(&s, "outputs", err);
-                if (!outs)
-                    goto fail;
-                size_t i;
-                json_t *o;
-                req->output_requested = 0;
-                json_array_foreach(outs, i, o) {
-                    const char *name = json_string_value(json_object_get(o, "name"));
-                    if (!name || strcmp(name, "output") != 0) {
-                        /* the message copies the name before outs (which owns it) goes */
-                        ct_api_fail(err, 400, "invalid_output", "unexpected inference output '%.64s'; the only output is 'output'", name ? name : "");
-                        json_decref(outs);
-                        goto fail;
-                    }
-                    req->output_requested = 1;
-                    if (json_is_true(json_object_get(json_object_get(o, "parameters"), "binary_data")))
-                        req->binary_output = 1;
-                }
-                json_decref(outs);
-            } else {
-                const char *from, *to;
-                if (ct_scan_skip_value(&s, &from, &to, err) != 0)
-                    goto fail;
-            }
-            int more = ct_scan_next(&s, '}', err);
-            if (more < 0)
-                goto fail;
-            if (!more)
-                break;
-        }
-    s.p++;
     if (ct_scan_end(&s, err) != 0)
         goto fail;
     size_t offset = 0;
