@@ -56,6 +56,7 @@ struct ct_plan {
     float *packed;
     const char *algorithm;        /* static string */
     float *weights;               /* a copy, kept only when taps reach very far (see below) */
+    int depthwise;                /* one input channel per group: the row-by-row path */
     int64_t weight_elems;
 };
 
@@ -265,7 +266,8 @@ ct_status ct_plan_create(const ct_params *params, const ct_shape *weight_shape,
             goto error;
         memcpy(plan->bias, bias, sizeof(float) * (size_t)plan->out_channels);
     }
-    plan->algorithm = plan->isa->algorithm[plan->shape];
+    plan->depthwise = plan->cin_g == 1;
+    plan->algorithm = plan->depthwise ? plan->isa->dw_algorithm : plan->isa->algorithm[plan->shape];
     *out = plan;
     return CT_OK;
 error:
@@ -311,17 +313,27 @@ typedef struct run_ctx {
     int64_t lo[3];                     /* the farthest tap's reach, per dim (max t) */
     int64_t org[3], ext[3];            /* padded input: input index of its first row/col, extent */
     int64_t plane;                     /* padded plane size, ext[0]*ext[1]*ext[2] */
+    /* A long 1-d row is cut into segments of seg_w columns (0: not cut), each stored with the
+     * columns its vectors read past its end, as the rows of a 2-d buffer (ext[1] segments of
+     * ext[2] columns): the channels of one tile's K loop then lie a short row apart instead
+     * of a whole row, which keeps a chunk's panel within a few pages. */
+    int64_t seg_w;
     /* The padded input is laid out [n][z][y][c][x]: for one output row the K loop walks
      * the channels at a constant stride through one contiguous block (a pattern stride
      * prefetchers follow), and neighbouring tiles reuse that block. */
     int64_t row_stride;                /* C_in * ext[2]: one padded row of every channel */
     int64_t image_stride;              /* ext[0] * ext[1] * row_stride */
     int64_t out_plane;
-    float *xpad;                       /* N * C_in padded planes */
+    /* Padded images are made a step of images at a time, into two steps' worth of slots:
+     * the next step is padded while this one is computed, and a padded image is read back
+     * from cache, not memory. */
+    float *xpad;                       /* slots * C_in padded planes */
+    int64_t step, slots;               /* images per step; slots = min(N, 2 * step) */
     run_phase *phases;
     int64_t tiles_per_block, cgroups, ci_chunk;
     int64_t items_per_image;           /* groups * tile blocks (of the largest phase) * cgroups */
     int64_t scratch_floats;            /* per thread: partial sums of one item's tiles */
+    int64_t dw_row_floats;             /* depthwise: floats of one row buffer (3 per thread) */
     int64_t items;
     const float *x;
     float *y;
@@ -339,24 +351,28 @@ static int64_t ceil_div(int64_t a, int64_t b)
 static void pad_plane(const run_ctx *c, int64_t plane_idx)
 {
     const int64_t n = plane_idx / c->plan->in_channels, ch = plane_idx % c->plan->in_channels;
-    float *dst = c->xpad + n * c->image_stride + ch * c->ext[2];
+    float *dst = c->xpad + n % c->slots * c->image_stride + ch * c->ext[2];
     const float *src = c->x + plane_idx * c->in[0] * c->in[1] * c->in[2];
-    /* buffer column x holds input column x + org[2]: the input's columns land in [a, b) */
     const int64_t row = c->ext[2], w = c->in[2];
-    int64_t a = c->org[2] < 0 ? -c->org[2] : 0;
-    int64_t b = c->org[2] <= w ? w - c->org[2] : 0;
-    if (b > row)
-        b = row;
     for (int64_t z = 0; z < c->ext[0]; z++)
         for (int64_t y = 0; y < c->ext[1]; y++) {
             float *d = dst + (z * c->ext[1] + y) * c->row_stride;
-            int64_t iz = z + c->org[0], iy = y + c->org[1];
+            /* buffer column x holds input column x + org: the input's columns land in [a, b) */
+            int64_t iz = z + c->org[0], iy = y + c->org[1], org = c->org[2];
+            if (c->seg_w) { /* segment y of the one input row */
+                iy = 0;
+                org += y * c->seg_w;
+            }
+            int64_t a = org < 0 ? -org : 0;
+            int64_t b = org <= w ? w - org : 0;
+            if (b > row)
+                b = row;
             if (iz < 0 || iz >= c->in[0] || iy < 0 || iy >= c->in[1] || a >= b) {
                 memset(d, 0, sizeof(float) * (size_t)row);
                 continue;
             }
             memset(d, 0, sizeof(float) * (size_t)a);
-            memcpy(d + a, src + (iz * c->in[1] + iy) * w + (a + c->org[2]), sizeof(float) * (size_t)(b - a));
+            memcpy(d + a, src + (iz * c->in[1] + iy) * w + (a + org), sizeof(float) * (size_t)(b - a));
             memset(d + b, 0, sizeof(float) * (size_t)(row - b));
         }
 }
@@ -368,6 +384,17 @@ static void fill_bias_plane(const run_ctx *c, int64_t plane_idx)
     float value = c->plan->bias ? c->plan->bias[plane_idx % c->plan->out_channels] : 0.0f;
     for (int64_t i = 0; i < c->out_plane; i++)
         dst[i] = value;
+}
+
+/* The padded input of a vector's first pixel (q per dim), channel 0 of xbase's group. */
+static const float *input_vector(const run_ctx *c, const float *xbase, int64_t qz, int64_t qy, int64_t qx)
+{
+    int64_t col = qx - c->org[2];
+    if (c->seg_w) { /* the segment holding every column the vector reads, col - lo to col + VL */
+        int64_t seg = (col - c->lo[2]) / c->seg_w;
+        return xbase + seg * c->row_stride + (col - seg * c->seg_w);
+    }
+    return xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride + col;
 }
 
 /* Computes one phase's block of tiles for a group of channel blocks. */
@@ -385,7 +412,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     const int nv = plan->nv, mr = plan->mr, vl = plan->isa->vl;
     const ct_igemm_ukernel ukernel = plan->isa->ukernel[plan->shape];
 
-    const float *xbase = c->xpad + n * c->image_stride + grp * plan->cin_g * c->ext[2];
+    const float *xbase = c->xpad + n % c->slots * c->image_stride + grp * plan->cin_g * c->ext[2];
     float *ybase = c->y + (n * plan->out_channels + grp * plan->cout_g) * c->out_plane;
     const float *a_group = plan->packed + grp * plan->group_stride + ph->a_offset;
 
@@ -407,7 +434,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
             int64_t row = vi / rp->vpr, col = vi % rp->vpr * vl;
             int64_t qz = rp->qmin[0] + row / rp->count[1], qy = rp->qmin[1] + row % rp->count[1];
             int64_t qx = rp->qmin[2] + col;
-            bptr[slot] = xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride + (qx - c->org[2]);
+            bptr[slot] = input_vector(c, xbase, qz, qy, qx);
             /* o = q * s + r - pad is a valid index, but q * s + r may pass INT64_MAX first */
             int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + ph->residue[0] - c->pad[0]);
             int64_t oy = (int64_t)((__int128)qy * plan->stride[1] + ph->residue[1] - c->pad[1]);
@@ -461,12 +488,91 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     }
 }
 
+/* The depthwise path (one input channel per group): K is just the taps, too short for the
+ * GEMM microkernels, so each output plane is computed row by row. A stride-2 row's two
+ * x-phases are computed over their common q range and zipped into output order; other
+ * strides scatter each phase row. */
+/* A depthwise channel's packed weights in one phase: its taps, plan->mr floats apart. */
+static const float *depthwise_weights(const ct_plan *plan, int64_t grp, int64_t co, const ct_phase *ph)
+{
+    return plan->packed + grp * plan->group_stride + ph->a_offset + (co / plan->mr * ph->ntaps * plan->mr) +
+           co % plan->mr;
+}
+
+static void run_depthwise_plane(const run_ctx *c, int64_t n, int64_t channel, float *scratch)
+{
+    const ct_plan *plan = c->plan;
+    const ct_isa_config *isa = plan->isa;
+    const int64_t grp = channel / plan->cout_g, co = channel % plan->cout_g;
+    const int64_t sx = plan->stride[2], px = c->pad[2];
+    const float bias = plan->bias ? plan->bias[channel] : 0.0f;
+    const float *xbase = c->xpad + n % c->slots * c->image_stride + grp * c->ext[2];
+    float *ybase = c->y + (n * plan->out_channels + channel) * c->out_plane;
+    const int64_t row_cap = c->dw_row_floats;
+    float *tmp0 = scratch, *tmp1 = scratch + row_cap, *zip = scratch + 2 * row_cap;
+    for (int64_t p = 0; p < plan->nphases; p++) {
+        const run_phase *rp = &c->phases[p];
+        const ct_phase *ph = &plan->phases[p];
+        if (rp->count[0] <= 0)
+            continue;
+        const float *w = depthwise_weights(plan, grp, co, ph);
+        /* the next phase is this row's other x-phase: both go through one zip */
+        const int pair = sx == 2 && ph->residue[2] == 0 && p + 1 < plan->nphases && c->phases[p + 1].count[0] > 0 &&
+                         plan->phases[p + 1].residue[2] == 1 && plan->phases[p + 1].residue[1] == ph->residue[1] &&
+                         plan->phases[p + 1].residue[0] == ph->residue[0];
+        const run_phase *rq = pair ? &c->phases[p + 1] : rp;
+        const ct_phase *qh = pair ? &plan->phases[p + 1] : ph;
+        const float *w1 = depthwise_weights(plan, grp, co, qh);
+        const int64_t qlo = rp->qmin[2] < rq->qmin[2] ? rp->qmin[2] : rq->qmin[2];
+        const int64_t qend0 = rp->qmin[2] + rp->count[2], qend1 = rq->qmin[2] + rq->count[2];
+        const int64_t qcount = (qend0 > qend1 ? qend0 : qend1) - qlo;
+        for (int64_t row = 0; row < rp->rows; row++) {
+            const int64_t qz = rp->qmin[0] + row / rp->count[1], qy = rp->qmin[1] + row % rp->count[1];
+            const int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + ph->residue[0] - c->pad[0]);
+            const int64_t oy = (int64_t)((__int128)qy * plan->stride[1] + ph->residue[1] - c->pad[1]);
+            float *orow = ybase + (oz * c->out[1] + oy) * c->out[2];
+            const float *src = xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride - c->org[2];
+            if (pair) {
+                /* zipped element i is output column 2 * qlo - px + i */
+                isa->dw_row(src + qlo, rp->offsets, w, plan->mr, ph->ntaps, bias, tmp0, qcount);
+                isa->dw_row(src + qlo, rq->offsets, w1, plan->mr, qh->ntaps, bias, tmp1, qcount);
+                const int64_t first = 2 * qlo - px;
+                int64_t i0 = first < 0 ? -first : 0, i1 = 2 * qcount;
+                if (first + i1 > c->out[2])
+                    i1 = c->out[2] - first;
+                if (i0 == 0 && i1 == 2 * qcount) {
+                    isa->dw_zip2(tmp0, tmp1, orow + first, qcount);
+                } else {
+                    isa->dw_zip2(tmp0, tmp1, zip, qcount);
+                    memcpy(orow + first + i0, zip + i0, sizeof(float) * (size_t)(i1 - i0));
+                }
+                continue;
+            }
+            const int64_t q0 = rp->qmin[2];
+            const int64_t ox0 = (int64_t)((__int128)q0 * sx + ph->residue[2] - px);
+            if (sx == 1) {
+                isa->dw_row(src + q0, rp->offsets, w, plan->mr, ph->ntaps, bias, orow + ox0, rp->count[2]);
+                continue;
+            }
+            isa->dw_row(src + q0, rp->offsets, w, plan->mr, ph->ntaps, bias, tmp0, rp->count[2]);
+            for (int64_t j = 0; j < rp->count[2]; j++)
+                orow[ox0 + j * sx] = tmp0[j];
+        }
+        if (pair)
+            p++;
+    }
+}
+
 /* Computes one item: an image, a group, a block of tiles (the same block index in every
  * phase, so the phases share the input rows while they are in cache), a group of channel
  * blocks. */
 static void run_item(const run_ctx *c, int64_t item, float *scratch)
 {
     const ct_plan *plan = c->plan;
+    if (plan->depthwise) {
+        run_depthwise_plane(c, item / plan->out_channels, item % plan->out_channels, scratch);
+        return;
+    }
     const int64_t per_group = c->items_per_image / plan->groups;
     const int64_t n = item / c->items_per_image;
     const int64_t grp = item % c->items_per_image / per_group;
@@ -532,18 +638,24 @@ static int64_t plan_run(run_ctx *c, int nthreads)
             !ct__add(c->ext[d], 1 + (d == 2 ? plan->isa->vl : 0), &c->ext[d]))
             return -1; /* far-reaching taps: the caller takes the gather path or reports the overflow */
     }
-    int64_t bytes;
+    c->seg_w = 0;
+    const int64_t tile_columns = (int64_t)plan->nv * plan->isa->vl;
+    if (!plan->depthwise && c->ext[0] == 1 && c->ext[1] == 1 && c->ext[2] > 8 * tile_columns) {
+        /* one tile wide; vectors start at column lo or later and end by ext[2] */
+        c->seg_w = tile_columns;
+        c->ext[1] = ceil_div(c->ext[2] - c->lo[2], c->seg_w);
+        c->ext[2] = c->seg_w + c->lo[2] + plan->isa->vl;
+    }
     if (!ct__mul(c->ext[0], c->ext[1], &c->plane) || !ct__mul(c->plane, c->ext[2], &c->plane) ||
-        !ct__mul(c->plane, c->g.batch * plan->in_channels, &bytes) || !ct__mul(bytes, sizeof(float), &bytes))
+        !ct__mul(c->plane, plan->in_channels, &c->image_stride))
         return -1;
     c->row_stride = plan->in_channels * c->ext[2];
-    c->image_stride = c->plane * plan->in_channels;
     c->out_plane = c->out[0] * c->out[1] * c->out[2];
 
     /* Work split: K chunks that keep a weight block in L1, tile blocks whose input panel
      * fits L2, then smaller blocks (and channel groups) until every thread has work. */
     c->ci_chunk = CHUNK_TERMS / ntaps_max > 0 ? CHUNK_TERMS / ntaps_max : 1;
-    int64_t kchunk = c->ci_chunk * ntaps_max;
+    const int64_t kchunk = c->ci_chunk * ntaps_max;
     int64_t tile_bytes = kchunk * plan->nv * plan->isa->vl * (int64_t)sizeof(float);
     c->tiles_per_block = PANEL_BYTES / tile_bytes > 0 ? PANEL_BYTES / tile_bytes : 1;
     int64_t max_block = 1024 / plan->nv;  /* MAX_BLOCK_VECTORS in run_item */
@@ -569,8 +681,25 @@ static int64_t plan_run(run_ctx *c, int nthreads)
         else
             break;
     }
-    int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
-    c->scratch_floats = c->tiles_per_block * cb_per_group * plan->mr * plan->nv * plan->isa->vl;
+    if (plan->depthwise) {
+        /* an item is one output plane; a row buffer holds the widest phase row, rounded up */
+        c->dw_row_floats = 2 * (c->ext[2] + plan->isa->vl); /* ext[2] > the widest q range */
+        c->items_per_image = plan->out_channels;
+        c->items = c->g.batch * plan->out_channels;
+        c->scratch_floats = 3 * c->dw_row_floats;
+    } else {
+        int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
+        c->scratch_floats = c->tiles_per_block * cb_per_group * plan->mr * plan->nv * plan->isa->vl;
+    }
+    /* Images are padded and computed a step at a time: enough images per step that every
+     * thread has a few items, two steps' worth of padded slots. */
+    c->step = c->items_per_image > 0 ? ceil_div(4 * (int64_t)nthreads, c->items_per_image) : c->g.batch;
+    if (c->step > c->g.batch)
+        c->step = c->g.batch;
+    c->slots = 2 * c->step < c->g.batch ? 2 * c->step : c->g.batch;
+    int64_t bytes;
+    if (!ct__mul(c->image_stride, c->slots, &bytes) || !ct__mul(bytes, sizeof(float), &bytes))
+        return -1;
     return bytes;
 }
 
@@ -592,27 +721,33 @@ static void fill_offsets(run_ctx *c, int64_t *table)
 
 /* The body of a run: padding, bias fill, then the work items. Called by every thread of the
  * parallel region (the omp for loops split the work), or alone outside any region. */
-static void run_parallel(run_ctx *c, const ct_plan *plan, int64_t planes, int64_t out_planes, int *failed)
+static void run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
 {
-#pragma omp for schedule(static) nowait
-    for (int64_t i = 0; i < planes; i++)
-        pad_plane(c, i);
     if (plan->needs_bias_fill) {
 #pragma omp for schedule(static) nowait
-        for (int64_t i = 0; i < out_planes; i++)
+        for (int64_t i = 0; i < c->g.batch * plan->out_channels; i++)
             fill_bias_plane(c, i);
     }
-#pragma omp barrier
     float *scratch = NULL;
-    if (posix_memalign((void **)&scratch, 64, sizeof(float) * (size_t)(c->scratch_floats > 0 ? c->scratch_floats : 1)) != 0)
+    if (posix_memalign((void **)&scratch, 64, sizeof(float) * (size_t)(c->scratch_floats + 1)) != 0)
         scratch = NULL;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t i = 0; i < c->items; i++) {
-        if (scratch)
-            run_item(c, i, scratch);
-        else
+    const int64_t per_image = c->items_per_image;
+    for (int64_t n0 = 0; n0 < c->g.batch; n0 += c->step) {
+        const int64_t n1 = n0 + c->step < c->g.batch ? n0 + c->step : c->g.batch;
+        /* The barrier after padding this step also ends every thread's share of the step
+         * before, whose slots the next step reuses. */
+#pragma omp for schedule(static) nowait
+        for (int64_t i = n0 * plan->in_channels; i < n1 * plan->in_channels; i++)
+            pad_plane(c, i);
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t i = n0 * per_image; i < n1 * per_image; i++) {
+            if (scratch)
+                run_item(c, i, scratch);
+            else
 #pragma omp atomic write
-            *failed = 1;
+                *failed = 1;
+        }
     }
     free(scratch);
 }
@@ -661,15 +796,13 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
     c.xpad = (float *)workspace;
     fill_offsets(&c, (int64_t *)(workspace + table_at));
 
-    const int64_t planes = c.g.batch * plan->in_channels;
-    const int64_t out_planes = c.g.batch * plan->out_channels;
     int threads = nthreads < c.items ? nthreads : (int)(c.items > 0 ? c.items : 1);
     int failed = 0;
     if (threads > 1) {
 #pragma omp parallel num_threads(threads)
-        run_parallel(&c, plan, planes, out_planes, &failed);
+        run_parallel(&c, plan, &failed);
     } else {
-        run_parallel(&c, plan, planes, out_planes, &failed); /* no OpenMP runtime for one thread */
+        run_parallel(&c, plan, &failed); /* no OpenMP runtime for one thread */
     }
     if (failed) {
         free(workspace);

@@ -27,12 +27,15 @@ typedef struct layer {
     int has_bias;
 } layer;
 
+/* Set: 1-d layers with rows long enough that the fast path cuts them into segments. */
+static int long_rows;
+
 static void random_layer(layer *L)
 {
-    int nd = (int)rnd_in(1, 3);
+    int nd = long_rows ? 1 : (int)rnd_in(1, 3);
     ct_params_init(&L->p, nd);
     L->p.groups = rnd_in(1, 3);
-    int64_t cin_g = rnd_in(1, 5), cout_g = rnd_in(1, 14);
+    int64_t cin_g = rnd_in(long_rows ? 2 : 1, 5), cout_g = rnd_in(1, 14);
     int batched = rnd() % 4 != 0;
     int64_t batch = batched ? rnd_in(1, 3) : 1;
     int r = 0;
@@ -44,7 +47,7 @@ static void random_layer(layer *L)
     int64_t max_in = nd == 1 ? 40 : nd == 2 ? 12 : 6;
     int64_t max_k = nd == 3 ? 3 : 5;
     for (int d = 0; d < nd; d++) {
-        L->xs.dims[r++] = rnd_in(1, max_in);
+        L->xs.dims[r++] = long_rows ? rnd_in(400, 900) : rnd_in(1, max_in);
         int64_t k = rnd_in(1, max_k);
         L->ws.dims[2 + d] = k;
         L->p.stride[d] = rnd_in(1, 4);
@@ -159,3 +162,9 @@ static void run_random(const char *isa, int want)
 TEST(differential_1000_random_layers_default_isa) { run_random(ct_cpu_isa(), 1000); }
 TEST(differential_300_random_layers_generic) { run_random("generic", 300); }
 TEST(differential_300_random_layers_avx2) { rng_state = 12345; run_random("avx2", 300); }
+TEST(differential_100_long_1d_rows)
+{
+    long_rows = 1;
+    run_random(ct_cpu_isa(), 100);
+    long_rows = 0;
+}

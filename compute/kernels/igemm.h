@@ -49,6 +49,11 @@ typedef struct ct_isa_config {
     int nv[CT_KERNEL_SHAPES];
     ct_igemm_ukernel ukernel[CT_KERNEL_SHAPES];
     const char *algorithm[CT_KERNEL_SHAPES]; /* "phase_igemm_4x3__avx2": the plan's name */
+    /* The depthwise path (dwconv_template.h): one phase row, and the zip of two x-phases. */
+    void (*dw_row)(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,
+                   float bias, float *dst, int64_t count);
+    void (*dw_zip2)(const float *a, const float *b, float *dst, int64_t count);
+    const char *dw_algorithm;
 } ct_isa_config;
 
 extern const ct_isa_config ct__isa_generic;

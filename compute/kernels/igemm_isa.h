@@ -11,6 +11,16 @@
 typedef float ct_vf __attribute__((vector_size(CT_VL * sizeof(float))));
 typedef float ct_vf_unaligned __attribute__((vector_size(CT_VL * sizeof(float)), aligned(4), may_alias));
 
+/* A vector with x in every lane: GCC loads it with one broadcast from memory, where
+ * (ct_vf){0} + x would cost an add (0 + x is not an identity for x = -0.0). */
+#if CT_VL == 8
+#define CT_SPLAT(x) ((ct_vf){(x), (x), (x), (x), (x), (x), (x), (x)})
+#elif CT_VL == 16
+#define CT_SPLAT(x) ((ct_vf){(x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x)})
+#else
+#error "CT_SPLAT: unsupported CT_VL"
+#endif
+
 #ifndef CT_PREFETCH_DISTANCE
 #define CT_PREFETCH_DISTANCE 16 /* K terms */
 #endif
@@ -61,6 +71,8 @@ typedef float ct_vf_unaligned __attribute__((vector_size(CT_VL * sizeof(float)),
 #undef CT_NV
 #undef CT_KNAME
 
+#include "dwconv_template.h"
+
 const ct_isa_config CT_ISA_CONFIG = {
     .name = CT_STR(CT_ISA),
     .vl = CT_VL,
@@ -80,4 +92,7 @@ const ct_isa_config CT_ISA_CONFIG = {
         "phase_igemm_2x6__" CT_STR(CT_ISA),
         "phase_igemm_1x12__" CT_STR(CT_ISA),
     },
+    .dw_row = CT_DW_ROW,
+    .dw_zip2 = CT_DW_ZIP2,
+    .dw_algorithm = "phase_depthwise__" CT_STR(CT_ISA),
 };

@@ -5,8 +5,12 @@
  * multiply-adds become FMAs. */
 
 /* One K term: NV input vectors times MR broadcast weights (vector * scalar broadcasts
- * straight from memory; 0 + a[m] would cost an add, since it is not an identity for -0.0). */
+ * straight from memory).
+ * The 12 accumulators leave 4 of AVX2's 16 registers: tiles with at most 3 vectors keep the
+ * vectors in registers and stream the weights; wider tiles (NV > 3) keep the MR weights in
+ * registers and stream the vectors, one at a time, or an accumulator would spill. */
 #undef CT_K_STEP
+#if CT_NV <= 3
 #define CT_K_STEP()                                                            \
     do {                                                                       \
         const int64_t off = offsets[k];                                        \
@@ -20,6 +24,21 @@
                 acc[m][v] += bv[v] * am;                                       \
         }                                                                      \
     } while (0)
+#else
+#define CT_K_STEP()                                                            \
+    do {                                                                       \
+        const int64_t off = offsets[k];                                        \
+        ct_vf av[CT_MR];                                                       \
+        _Pragma("GCC unroll 16") for (int m = 0; m < CT_MR; m++)               \
+            av[m] = CT_SPLAT(a[k * CT_MR + m]);                                 \
+        _Pragma("GCC unroll 16") for (int v = 0; v < CT_NV; v++)               \
+        {                                                                      \
+            const ct_vf bv = *(const ct_vf_unaligned *)(b[v] + off);           \
+            _Pragma("GCC unroll 16") for (int m = 0; m < CT_MR; m++)           \
+                acc[m][v] += bv * av[m];                                       \
+        }                                                                      \
+    } while (0)
+#endif
 
 void CT_KNAME(const ct_igemm_args *restrict args)
 {
