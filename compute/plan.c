@@ -333,7 +333,7 @@ typedef struct run_ctx {
     int64_t tiles_per_block, cgroups, ci_chunk;
     int64_t items_per_image;           /* groups * tile blocks (of the largest phase) * cgroups */
     int64_t scratch_floats;            /* per thread: partial sums of one item's tiles */
-    int64_t dw_row_floats;             /* depthwise: floats of one row buffer (3 per thread) */
+    int64_t dw_row_floats;             /* depthwise: floats of a thread's row buffer */
     int64_t items;
     const float *x;
     float *y;
@@ -346,12 +346,10 @@ static int64_t ceil_div(int64_t a, int64_t b)
     return a / b + (a % b > 0);
 }
 
-/* Copies input plane `plane_idx` (n * C_in + c) into its zero-bordered slot in one pass:
- * each padded row is zeros, or zeros + an input row + zeros. */
-static void pad_plane(const run_ctx *c, int64_t plane_idx)
+/* Copies input plane `plane_idx` (n * C_in + c) into its zero-bordered copy at dst (rows
+ * row_stride apart) in one pass: each padded row is zeros, or zeros + an input row + zeros. */
+static void pad_plane(const run_ctx *c, int64_t plane_idx, float *dst)
 {
-    const int64_t n = plane_idx / c->plan->in_channels, ch = plane_idx % c->plan->in_channels;
-    float *dst = c->xpad + n % c->slots * c->image_stride + ch * c->ext[2];
     const float *src = c->x + plane_idx * c->in[0] * c->in[1] * c->in[2];
     const int64_t row = c->ext[2], w = c->in[2];
     for (int64_t z = 0; z < c->ext[0]; z++)
@@ -499,17 +497,16 @@ static const float *depthwise_weights(const ct_plan *plan, int64_t grp, int64_t 
            co % plan->mr;
 }
 
-static void run_depthwise_plane(const run_ctx *c, int64_t n, int64_t channel, float *scratch)
+static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, const float *xbase,
+                                  float *scratch)
 {
     const ct_plan *plan = c->plan;
     const ct_isa_config *isa = plan->isa;
     const int64_t grp = channel / plan->cout_g, co = channel % plan->cout_g;
     const int64_t sx = plan->stride[2], px = c->pad[2];
     const float bias = plan->bias ? plan->bias[channel] : 0.0f;
-    const float *xbase = c->xpad + n % c->slots * c->image_stride + grp * c->ext[2];
     float *ybase = c->y + (n * plan->out_channels + channel) * c->out_plane;
-    const int64_t row_cap = c->dw_row_floats;
-    float *tmp0 = scratch, *tmp1 = scratch + row_cap, *zip = scratch + 2 * row_cap;
+    float *tmp = scratch;
     for (int64_t p = 0; p < plan->nphases; p++) {
         const run_phase *rp = &c->phases[p];
         const ct_phase *ph = &plan->phases[p];
@@ -534,18 +531,8 @@ static void run_depthwise_plane(const run_ctx *c, int64_t n, int64_t channel, fl
             const float *src = xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride - c->org[2];
             if (pair) {
                 /* zipped element i is output column 2 * qlo - px + i */
-                isa->dw_row(src + qlo, rp->offsets, w, plan->mr, ph->ntaps, bias, tmp0, qcount);
-                isa->dw_row(src + qlo, rq->offsets, w1, plan->mr, qh->ntaps, bias, tmp1, qcount);
-                const int64_t first = 2 * qlo - px;
-                int64_t i0 = first < 0 ? -first : 0, i1 = 2 * qcount;
-                if (first + i1 > c->out[2])
-                    i1 = c->out[2] - first;
-                if (i0 == 0 && i1 == 2 * qcount) {
-                    isa->dw_zip2(tmp0, tmp1, orow + first, qcount);
-                } else {
-                    isa->dw_zip2(tmp0, tmp1, zip, qcount);
-                    memcpy(orow + first + i0, zip + i0, sizeof(float) * (size_t)(i1 - i0));
-                }
+                isa->dw_pair(src + qlo, rp->offsets, w, ph->ntaps, rq->offsets, w1, qh->ntaps, plan->mr, bias, orow,
+                             2 * qlo - px, qcount, c->out[2]);
                 continue;
             }
             const int64_t q0 = rp->qmin[2];
@@ -554,13 +541,25 @@ static void run_depthwise_plane(const run_ctx *c, int64_t n, int64_t channel, fl
                 isa->dw_row(src + q0, rp->offsets, w, plan->mr, ph->ntaps, bias, orow + ox0, rp->count[2]);
                 continue;
             }
-            isa->dw_row(src + q0, rp->offsets, w, plan->mr, ph->ntaps, bias, tmp0, rp->count[2]);
+            isa->dw_row(src + q0, rp->offsets, w, plan->mr, ph->ntaps, bias, tmp, rp->count[2]);
             for (int64_t j = 0; j < rp->count[2]; j++)
-                orow[ox0 + j * sx] = tmp0[j];
+                orow[ox0 + j * sx] = tmp[j];
         }
         if (pair)
             p++;
     }
+}
+
+/* A depthwise item: one input plane, padded into the thread's scratch (where it stays in
+ * cache), and the output channels computed from it. */
+static void run_depthwise_item(const run_ctx *c, int64_t item, float *scratch)
+{
+    const ct_plan *plan = c->plan;
+    const int64_t n = item / plan->groups, grp = item % plan->groups;
+    float *plane = scratch + c->dw_row_floats;
+    pad_plane(c, n * plan->in_channels + grp, plane);
+    for (int64_t co = 0; co < plan->cout_g; co++)
+        run_depthwise_channel(c, n, grp * plan->cout_g + co, plane, scratch);
 }
 
 /* Computes one item: an image, a group, a block of tiles (the same block index in every
@@ -570,7 +569,7 @@ static void run_item(const run_ctx *c, int64_t item, float *scratch)
 {
     const ct_plan *plan = c->plan;
     if (plan->depthwise) {
-        run_depthwise_plane(c, item / plan->out_channels, item % plan->out_channels, scratch);
+        run_depthwise_item(c, item, scratch);
         return;
     }
     const int64_t per_group = c->items_per_image / plan->groups;
@@ -582,8 +581,8 @@ static void run_item(const run_ctx *c, int64_t item, float *scratch)
             run_phase_block(c, n, grp, p, block, cgroup, scratch);
 }
 
-/* Lays out phases, the padded input and the work items. Returns bytes of workspace needed,
- * or -1 on overflow. */
+/* Lays out phases, the padded input and the work items. Returns the bytes of padded input
+ * (the shared workspace, or the depthwise path's per-thread planes), or -1 on overflow. */
 static int64_t plan_run(run_ctx *c, int nthreads)
 {
     const ct_plan *plan = c->plan;
@@ -649,7 +648,8 @@ static int64_t plan_run(run_ctx *c, int nthreads)
     if (!ct__mul(c->ext[0], c->ext[1], &c->plane) || !ct__mul(c->plane, c->ext[2], &c->plane) ||
         !ct__mul(c->plane, plan->in_channels, &c->image_stride))
         return -1;
-    c->row_stride = plan->in_channels * c->ext[2];
+    /* a depthwise item pads its one plane alone: rows are then ext[2] apart */
+    c->row_stride = plan->depthwise ? c->ext[2] : plan->in_channels * c->ext[2];
     c->out_plane = c->out[0] * c->out[1] * c->out[2];
 
     /* Work split: K chunks that keep a weight block in L1, tile blocks whose input panel
@@ -683,10 +683,11 @@ static int64_t plan_run(run_ctx *c, int nthreads)
     }
     if (plan->depthwise) {
         /* an item is one output plane; a row buffer holds the widest phase row, rounded up */
-        c->dw_row_floats = 2 * (c->ext[2] + plan->isa->vl); /* ext[2] > the widest q range */
-        c->items_per_image = plan->out_channels;
-        c->items = c->g.batch * plan->out_channels;
-        c->scratch_floats = 3 * c->dw_row_floats;
+        c->dw_row_floats = c->ext[2] + plan->isa->vl; /* ext[2] > the widest q range */
+        c->items_per_image = plan->groups;
+        c->items = c->g.batch * plan->groups;
+        if (!ct__add(c->dw_row_floats, c->plane, &c->scratch_floats))
+            return -1;
     } else {
         int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
         c->scratch_floats = c->tiles_per_block * cb_per_group * plan->mr * plan->nv * plan->isa->vl;
@@ -698,7 +699,8 @@ static int64_t plan_run(run_ctx *c, int nthreads)
         c->step = c->g.batch;
     c->slots = 2 * c->step < c->g.batch ? 2 * c->step : c->g.batch;
     int64_t bytes;
-    if (!ct__mul(c->image_stride, c->slots, &bytes) || !ct__mul(bytes, sizeof(float), &bytes))
+    if (!ct__mul(plan->depthwise ? c->plane : c->image_stride, plan->depthwise ? nthreads : c->slots, &bytes) ||
+        !ct__mul(bytes, sizeof(float), &bytes))
         return -1;
     return bytes;
 }
@@ -736,9 +738,10 @@ static void run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
         const int64_t n1 = n0 + c->step < c->g.batch ? n0 + c->step : c->g.batch;
         /* The barrier after padding this step also ends every thread's share of the step
          * before, whose slots the next step reuses. */
+        const int64_t pad_end = plan->depthwise ? n0 * plan->in_channels : n1 * plan->in_channels;
 #pragma omp for schedule(static) nowait
-        for (int64_t i = n0 * plan->in_channels; i < n1 * plan->in_channels; i++)
-            pad_plane(c, i);
+        for (int64_t i = n0 * plan->in_channels; i < pad_end; i++)
+            pad_plane(c, i, c->xpad + i / plan->in_channels % c->slots * c->image_stride + i % plan->in_channels * c->ext[2]);
 #pragma omp barrier
 #pragma omp for schedule(dynamic, 1) nowait
         for (int64_t i = n0 * per_image; i < n1 * per_image; i++) {
@@ -783,6 +786,8 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
                                 plan->bias ? plan->out_channels : 0, output, msg, cap);
     }
     int64_t terms = plan->cin_g * (plan->kernel[0] * plan->kernel[1] * plan->kernel[2]);
+    if (plan->depthwise && xpad_bytes >= 0)
+        xpad_bytes = 0; /* its planes are in the threads' scratch */
     int64_t total, table_at = (xpad_bytes + 63) / 64 * 64; /* keep the offsets 8-byte aligned */
     if (xpad_bytes < 0 || !ct__add(table_at, terms * (int64_t)sizeof(int64_t), &total) || (uint64_t)total > SIZE_MAX) {
         free(c.phases);

@@ -5,13 +5,15 @@
  * ct_dw_row: dst[j] = bias + sum_t w[t * wstride] * src[off[t] + j] for j < count. Every
  * src[off[t] + j] with j < round_up(count, VL) must be readable (the padded input has VL
  * spare columns).
- * ct_dw_zip2: dst[2j] = a[j], dst[2j + 1] = b[j] for j < count, the two x-phases of a
- * stride-2 row merged into output order with vector shuffles instead of scalar stores. */
+ * ct_dw_pair: the two x-phases of a stride-2 row at once, zipped into output order with
+ * vector shuffles instead of scalar stores: with a and b the rows ct_dw_row would give for
+ * (off0, w0, n0) and (off1, w1, n1), zipped element i = 2j + (0 for a, 1 for b) goes to
+ * dst[first + i] when 0 <= first + i < out_len. */
 
 #define CT_DW_GLUE(base, isa) base##__##isa
 #define CT_DW_NAME(base, isa) CT_DW_GLUE(base, isa)
 #define CT_DW_ROW CT_DW_NAME(ct_f32_dw_row, CT_ISA)
-#define CT_DW_ZIP2 CT_DW_NAME(ct_f32_dw_zip2, CT_ISA)
+#define CT_DW_PAIR CT_DW_NAME(ct_f32_dw_pair, CT_ISA)
 
 static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,
                       float bias, float *dst, int64_t count)
@@ -42,23 +44,73 @@ static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int6
     }
 }
 
-static void CT_DW_ZIP2(const float *a, const float *b, float *dst, int64_t count)
-{
-    typedef int ct_vi __attribute__((vector_size(CT_VL * sizeof(int))));
 #if CT_VL == 8
-    const ct_vi lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
+#define CT_ZIP_LO {0, 8, 1, 9, 2, 10, 3, 11}
+#define CT_ZIP_HI {4, 12, 5, 13, 6, 14, 7, 15}
 #else
-    const ct_vi lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
-    const ct_vi hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+#define CT_ZIP_LO {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23}
+#define CT_ZIP_HI {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31}
 #endif
-    int64_t j = 0;
-    for (; j + CT_VL <= count; j += CT_VL) {
-        const ct_vf va = *(const ct_vf_unaligned *)(a + j), vb = *(const ct_vf_unaligned *)(b + j);
-        *(ct_vf_unaligned *)(dst + 2 * j) = __builtin_shuffle(va, vb, lo);
-        *(ct_vf_unaligned *)(dst + 2 * j + CT_VL) = __builtin_shuffle(va, vb, hi);
-    }
-    for (; j < count; j++) {
-        dst[2 * j] = a[j];
-        dst[2 * j + 1] = b[j];
+typedef int ct_vi __attribute__((vector_size(CT_VL * sizeof(int))));
+
+/* One vector of each phase at column j, zipped; only the part inside [0, out_len) stored. */
+static inline void CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(const float *src, const int64_t *off0, const float *w0,
+                                                       int64_t n0, const int64_t *off1, const float *w1, int64_t n1,
+                                                       int64_t wstride, float bias, float *dst, int64_t first,
+                                                       int64_t count, int64_t out_len, int64_t j)
+{
+    const ct_vi lo = CT_ZIP_LO, hi = CT_ZIP_HI;
+    ct_vf a = CT_SPLAT(bias), b = a;
+    for (int64_t t = 0; t < n0; t++)
+        a += *(const ct_vf_unaligned *)(src + off0[t] + j) * CT_SPLAT(w0[t * wstride]);
+    for (int64_t t = 0; t < n1; t++)
+        b += *(const ct_vf_unaligned *)(src + off1[t] + j) * CT_SPLAT(w1[t * wstride]);
+    float tmp[2 * CT_VL];
+    const ct_vf zlo = __builtin_shuffle(a, b, lo), zhi = __builtin_shuffle(a, b, hi);
+    memcpy(tmp, &zlo, sizeof zlo);
+    memcpy(tmp + CT_VL, &zhi, sizeof zhi);
+    const int64_t at = first + 2 * j, from = at < 0 ? -at : 0;
+    int64_t end = at + 2 * (count - j < CT_VL ? count - j : CT_VL);
+    if (end > out_len)
+        end = out_len;
+    if (end > at + from)
+        memcpy(dst + at + from, tmp + from, sizeof(float) * (size_t)(end - at - from));
+}
+
+static void CT_DW_PAIR(const float *src, const int64_t *off0, const float *w0, int64_t n0, const int64_t *off1,
+                       const float *w1, int64_t n1, int64_t wstride, float bias, float *dst, int64_t first,
+                       int64_t count, int64_t out_len)
+{
+    const ct_vi lo = CT_ZIP_LO, hi = CT_ZIP_HI;
+    for (int64_t j = 0; j < count;) {
+        if (first + 2 * j < 0 || j + 2 * CT_VL > count || first + 2 * j + 4 * CT_VL > out_len) {
+            CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(src, off0, w0, n0, off1, w1, n1, wstride, bias, dst, first, count,
+                                                out_len, j);
+            j += CT_VL;
+            continue;
+        }
+        /* interior: two vectors per phase, four independent FMA chains, stored whole */
+        ct_vf a0 = CT_SPLAT(bias), a1 = a0, b0 = a0, b1 = a0;
+        for (int64_t t = 0; t < n0; t++) {
+            const float *s = src + off0[t] + j;
+            const ct_vf wt = CT_SPLAT(w0[t * wstride]);
+            a0 += *(const ct_vf_unaligned *)s * wt;
+            a1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
+        }
+        for (int64_t t = 0; t < n1; t++) {
+            const float *s = src + off1[t] + j;
+            const ct_vf wt = CT_SPLAT(w1[t * wstride]);
+            b0 += *(const ct_vf_unaligned *)s * wt;
+            b1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
+        }
+        float *d = dst + first + 2 * j;
+        *(ct_vf_unaligned *)d = __builtin_shuffle(a0, b0, lo);
+        *(ct_vf_unaligned *)(d + CT_VL) = __builtin_shuffle(a0, b0, hi);
+        *(ct_vf_unaligned *)(d + 2 * CT_VL) = __builtin_shuffle(a1, b1, lo);
+        *(ct_vf_unaligned *)(d + 3 * CT_VL) = __builtin_shuffle(a1, b1, hi);
+        j += 2 * CT_VL;
     }
 }
+
+#undef CT_ZIP_LO
+#undef CT_ZIP_HI

@@ -93,6 +93,6 @@ const ct_isa_config CT_ISA_CONFIG = {
         "phase_igemm_1x12__" CT_STR(CT_ISA),
     },
     .dw_row = CT_DW_ROW,
-    .dw_zip2 = CT_DW_ZIP2,
+    .dw_pair = CT_DW_PAIR,
     .dw_algorithm = "phase_depthwise__" CT_STR(CT_ISA),
 };
