@@ -8,12 +8,14 @@
  * ct_dw_pair: the two x-phases of a stride-2 row at once, zipped into output order with
  * vector shuffles instead of scalar stores: with a and b the rows ct_dw_row would give for
  * (off0, w0, n0) and (off1, w1, n1), zipped element i = 2j + (0 for a, 1 for b) goes to
- * dst[first + i] when 0 <= first + i < out_len. */
+ * dst[first + i] when 0 <= first + i < out_len.
+ */
 
 #define CT_DW_GLUE(base, isa) base##__##isa
 #define CT_DW_NAME(base, isa) CT_DW_GLUE(base, isa)
 #define CT_DW_ROW CT_DW_NAME(ct_f32_dw_row, CT_ISA)
 #define CT_DW_PAIR CT_DW_NAME(ct_f32_dw_pair, CT_ISA)
+#define CT_ZIP_STORE CT_DW_NAME(ct_f32_zip_store, CT_ISA)
 
 static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,
                       float bias, float *dst, int64_t count)
@@ -44,14 +46,36 @@ static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int6
     }
 }
 
+/* The first and second halves of a and b interleaved (GCC 12 and clang both have
+ * __builtin_shufflevector; GCC's __builtin_shuffle is GCC-only). */
 #if CT_VL == 8
-#define CT_ZIP_LO {0, 8, 1, 9, 2, 10, 3, 11}
-#define CT_ZIP_HI {4, 12, 5, 13, 6, 14, 7, 15}
+#define CT_ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
+#define CT_ZIP_HI(a, b) __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
 #else
-#define CT_ZIP_LO {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23}
-#define CT_ZIP_HI {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31}
+#define CT_ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define CT_ZIP_HI(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
 #endif
-typedef int ct_vi __attribute__((vector_size(CT_VL * sizeof(int))));
+
+/* The zip and store of one vector of each phase: a and b hold VL floats, the first n valid. */
+static void CT_ZIP_STORE(const float *a, const float *b, float *dst, int64_t at, int64_t n, int64_t out_len)
+{
+    const ct_vf va = *(const ct_vf_unaligned *)a, vb = *(const ct_vf_unaligned *)b;
+    const ct_vf zlo = CT_ZIP_LO(va, vb), zhi = CT_ZIP_HI(va, vb);
+    if (at >= 0 && n == CT_VL && at + 2 * CT_VL <= out_len) {
+        *(ct_vf_unaligned *)(dst + at) = zlo;
+        *(ct_vf_unaligned *)(dst + at + CT_VL) = zhi;
+        return;
+    }
+    float tmp[2 * CT_VL];
+    memcpy(tmp, &zlo, sizeof zlo);
+    memcpy(tmp + CT_VL, &zhi, sizeof zhi);
+    const int64_t from = at < 0 ? -at : 0;
+    int64_t end = at + 2 * n;
+    if (end > out_len)
+        end = out_len;
+    if (end > at + from)
+        memcpy(dst + at + from, tmp + from, sizeof(float) * (size_t)(end - at - from));
+}
 
 /* One vector of each phase at column j, zipped; only the part inside [0, out_len) stored. */
 static inline void CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(const float *src, const int64_t *off0, const float *w0,
@@ -59,29 +83,21 @@ static inline void CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(const float *src, const i
                                                        int64_t wstride, float bias, float *dst, int64_t first,
                                                        int64_t count, int64_t out_len, int64_t j)
 {
-    const ct_vi lo = CT_ZIP_LO, hi = CT_ZIP_HI;
     ct_vf a = CT_SPLAT(bias), b = a;
     for (int64_t t = 0; t < n0; t++)
         a += *(const ct_vf_unaligned *)(src + off0[t] + j) * CT_SPLAT(w0[t * wstride]);
     for (int64_t t = 0; t < n1; t++)
         b += *(const ct_vf_unaligned *)(src + off1[t] + j) * CT_SPLAT(w1[t * wstride]);
-    float tmp[2 * CT_VL];
-    const ct_vf zlo = __builtin_shuffle(a, b, lo), zhi = __builtin_shuffle(a, b, hi);
-    memcpy(tmp, &zlo, sizeof zlo);
-    memcpy(tmp + CT_VL, &zhi, sizeof zhi);
-    const int64_t at = first + 2 * j, from = at < 0 ? -at : 0;
-    int64_t end = at + 2 * (count - j < CT_VL ? count - j : CT_VL);
-    if (end > out_len)
-        end = out_len;
-    if (end > at + from)
-        memcpy(dst + at + from, tmp + from, sizeof(float) * (size_t)(end - at - from));
+    float fa[CT_VL], fb[CT_VL];
+    memcpy(fa, &a, sizeof a);
+    memcpy(fb, &b, sizeof b);
+    CT_ZIP_STORE(fa, fb, dst, first + 2 * j, count - j < CT_VL ? count - j : CT_VL, out_len);
 }
 
 static void CT_DW_PAIR(const float *src, const int64_t *off0, const float *w0, int64_t n0, const int64_t *off1,
                        const float *w1, int64_t n1, int64_t wstride, float bias, float *dst, int64_t first,
                        int64_t count, int64_t out_len)
 {
-    const ct_vi lo = CT_ZIP_LO, hi = CT_ZIP_HI;
     for (int64_t j = 0; j < count;) {
         if (first + 2 * j < 0 || j + 2 * CT_VL > count || first + 2 * j + 4 * CT_VL > out_len) {
             CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(src, off0, w0, n0, off1, w1, n1, wstride, bias, dst, first, count,
@@ -104,10 +120,10 @@ static void CT_DW_PAIR(const float *src, const int64_t *off0, const float *w0, i
             b1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
         }
         float *d = dst + first + 2 * j;
-        *(ct_vf_unaligned *)d = __builtin_shuffle(a0, b0, lo);
-        *(ct_vf_unaligned *)(d + CT_VL) = __builtin_shuffle(a0, b0, hi);
-        *(ct_vf_unaligned *)(d + 2 * CT_VL) = __builtin_shuffle(a1, b1, lo);
-        *(ct_vf_unaligned *)(d + 3 * CT_VL) = __builtin_shuffle(a1, b1, hi);
+        *(ct_vf_unaligned *)d = CT_ZIP_LO(a0, b0);
+        *(ct_vf_unaligned *)(d + CT_VL) = CT_ZIP_HI(a0, b0);
+        *(ct_vf_unaligned *)(d + 2 * CT_VL) = CT_ZIP_LO(a1, b1);
+        *(ct_vf_unaligned *)(d + 3 * CT_VL) = CT_ZIP_HI(a1, b1);
         j += 2 * CT_VL;
     }
 }
