@@ -29,13 +29,15 @@ typedef struct layer {
 
 /* Set: 1-d layers with rows long enough that the fast path cuts them into segments. */
 static int long_rows;
+/* Set: layers with more (channel, tap) terms than one K chunk, with bias. */
+static int wide_k;
 
 static void random_layer(layer *L)
 {
     int nd = long_rows ? 1 : (int)rnd_in(1, 3);
     ct_params_init(&L->p, nd);
     L->p.groups = rnd_in(1, 3);
-    int64_t cin_g = rnd_in(long_rows ? 2 : 1, 5), cout_g = rnd_in(1, 14);
+    int64_t cin_g = wide_k ? rnd_in(120, 300) : rnd_in(long_rows ? 2 : 1, 5), cout_g = rnd_in(1, 14);
     int batched = rnd() % 4 != 0;
     int64_t batch = batched ? rnd_in(1, 3) : 1;
     int r = 0;
@@ -44,7 +46,7 @@ static void random_layer(layer *L)
     L->xs.dims[r++] = cin_g * L->p.groups;
     L->ws.dims[0] = cin_g * L->p.groups;
     L->ws.dims[1] = cout_g;
-    int64_t max_in = nd == 1 ? 40 : nd == 2 ? 12 : 6;
+    int64_t max_in = wide_k ? 5 : nd == 1 ? 40 : nd == 2 ? 12 : 6;
     int64_t max_k = nd == 3 ? 3 : 5;
     for (int d = 0; d < nd; d++) {
         L->xs.dims[r++] = long_rows ? rnd_in(400, 900) : rnd_in(1, max_in);
@@ -60,7 +62,7 @@ static void random_layer(layer *L)
     }
     L->xs.rank = r;
     L->ws.rank = nd + 2;
-    L->has_bias = rnd() % 2;
+    L->has_bias = wide_k || rnd() % 2;
     switch (rnd() % 6) {
     case 0: /* ONNX asymmetric pads */
         for (int d = 0; d < nd; d++)
@@ -167,4 +169,11 @@ TEST(differential_100_long_1d_rows)
     long_rows = 1;
     run_random(ct_cpu_isa(), 100);
     long_rows = 0;
+}
+
+TEST(differential_60_layers_with_chunked_k_and_bias)
+{
+    wide_k = 1;
+    run_random(ct_cpu_isa(), 60);
+    wide_k = 0;
 }
