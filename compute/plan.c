@@ -538,20 +538,21 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
             const int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + ph->residue[0] - c->pad[0]);
             const int64_t oy = (int64_t)((__int128)qy * plan->stride[1] + ph->residue[1] - c->pad[1]);
             float *orow = ybase + (oz * c->out[1] + oy) * c->out[2];
-            const float *src = xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride - c->org[2];
+            /* the row's padded input; column q is at + (q - org[2]) (org alone may be huge) */
+            const float *src = xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride;
             if (pair) {
                 /* zipped element i is output column 2 * qlo - px + i */
-                isa->dw_pair(src + qlo, rp->offsets, w, ph->ntaps, rq->offsets, w1, qh->ntaps, plan->mr, bias, orow,
+                isa->dw_pair(src + (qlo - c->org[2]), rp->offsets, w, ph->ntaps, rq->offsets, w1, qh->ntaps, plan->mr, bias, orow,
                              2 * qlo - px, qcount, c->out[2]);
                 continue;
             }
             const int64_t q0 = rp->qmin[2];
             const int64_t ox0 = (int64_t)((__int128)q0 * sx + ph->residue[2] - px);
             if (sx == 1) {
-                isa->dw_row(src + q0, rp->offsets, w, plan->mr, ph->ntaps, bias, orow + ox0, rp->count[2]);
+                isa->dw_row(src + (q0 - c->org[2]), rp->offsets, w, plan->mr, ph->ntaps, bias, orow + ox0, rp->count[2]);
                 continue;
             }
-            isa->dw_row(src + q0, rp->offsets, w, plan->mr, ph->ntaps, bias, tmp, rp->count[2]);
+            isa->dw_row(src + (q0 - c->org[2]), rp->offsets, w, plan->mr, ph->ntaps, bias, tmp, rp->count[2]);
             for (int64_t j = 0; j < rp->count[2]; j++)
                 orow[ox0 + j * sx] = tmp[j];
         }

@@ -226,3 +226,31 @@ TEST(huge_derived_padding_moves_the_window_not_the_buffer)
         CHECK(y[i] == ref[i] && y[i] == b[i / 13]);
     ct_plan_destroy(plan);
 }
+
+/* Regression (found by fuzz_params): a depthwise layer (one input channel) whose ONNX
+ * output_shape derives a padding near 2^58: the padded row's origin is then that far away,
+ * and the row pointer was formed by subtracting it before adding the column back (a pointer
+ * overflow that UBSan reports). Columns are now offset from the origin as integers. */
+TEST(depthwise_far_origin_offsets_columns_as_integers)
+{
+    ct_params p;
+    ct_params_init(&p, 1);
+    p.stride[0] = 7;
+    p.dilation[0] = INT64_MAX;
+    p.output_padding[0] = ((int64_t)1 << 58) + 240;
+    p.output_size_rule = CT_OUTPUT_SIZE_ONNX;
+    p.output_size[0] = 9;
+    ct_shape xs = {3, {1, 1, 1}}, ws = {3, {1, 1, 1}}, os;
+    float x[1] = {3}, w[1] = {2}, b[1] = {0.5f}, y[9], ref[9];
+    char msg[256];
+    ct_plan *plan;
+    CHECK_INT_EQ(ct_plan_create(&p, &ws, w, b, 1, &plan, msg, sizeof msg), CT_OK);
+    CHECK(strstr(ct_plan_algorithm(plan), "depthwise") != NULL);
+    CHECK_INT_EQ(ct_plan_output_shape(plan, &xs, &os, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(os.dims[2], 9);
+    CHECK_INT_EQ(ct_plan_run(plan, &xs, x, y, 1, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(ct_reference_run(&p, &xs, x, &ws, w, b, 1, ref, msg, sizeof msg), CT_OK);
+    for (int i = 0; i < 9; i++)
+        CHECK(y[i] == ref[i]);
+    ct_plan_destroy(plan);
+}
