@@ -1,0 +1,104 @@
+/* plan.h - the plan and the per-run layout, shared by the files of the fast path inside
+ * compute/ (plan.c builds a plan, run.c lays out and runs the GEMM path, depthwise.c the
+ * depthwise path). Not installed; names outside the ct_ prefix stay file-local elsewhere.
+ *
+ * Output position o (per dim) receives input i through tap k when o = i*s - p + k*d. Split
+ * the outputs by their phase r = (o + p) mod s: outputs o = s*q + r - p of one phase receive
+ * exactly the taps k with k*d = r (mod s), from input i = q - t_k where t_k = (k*d - r)/s.
+ * So each phase is an ordinary correlation of the input with a sub-kernel, every output is
+ * written once by one thread (no atomics, no scatter), and consecutive outputs of a phase
+ * row read consecutive inputs: the input stays in its NCHW layout.
+ *
+ * Internally every geometry is 3-d: a 1-d or 2-d layer gets leading unit dims. */
+#ifndef CT_COMPUTE_PLAN_H
+#define CT_COMPUTE_PLAN_H
+
+#include "internal.h"
+#include "kernels/igemm.h"
+
+typedef struct ct_phase {
+    int64_t residue[3];  /* r per dim */
+    int64_t ntaps;       /* sub-kernel taps in this phase, >= 1 */
+    int64_t a_offset;    /* floats from the start of a group's packed weights */
+    int64_t *tap_t;      /* ntaps x 3: t per dim (input index = q - t) */
+    int64_t *tap_k;      /* ntaps: flat kernel index of the tap */
+} ct_phase;
+
+struct ct_plan {
+    ct_params params;
+    ct_shape weight_shape;
+    int64_t in_channels, out_channels, cin_g, cout_g, groups;
+    int64_t kernel[3], stride[3], dilation[3]; /* normalized to 3-d */
+    float *bias;                  /* out_channels floats, or NULL */
+    int64_t nphases;
+    ct_phase *phases;
+    int needs_bias_fill;          /* some outputs receive no tap: fill with bias first */
+    const ct_isa_config *isa;
+    int shape;                    /* index of the chosen kernel in isa */
+    int mr, nv;
+    int64_t cblocks;              /* ceil(cout_g / mr) */
+    int64_t group_stride;         /* packed floats per group */
+    float *packed;
+    const char *algorithm;        /* static string */
+    float *weights;               /* a copy, kept only when taps reach very far (FAR_TAP, plan.c) */
+    int depthwise;                /* one input channel per group: the row-by-row path */
+    int64_t weight_elems;
+};
+
+/* Per-run layout of one phase: which outputs it owns and how its pixel vectors tile. */
+typedef struct run_phase {
+    int64_t qmin[3], count[3];  /* q range per dim; count <= 0: phase has no outputs */
+    int64_t rows;               /* count[0] * count[1] */
+    int64_t vpr;                /* vectors per row */
+    int64_t tiles;              /* ceil(rows * vpr / NV) */
+    int64_t tile_blocks;        /* ceil(tiles / tiles_per_block) */
+    int64_t *offsets;           /* cin_g * ntaps offsets into the padded input */
+} run_phase;
+
+typedef struct run_ctx {
+    const ct_plan *plan;
+    ct_geometry g;
+    int64_t in[3], out[3], pad[3];     /* 3-d normalized */
+    int64_t lo[3];                     /* the farthest tap's reach, per dim (max t) */
+    int64_t org[3], ext[3];            /* padded input: input index of its first row/col, extent */
+    int64_t plane;                     /* padded plane size, ext[0]*ext[1]*ext[2] */
+    /* A long 1-d row is cut into segments of seg_w columns (0: not cut), each stored with the
+     * columns its vectors read past its end, as the rows of a 2-d buffer (ext[1] segments of
+     * ext[2] columns): the channels of one tile's K loop then lie a short row apart instead
+     * of a whole row, which keeps a chunk's panel within a few pages. */
+    int64_t seg_w;
+    /* The padded input is laid out [n][z][y][c][x]: for one output row the K loop walks
+     * the channels at a constant stride through one contiguous block (a pattern stride
+     * prefetchers follow), and neighbouring tiles reuse that block. */
+    int64_t row_stride;                /* C_in * ext[2]: one padded row of every channel */
+    int64_t image_stride;              /* ext[0] * ext[1] * row_stride */
+    int64_t out_plane;
+    /* Padded images are made a step of images at a time, into two steps' worth of slots:
+     * the next step is padded while this one is computed, and a padded image is read back
+     * from cache, not memory. */
+    float *xpad;                       /* slots * C_in padded planes */
+    int64_t step, slots;               /* images per step; slots = min(N, 2 * step) */
+    run_phase *phases;
+    int64_t tiles_per_block, cgroups, ci_chunk;
+    int64_t items_per_image;           /* groups * tile blocks (of the largest phase) * cgroups */
+    int64_t scratch_floats;            /* per thread: partial sums of one item's tiles */
+    int64_t dw_row_floats;             /* depthwise: floats of a thread's row buffer */
+    int64_t items;
+    const float *x;
+    float *y;
+} run_ctx;
+
+/* Division rounding up for b > 0, without the overflow of a + b - 1 (strides may be near
+ * INT64_MAX). */
+static inline int64_t ceil_div(int64_t a, int64_t b)
+{
+    return a / b + (a % b > 0);
+}
+
+/* Copies input plane `plane_idx` (n * C_in + c) into its zero-bordered copy at dst. */
+void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst);
+
+/* A depthwise item (image n, group g as n * groups + g), computed into the output. */
+void ct__run_depthwise_item(const run_ctx *c, int64_t item, float *scratch);
+
+#endif /* CT_COMPUTE_PLAN_H */

@@ -1,0 +1,425 @@
+/* run.c - runs a plan: lays out the phases, the padded input and the work items of one
+ * input shape, then computes them in one OpenMP region.
+ *
+ * Images are copied a few at a time into zero-bordered buffers (so no tap needs a bounds
+ * check), then (image, group, block of pixel tiles, block of channels) items go to the
+ * threads. An item walks the input channels in cache-sized chunks and calls an indirect-GEMM
+ * microkernel (kernels/igemm.h) per MR channels x NV pixel vectors. Depthwise layers take
+ * their own items (depthwise.c). */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+
+#define CHUNK_TERMS 512          /* K terms per chunk: MR x 512 floats of weights stay in L1 */
+#define PANEL_BYTES (96 * 1024)  /* input bytes a block of tiles reads per chunk: fits L2 */
+#define TINY_FLOPS 400000.0      /* below this a layer runs on one thread */
+
+/* One pass: each padded row (row_stride apart) is zeros, or zeros + an input row + zeros. */
+void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst)
+{
+    const float *src = c->x + plane_idx * c->in[0] * c->in[1] * c->in[2];
+    const int64_t row = c->ext[2], w = c->in[2];
+    for (int64_t z = 0; z < c->ext[0]; z++)
+        for (int64_t y = 0; y < c->ext[1]; y++) {
+            float *d = dst + (z * c->ext[1] + y) * c->row_stride;
+            /* buffer column x holds input column x + org: the input's columns land in [a, b) */
+            int64_t iz = z + c->org[0], iy = y + c->org[1], org = c->org[2];
+            if (c->seg_w) { /* segment y of the one input row */
+                iy = 0;
+                org += y * c->seg_w;
+            }
+            int64_t a = org < 0 ? -org : 0;
+            int64_t b = org <= w ? w - org : 0;
+            if (b > row)
+                b = row;
+            if (iz < 0 || iz >= c->in[0] || iy < 0 || iy >= c->in[1] || a >= b) {
+                memset(d, 0, sizeof(float) * (size_t)row);
+                continue;
+            }
+            memset(d, 0, sizeof(float) * (size_t)a);
+            memcpy(d + a, src + (iz * c->in[1] + iy) * w + (a + org), sizeof(float) * (size_t)(b - a));
+            memset(d + b, 0, sizeof(float) * (size_t)(row - b));
+        }
+}
+
+/* Sets output plane `plane_idx` (n * C_out + co) to its bias (or zero). */
+static void fill_bias_plane(const run_ctx *c, int64_t plane_idx)
+{
+    float *dst = c->y + plane_idx * c->out_plane;
+    float value = c->plan->bias ? c->plan->bias[plane_idx % c->plan->out_channels] : 0.0f;
+    for (int64_t i = 0; i < c->out_plane; i++)
+        dst[i] = value;
+}
+
+/* The padded input of a vector's first pixel (q per dim), channel 0 of xbase's group. */
+static const float *input_vector(const run_ctx *c, const float *xbase, int64_t qz, int64_t qy, int64_t qx)
+{
+    int64_t col = qx - c->org[2];
+    if (c->seg_w) { /* the segment holding every column the vector reads, col - lo to col + VL */
+        int64_t seg = (col - c->lo[2]) / c->seg_w;
+        return xbase + seg * c->row_stride + (col - seg * c->seg_w);
+    }
+    return xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride + col;
+}
+
+/* Computes one phase's block of tiles for a group of channel blocks. */
+static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p, int64_t block, int64_t cgroup,
+                            float *scratch)
+{
+    const ct_plan *plan = c->plan;
+    const run_phase *rp = &c->phases[p];
+    const ct_phase *ph = &plan->phases[p];
+    const int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
+    const int64_t cb0 = cgroup * cb_per_group;
+    const int64_t cb1 = cb0 + cb_per_group < plan->cblocks ? cb0 + cb_per_group : plan->cblocks;
+    const int64_t t0 = block * c->tiles_per_block;
+    const int64_t t1 = t0 + c->tiles_per_block < rp->tiles ? t0 + c->tiles_per_block : rp->tiles;
+    const int nv = plan->nv, mr = plan->mr, vl = plan->isa->vl;
+    const ct_igemm_ukernel ukernel = plan->isa->ukernel[plan->shape];
+
+    const float *xbase = c->xpad + n % c->slots * c->image_stride + grp * plan->cin_g * c->ext[2];
+    float *ybase = c->y + (n * plan->out_channels + grp * plan->cout_g) * c->out_plane;
+    const float *a_group = plan->packed + grp * plan->group_stride + ph->a_offset;
+
+    /* Resolve each vector of the block once: input and output pointers, valid lanes. */
+    enum { MAX_BLOCK_VECTORS = 1024 };
+    const float *bptr[MAX_BLOCK_VECTORS];
+    float *optr[MAX_BLOCK_VECTORS];
+    int lanes[MAX_BLOCK_VECTORS];
+    const int64_t vectors = rp->rows * rp->vpr;
+    for (int64_t t = t0; t < t1; t++)
+        for (int v = 0; v < nv; v++) {
+            int64_t vi = t * nv + v, slot = (t - t0) * nv + v;
+            if (vi >= vectors) { /* past the last vector: read the tile's first (valid) one */
+                bptr[slot] = bptr[(t - t0) * nv];
+                optr[slot] = ybase;
+                lanes[slot] = 0;
+                continue;
+            }
+            int64_t row = vi / rp->vpr, col = vi % rp->vpr * vl;
+            int64_t qz = rp->qmin[0] + row / rp->count[1], qy = rp->qmin[1] + row % rp->count[1];
+            int64_t qx = rp->qmin[2] + col;
+            bptr[slot] = input_vector(c, xbase, qz, qy, qx);
+            /* o = q * s + r - pad is a valid index, but q * s + r may pass INT64_MAX first */
+            int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + ph->residue[0] - c->pad[0]);
+            int64_t oy = (int64_t)((__int128)qy * plan->stride[1] + ph->residue[1] - c->pad[1]);
+            int64_t ox = (int64_t)((__int128)qx * plan->stride[2] + ph->residue[2] - c->pad[2]);
+            optr[slot] = ybase + (oz * c->out[1] + oy) * c->out[2] + ox;
+            int64_t left = rp->count[2] - col;
+            lanes[slot] = (int)(left < vl ? left : vl);
+        }
+
+    /* K in chunks: partial sums of all but the last chunk go to a contiguous scratch tile
+     * per (tile, channel block), laid out [MR][NV][VL]; the last chunk writes the output. */
+    ct_igemm_args args;
+    const int64_t ntaps = ph->ntaps;
+    const int64_t ci_chunk = c->ci_chunk;
+    const int64_t ncb = cb1 - cb0, tile_floats = (int64_t)mr * nv * vl;
+    float bias_rows[8]; /* >= the largest MR */
+    for (int64_t ci0 = 0; ci0 < plan->cin_g; ci0 += ci_chunk) {
+        const int64_t ci1 = ci0 + ci_chunk < plan->cin_g ? ci0 + ci_chunk : plan->cin_g;
+        const int first = ci0 == 0, last = ci1 == plan->cin_g;
+        args.k = (size_t)((ci1 - ci0) * ntaps);
+        args.offsets = rp->offsets + ci0 * ntaps;
+        args.acc_cstride = (int64_t)nv * vl;
+        /* Tiles outside, channel blocks inside: a tile's input panel (K chunk x NV vectors)
+         * stays in L1 while the weight blocks stream through it from L2. */
+        for (int64_t t = t0; t < t1; t++) {
+            const int64_t slot0 = (t - t0) * nv;
+            for (int v = 0; v < nv; v++)
+                args.b[v] = bptr[slot0 + v];
+            for (int64_t cb = cb0; cb < cb1; cb++) {
+                const int64_t co0 = cb * mr;
+                float *partial = scratch + ((t - t0) * ncb + (cb - cb0)) * tile_floats;
+                args.a = a_group + (cb * plan->cin_g + ci0) * ntaps * mr;
+                args.m = (int)(plan->cout_g - co0 < mr ? plan->cout_g - co0 : mr);
+                args.bias = plan->bias ? plan->bias + grp * plan->cout_g + co0 : NULL;
+                for (int v = 0; v < nv; v++) {
+                    args.acc[v] = first ? NULL : partial + v * vl;
+                    if (last) {
+                        args.out[v] = optr[slot0 + v] + co0 * c->out_plane;
+                        args.lanes[v] = lanes[slot0 + v];
+                    } else {
+                        args.out[v] = partial + v * vl;
+                        args.lanes[v] = vl;
+                    }
+                }
+                args.out_cstride = last ? c->out_plane : (int64_t)nv * vl;
+                args.out_xstride = last ? plan->stride[2] : 1;
+                if (!last && args.m < mr && args.bias) {
+                    /* scratch tiles hold all MR rows: the kernel reads MR biases */
+                    memset(bias_rows, 0, sizeof bias_rows);
+                    memcpy(bias_rows, args.bias, sizeof(float) * (size_t)args.m);
+                    args.bias = bias_rows;
+                }
+                args.m = last ? args.m : mr;
+                args.prefetch = cb == cb0;
+                ukernel(&args);
+            }
+        }
+    }
+}
+
+/* The depthwise path (one input channel per group): K is just the taps, too short for the
+ * GEMM microkernels, so each output plane is computed row by row. A stride-2 row's two
+ * x-phases are computed over their common q range and zipped into output order; other
+ * strides scatter each phase row. */
+/* Computes one item: an image, a group, a block of tiles (the same block index in every
+ * phase, so the phases share the input rows while they are in cache), a group of channel
+ * blocks. */
+static void run_item(const run_ctx *c, int64_t item, float *scratch)
+{
+    const ct_plan *plan = c->plan;
+    if (plan->depthwise) {
+        ct__run_depthwise_item(c, item, scratch);
+        return;
+    }
+    const int64_t per_group = c->items_per_image / plan->groups;
+    const int64_t n = item / c->items_per_image;
+    const int64_t grp = item % c->items_per_image / per_group;
+    const int64_t block = item % per_group / c->cgroups, cgroup = item % c->cgroups;
+    for (int64_t p = 0; p < plan->nphases; p++)
+        if (block < c->phases[p].tile_blocks)
+            run_phase_block(c, n, grp, p, block, cgroup, scratch);
+}
+
+/* Lays out phases, the padded input and the work items. Returns the bytes of padded input
+ * (the shared workspace, or the depthwise path's per-thread planes), or -1 on overflow. */
+static int64_t plan_run(run_ctx *c, int nthreads)
+{
+    const ct_plan *plan = c->plan;
+    const int shift = 3 - c->g.nd;
+    for (int d = 0; d < 3; d++) {
+        c->in[d] = d < shift ? 1 : c->g.in[d - shift];
+        c->out[d] = d < shift ? 1 : c->g.out[d - shift];
+        c->pad[d] = d < shift ? 0 : c->g.pad_begin[d - shift];
+        c->lo[d] = (plan->kernel[d] - 1) * plan->dilation[d] / plan->stride[d];
+    }
+    /* The rows the kernels read: q - t for the outputs' q of every phase and t in [0, lo].
+     * The padded input spans exactly those, so its size follows the output, not the padding
+     * (a huge derived padding only moves the window). */
+    int64_t qlo[3] = {INT64_MAX, INT64_MAX, INT64_MAX}, qhi[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
+    int64_t ntaps_max = 1;
+    for (int64_t p = 0; p < plan->nphases; p++) {
+        run_phase *rp = &c->phases[p];
+        const ct_phase *ph = &plan->phases[p];
+        rp->tile_blocks = 0;
+        int64_t qmax[3];
+        int empty = 0;
+        for (int d = 0; d < 3; d++) {
+            int64_t s = plan->stride[d], r = ph->residue[d];
+            int64_t qmin = ceil_div(c->pad[d] - r, s);
+            if (qmin < 0)
+                qmin = 0;
+            /* out - 1 + pad can pass INT64_MAX when both are huge: 128-bit, then back */
+            __int128 last = (__int128)c->out[d] - 1 + c->pad[d] - r;
+            qmax[d] = (int64_t)(last / s - (last % s < 0));
+            rp->qmin[d] = qmin;
+            rp->count[d] = qmax[d] - qmin + 1;
+            empty |= rp->count[d] <= 0;
+        }
+        if (empty) {
+            rp->count[0] = 0;
+            continue;
+        }
+        for (int d = 0; d < 3; d++) {
+            qlo[d] = rp->qmin[d] < qlo[d] ? rp->qmin[d] : qlo[d];
+            qhi[d] = qmax[d] > qhi[d] ? qmax[d] : qhi[d];
+        }
+        if (ph->ntaps > ntaps_max)
+            ntaps_max = ph->ntaps;
+        rp->rows = rp->count[0] * rp->count[1];
+        rp->vpr = ceil_div(rp->count[2], plan->isa->vl);
+        rp->tiles = ceil_div(rp->rows * rp->vpr, plan->nv);
+    }
+    for (int d = 0; d < 3; d++) {
+        if (qlo[d] > qhi[d]) /* no phase has outputs: a token buffer nothing reads */
+            qlo[d] = qhi[d] = 0;
+        if (!ct__sub(qlo[d], c->lo[d], &c->org[d]) || !ct__sub(qhi[d], c->org[d], &c->ext[d]) ||
+            !ct__add(c->ext[d], 1 + (d == 2 ? plan->isa->vl : 0), &c->ext[d]))
+            return -1; /* far-reaching taps: the caller takes the gather path or reports the overflow */
+    }
+    c->seg_w = 0;
+    const int64_t tile_columns = (int64_t)plan->nv * plan->isa->vl;
+    if (!plan->depthwise && c->ext[0] == 1 && c->ext[1] == 1 && c->ext[2] > 8 * tile_columns) {
+        /* one tile wide; vectors start at column lo or later and end by ext[2] */
+        c->seg_w = tile_columns;
+        c->ext[1] = ceil_div(c->ext[2] - c->lo[2], c->seg_w);
+        c->ext[2] = c->seg_w + c->lo[2] + plan->isa->vl;
+    }
+    if (!ct__mul(c->ext[0], c->ext[1], &c->plane) || !ct__mul(c->plane, c->ext[2], &c->plane) ||
+        !ct__mul(c->plane, plan->in_channels, &c->image_stride))
+        return -1;
+    /* a depthwise item pads its one plane alone: rows are then ext[2] apart */
+    c->row_stride = plan->depthwise ? c->ext[2] : plan->in_channels * c->ext[2];
+    c->out_plane = c->out[0] * c->out[1] * c->out[2];
+
+    /* Work split: K chunks that keep a weight block in L1, tile blocks whose input panel
+     * fits L2, then smaller blocks (and channel groups) until every thread has work. */
+    c->ci_chunk = CHUNK_TERMS / ntaps_max > 0 ? CHUNK_TERMS / ntaps_max : 1;
+    const int64_t kchunk = c->ci_chunk * ntaps_max;
+    int64_t tile_bytes = kchunk * plan->nv * plan->isa->vl * (int64_t)sizeof(float);
+    c->tiles_per_block = PANEL_BYTES / tile_bytes > 0 ? PANEL_BYTES / tile_bytes : 1;
+    int64_t max_block = 1024 / plan->nv;  /* MAX_BLOCK_VECTORS in run_item */
+    if (c->tiles_per_block > max_block)
+        c->tiles_per_block = max_block;
+    c->cgroups = 1;
+    for (;;) {
+        int64_t blocks = 0;
+        for (int64_t p = 0; p < plan->nphases; p++) {
+            run_phase *rp = &c->phases[p];
+            rp->tile_blocks = rp->count[0] > 0 ? ceil_div(rp->tiles, c->tiles_per_block) : 0;
+            if (rp->tile_blocks > blocks)
+                blocks = rp->tile_blocks;
+        }
+        c->items_per_image = blocks * c->cgroups * plan->groups;
+        c->items = c->items_per_image * c->g.batch;
+        if (c->items >= 4 * (int64_t)nthreads || nthreads == 1)
+            break;
+        if (c->tiles_per_block > 1)
+            c->tiles_per_block = (c->tiles_per_block + 1) / 2;
+        else if (c->cgroups < plan->cblocks)
+            c->cgroups++;
+        else
+            break;
+    }
+    if (plan->depthwise) {
+        /* an item is one output plane; a row buffer holds the widest phase row, rounded up */
+        c->dw_row_floats = c->ext[2] + plan->isa->vl; /* ext[2] > the widest q range */
+        c->items_per_image = plan->groups;
+        c->items = c->g.batch * plan->groups;
+        if (!ct__add(c->dw_row_floats, c->plane, &c->scratch_floats))
+            return -1;
+    } else {
+        int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
+        c->scratch_floats = c->tiles_per_block * cb_per_group * plan->mr * plan->nv * plan->isa->vl;
+    }
+    /* Images are padded and computed a step at a time: enough images per step that every
+     * thread has a few items, two steps' worth of padded slots. */
+    c->step = c->items_per_image > 0 ? ceil_div(4 * (int64_t)nthreads, c->items_per_image) : c->g.batch;
+    if (c->step > c->g.batch)
+        c->step = c->g.batch;
+    c->slots = 2 * c->step < c->g.batch ? 2 * c->step : c->g.batch;
+    int64_t bytes;
+    if (!ct__mul(plan->depthwise ? c->plane : c->image_stride, plan->depthwise ? nthreads : c->slots, &bytes) ||
+        !ct__mul(bytes, sizeof(float), &bytes))
+        return -1;
+    return bytes;
+}
+
+static void fill_offsets(run_ctx *c, int64_t *table)
+{
+    const ct_plan *plan = c->plan;
+    for (int64_t p = 0; p < plan->nphases; p++) {
+        const ct_phase *ph = &plan->phases[p];
+        run_phase *rp = &c->phases[p];
+        rp->offsets = table;
+        for (int64_t ci = 0; ci < plan->cin_g; ci++)
+            for (int t = 0; t < ph->ntaps; t++) {
+                const int64_t *tt = ph->tap_t + t * 3;
+                table[ci * ph->ntaps + t] = ci * c->ext[2] - (tt[0] * c->ext[1] + tt[1]) * c->row_stride - tt[2];
+            }
+        table += plan->cin_g * ph->ntaps;
+    }
+}
+
+/* The body of a run: padding, bias fill, then the work items. Called by every thread of the
+ * parallel region (the omp for loops split the work), or alone outside any region. */
+static void run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
+{
+    if (plan->needs_bias_fill) {
+#pragma omp for schedule(static) nowait
+        for (int64_t i = 0; i < c->g.batch * plan->out_channels; i++)
+            fill_bias_plane(c, i);
+    }
+    float *scratch = NULL;
+    if (posix_memalign((void **)&scratch, 64, sizeof(float) * (size_t)(c->scratch_floats + 1)) != 0)
+        scratch = NULL;
+    const int64_t per_image = c->items_per_image;
+    for (int64_t n0 = 0; n0 < c->g.batch; n0 += c->step) {
+        const int64_t n1 = n0 + c->step < c->g.batch ? n0 + c->step : c->g.batch;
+        /* The barrier after padding this step also ends every thread's share of the step
+         * before, whose slots the next step reuses. */
+        const int64_t pad_end = plan->depthwise ? n0 * plan->in_channels : n1 * plan->in_channels;
+#pragma omp for schedule(static) nowait
+        for (int64_t i = n0 * plan->in_channels; i < pad_end; i++)
+            ct__pad_plane(c, i, c->xpad + i / plan->in_channels % c->slots * c->image_stride + i % plan->in_channels * c->ext[2]);
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t i = n0 * per_image; i < n1 * per_image; i++) {
+            if (scratch)
+                run_item(c, i, scratch);
+            else
+#pragma omp atomic write
+                *failed = 1;
+        }
+    }
+    free(scratch);
+}
+
+ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const float *input,
+                      float *output, int nthreads, char *msg, size_t cap)
+{
+    run_ctx c = {.plan = plan, .x = input, .y = output};
+    ct_status st = ct__resolve_geometry(&plan->params, &plan->weight_shape, input_shape, &c.g, msg, cap);
+    if (st != CT_OK)
+        return st;
+    if (c.g.batch == 0)
+        return CT_OK;
+    if (nthreads < 1)
+        nthreads = 1;
+    /* Nominal FLOPs decide whether threads pay for themselves. */
+    double flops = 2.0 * (double)c.g.batch * (double)plan->in_channels * (double)plan->cout_g;
+    for (int d = 0; d < 3; d++)
+        flops *= (double)plan->kernel[d];
+    for (int d = 0; d < c.g.nd; d++)
+        flops *= (double)c.g.in[d];
+    if (flops < TINY_FLOPS)
+        nthreads = 1;
+
+    c.phases = calloc((size_t)plan->nphases, sizeof *c.phases);
+    if (!c.phases)
+        return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the run's phase table");
+    int64_t xpad_bytes = plan_run(&c, nthreads);
+    int64_t tensors = (ct_shape_elements(input_shape) + c.g.batch * plan->out_channels * c.out_plane) * (int64_t)sizeof(float);
+    if (plan->weights && (xpad_bytes < 0 || xpad_bytes > 4 * tensors + ((int64_t)64 << 20))) {
+        free(c.phases);
+        return ct_reference_run(&plan->params, input_shape, input, &plan->weight_shape, plan->weights, plan->bias,
+                                plan->bias ? plan->out_channels : 0, output, msg, cap);
+    }
+    int64_t terms = plan->cin_g * (plan->kernel[0] * plan->kernel[1] * plan->kernel[2]);
+    if (plan->depthwise && xpad_bytes >= 0)
+        xpad_bytes = 0; /* its planes are in the threads' scratch */
+    int64_t total, table_at = (xpad_bytes + 63) / 64 * 64; /* keep the offsets 8-byte aligned */
+    if (xpad_bytes < 0 || !ct__add(table_at, terms * (int64_t)sizeof(int64_t), &total) || (uint64_t)total > SIZE_MAX) {
+        free(c.phases);
+        return ct__fail(msg, cap, CT_E_OVERFLOW, "input: the padded workspace size overflows");
+    }
+    char *workspace = NULL;
+    if (posix_memalign((void **)&workspace, 64, (size_t)total + 64) != 0) {
+        free(c.phases);
+        return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for a %lld-byte workspace", (long long)total);
+    }
+    c.xpad = (float *)workspace;
+    fill_offsets(&c, (int64_t *)(workspace + table_at));
+
+    int threads = nthreads < c.items ? nthreads : (int)(c.items > 0 ? c.items : 1);
+    int failed = 0;
+    if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+        run_parallel(&c, plan, &failed);
+    } else {
+        run_parallel(&c, plan, &failed); /* no OpenMP runtime for one thread */
+    }
+    if (failed) {
+        free(workspace);
+        free(c.phases);
+        return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the per-thread scratch tiles");
+    }
+    free(workspace);
+    free(c.phases);
+    return CT_OK;
+}
