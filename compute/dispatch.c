@@ -61,6 +61,11 @@ int ct__force_isa(const char *name)
     return 0;
 }
 
+void ct__force_isa_config(const ct_isa_config *config)
+{
+    forced_isa = config;
+}
+
 const char *ct_cpu_isa(void)
 {
     return ct__isa_config()->name;

@@ -144,9 +144,13 @@ done:
     return compared;
 }
 
+extern const ct_isa_config ct__isa_vl16; /* tests/isa_vl16.c */
+
 static void run_random(const char *isa, int want)
 {
-    if (!ct__force_isa(isa)) {
+    if (strcmp(isa, "vl16") == 0) {
+        ct__force_isa_config(&ct__isa_vl16);
+    } else if (!ct__force_isa(isa)) {
         printf("  (%s not supported by this CPU: skipped)\n", isa);
         return;
     }
@@ -175,5 +179,17 @@ TEST(differential_60_layers_with_chunked_k_and_bias)
 {
     wide_k = 1;
     run_random(ct_cpu_isa(), 60);
+    wide_k = 0;
+}
+
+/* The AVX-512 tiling (16-float vectors), run on any CPU: see tests/isa_vl16.c. */
+TEST(differential_300_random_layers_16_float_vectors)
+{
+    run_random("vl16", 200);
+    long_rows = 1;
+    run_random("vl16", 50);
+    long_rows = 0;
+    wide_k = 1;
+    run_random("vl16", 50);
     wide_k = 0;
 }

@@ -71,4 +71,9 @@ const ct_isa_config *ct__isa_config(void);
  * choice). Returns 0 when the CPU lacks it. Not thread-safe. */
 int ct__force_isa(const char *name);
 
+/* Test hook: plans created after this call use config (NULL: back to the CPU's choice); the
+ * tests build the kernel template with 16-float vectors for plain x86-64 this way, to run
+ * the AVX-512 tiling on CPUs without AVX-512. Not thread-safe. */
+void ct__force_isa_config(const ct_isa_config *config);
+
 #endif /* CT_COMPUTE_KERNELS_IGEMM_H */
