@@ -53,6 +53,7 @@ typedef struct run_phase {
     int64_t tiles;              /* ceil(rows * vpr / NV) */
     int64_t tile_blocks;        /* ceil(tiles / tiles_per_block) */
     int64_t *offsets;           /* cin_g * ntaps offsets into the padded input */
+    int64_t ci_chunk;           /* input channels per K chunk */
 } run_phase;
 
 typedef struct run_ctx {
@@ -79,7 +80,7 @@ typedef struct run_ctx {
     float *xpad;                       /* slots * C_in padded planes */
     int64_t step, slots;               /* images per step; slots = min(N, 2 * step) */
     run_phase *phases;
-    int64_t tiles_per_block, cgroups, ci_chunk;
+    int64_t tiles_per_block, cgroups;
     int64_t items_per_image;           /* groups * tile blocks (of the largest phase) * cgroups */
     int64_t scratch_floats;            /* per thread: partial sums of one item's tiles */
     int64_t dw_row_floats;             /* depthwise: floats of a thread's row buffer */

@@ -116,7 +116,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
      * per (tile, channel block), laid out [MR][NV][VL]; the last chunk writes the output. */
     ct_igemm_args args;
     const int64_t ntaps = ph->ntaps;
-    const int64_t ci_chunk = c->ci_chunk;
+    const int64_t ci_chunk = rp->ci_chunk;
     const int64_t ncb = cb1 - cb0, tile_floats = (int64_t)mr * nv * vl;
     float bias_rows[8]; /* >= the largest MR */
     for (int64_t ci0 = 0; ci0 < plan->cin_g; ci0 += ci_chunk) {
@@ -202,7 +202,6 @@ static int64_t plan_run(run_ctx *c, int nthreads)
      * The padded input spans exactly those, so its size follows the output, not the padding
      * (a huge derived padding only moves the window). */
     int64_t qlo[3] = {INT64_MAX, INT64_MAX, INT64_MAX}, qhi[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
-    int64_t ntaps_max = 1;
     for (int64_t p = 0; p < plan->nphases; p++) {
         run_phase *rp = &c->phases[p];
         const ct_phase *ph = &plan->phases[p];
@@ -229,8 +228,6 @@ static int64_t plan_run(run_ctx *c, int nthreads)
             qlo[d] = rp->qmin[d] < qlo[d] ? rp->qmin[d] : qlo[d];
             qhi[d] = qmax[d] > qhi[d] ? qmax[d] : qhi[d];
         }
-        if (ph->ntaps > ntaps_max)
-            ntaps_max = ph->ntaps;
         rp->rows = rp->count[0] * rp->count[1];
         rp->vpr = ceil_div(rp->count[2], plan->isa->vl);
         rp->tiles = ceil_div(rp->rows * rp->vpr, plan->nv);
@@ -259,8 +256,16 @@ static int64_t plan_run(run_ctx *c, int nthreads)
 
     /* Work split: K chunks that keep a weight block in L1, tile blocks whose input panel
      * fits L2, then smaller blocks (and channel groups) until every thread has work. */
-    c->ci_chunk = CHUNK_TERMS / ntaps_max > 0 ? CHUNK_TERMS / ntaps_max : 1;
-    const int64_t kchunk = c->ci_chunk * ntaps_max;
+    int64_t kchunk = 1;
+    for (int64_t p = 0; p < plan->nphases; p++) {
+        /* each phase's K (cin_g x its taps) in equal chunks of at most CHUNK_TERMS terms:
+         * a phase with few taps takes more channels per chunk, and no chunk is a runt */
+        run_phase *rp = &c->phases[p];
+        const int64_t ntaps = plan->phases[p].ntaps, max_ci = CHUNK_TERMS / ntaps > 0 ? CHUNK_TERMS / ntaps : 1;
+        rp->ci_chunk = ceil_div(plan->cin_g, ceil_div(plan->cin_g, max_ci));
+        if (rp->ci_chunk * ntaps > kchunk)
+            kchunk = rp->ci_chunk * ntaps;
+    }
     int64_t tile_bytes = kchunk * plan->nv * plan->isa->vl * (int64_t)sizeof(float);
     c->tiles_per_block = PANEL_BYTES / tile_bytes > 0 ? PANEL_BYTES / tile_bytes : 1;
     int64_t max_block = 1024 / plan->nv;  /* MAX_BLOCK_VECTORS in run_item */
