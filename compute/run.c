@@ -13,7 +13,7 @@
 
 #include "plan.h"
 
-#define CHUNK_TERMS 512          /* K terms per chunk: MR x 512 floats of weights stay in L1 */
+#define CHUNK_TERMS 2048         /* K terms per chunk: most layers run their whole K in one call, no partial sums */
 #define PANEL_BYTES (96 * 1024)  /* input bytes a block of tiles reads per chunk: fits L2 */
 #define TINY_FLOPS 400000.0      /* below this a layer runs on one thread */
 

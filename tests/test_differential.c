@@ -37,7 +37,7 @@ static void random_layer(layer *L)
     int nd = long_rows ? 1 : (int)rnd_in(1, 3);
     ct_params_init(&L->p, nd);
     L->p.groups = rnd_in(1, 3);
-    int64_t cin_g = wide_k ? rnd_in(120, 300) : rnd_in(long_rows ? 2 : 1, 5), cout_g = rnd_in(1, 14);
+    int64_t cin_g = wide_k ? rnd_in(2100, 2600) : rnd_in(long_rows ? 2 : 1, 5), cout_g = rnd_in(1, 14);
     int batched = rnd() % 4 != 0;
     int64_t batch = batched ? rnd_in(1, 3) : 1;
     int r = 0;
