@@ -38,6 +38,21 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
         const run_phase *rq = pair ? &c->phases[p + 1] : rp;
         const ct_phase *qh = pair ? &plan->phases[p + 1] : ph;
         const float *w1 = depthwise_weights(plan, grp, co, qh);
+        /* Zipped, output 2i comes from the phase whose residue has the parity of the padding,
+         * at q = i + sh, and output 2i + 1 from the other. Aligning the two phases' q ranges
+         * that way puts the zip's first element at an output column, not one before it. */
+        const int64_t odd = (px % 2 + 2) % 2;
+        const run_phase *rf = odd ? rq : rp, *rs = odd ? rp : rq;
+        const int64_t sh_f = (px + (odd ? -1 : 0)) / 2, sh_s = (px + (odd ? 1 : 0)) / 2;
+        int64_t ilo = rf->qmin[2] - sh_f, iend = ilo + rf->count[2];
+        if (rs->qmin[2] - sh_s < ilo)
+            ilo = rs->qmin[2] - sh_s;
+        if (rs->qmin[2] - sh_s + rs->count[2] > iend)
+            iend = rs->qmin[2] - sh_s + rs->count[2];
+        const int64_t qlo_all = c->org[2] + c->lo[2], qhi_all = c->org[2] + c->ext[2] - 1 - isa->vl;
+        const int aligned = ilo + (sh_f < sh_s ? sh_f : sh_s) >= qlo_all &&
+                            iend + (sh_f > sh_s ? sh_f : sh_s) <= qhi_all + 1;
+        /* otherwise: both over their common q range, the zip starting at 2 * qlo - px */
         const int64_t qlo = rp->qmin[2] < rq->qmin[2] ? rp->qmin[2] : rq->qmin[2];
         const int64_t qend0 = rp->qmin[2] + rp->count[2], qend1 = rq->qmin[2] + rq->count[2];
         const int64_t qcount = (qend0 > qend1 ? qend0 : qend1) - qlo;
@@ -48,9 +63,16 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
             float *orow = ybase + (oz * c->out[1] + oy) * c->out[2];
             /* the row's padded input; column q is at + (q - org[2]) (org alone may be huge) */
             const float *src = xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride;
+            if (pair && aligned) {
+                const ct_phase *fh = odd ? qh : ph, *sph = odd ? ph : qh;
+                isa->dw_pair(src + (ilo + sh_f - c->org[2]), rf->offsets, odd ? w1 : w, fh->ntaps,
+                             src + (ilo + sh_s - c->org[2]), rs->offsets, odd ? w : w1, sph->ntaps, plan->mr, bias,
+                             orow, 2 * ilo, iend - ilo, c->out[2]);
+                continue;
+            }
             if (pair) {
-                /* zipped element i is output column 2 * qlo - px + i */
-                isa->dw_pair(src + (qlo - c->org[2]), rp->offsets, w, ph->ntaps, rq->offsets, w1, qh->ntaps, plan->mr, bias, orow,
+                const float *s0 = src + (qlo - c->org[2]);
+                isa->dw_pair(s0, rp->offsets, w, ph->ntaps, s0, rq->offsets, w1, qh->ntaps, plan->mr, bias, orow,
                              2 * qlo - px, qcount, c->out[2]);
                 continue;
             }

@@ -7,8 +7,8 @@
  * spare columns).
  * ct_dw_pair: the two x-phases of a stride-2 row at once, zipped into output order with
  * vector shuffles instead of scalar stores: with a and b the rows ct_dw_row would give for
- * (off0, w0, n0) and (off1, w1, n1), zipped element i = 2j + (0 for a, 1 for b) goes to
- * dst[first + i] when 0 <= first + i < out_len.
+ * (src0, off0, w0, n0) and (src1, off1, w1, n1), zipped element i = 2j + (0 for a, 1 for b)
+ * goes to dst[first + i] when 0 <= first + i < out_len.
  */
 
 #define CT_DW_GLUE(base, isa) base##__##isa
@@ -73,48 +73,49 @@ static void CT_ZIP_STORE(const float *a, const float *b, float *dst, int64_t at,
     int64_t end = at + 2 * n;
     if (end > out_len)
         end = out_len;
-    if (end > at + from)
-        memcpy(dst + at + from, tmp + from, sizeof(float) * (size_t)(end - at - from));
+    for (int64_t i = at + from; i < end; i++) /* a few floats: no library call */
+        dst[i] = tmp[i - at];
 }
 
 /* One vector of each phase at column j, zipped; only the part inside [0, out_len) stored. */
-static inline void CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(const float *src, const int64_t *off0, const float *w0,
-                                                       int64_t n0, const int64_t *off1, const float *w1, int64_t n1,
-                                                       int64_t wstride, float bias, float *dst, int64_t first,
-                                                       int64_t count, int64_t out_len, int64_t j)
+static inline void CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(const float *src0, const int64_t *off0, const float *w0,
+                                                       int64_t n0, const float *src1, const int64_t *off1,
+                                                       const float *w1, int64_t n1, int64_t wstride, float bias,
+                                                       float *dst, int64_t first, int64_t count, int64_t out_len,
+                                                       int64_t j)
 {
     ct_vf a = CT_SPLAT(bias), b = a;
     for (int64_t t = 0; t < n0; t++)
-        a += *(const ct_vf_unaligned *)(src + off0[t] + j) * CT_SPLAT(w0[t * wstride]);
+        a += *(const ct_vf_unaligned *)(src0 + off0[t] + j) * CT_SPLAT(w0[t * wstride]);
     for (int64_t t = 0; t < n1; t++)
-        b += *(const ct_vf_unaligned *)(src + off1[t] + j) * CT_SPLAT(w1[t * wstride]);
+        b += *(const ct_vf_unaligned *)(src1 + off1[t] + j) * CT_SPLAT(w1[t * wstride]);
     float fa[CT_VL], fb[CT_VL];
     memcpy(fa, &a, sizeof a);
     memcpy(fb, &b, sizeof b);
     CT_ZIP_STORE(fa, fb, dst, first + 2 * j, count - j < CT_VL ? count - j : CT_VL, out_len);
 }
 
-static void CT_DW_PAIR(const float *src, const int64_t *off0, const float *w0, int64_t n0, const int64_t *off1,
-                       const float *w1, int64_t n1, int64_t wstride, float bias, float *dst, int64_t first,
-                       int64_t count, int64_t out_len)
+static void CT_DW_PAIR(const float *src0, const int64_t *off0, const float *w0, int64_t n0, const float *src1,
+                       const int64_t *off1, const float *w1, int64_t n1, int64_t wstride, float bias, float *dst,
+                       int64_t first, int64_t count, int64_t out_len)
 {
     for (int64_t j = 0; j < count;) {
         if (first + 2 * j < 0 || j + 2 * CT_VL > count || first + 2 * j + 4 * CT_VL > out_len) {
-            CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(src, off0, w0, n0, off1, w1, n1, wstride, bias, dst, first, count,
-                                                out_len, j);
+            CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(src0, off0, w0, n0, src1, off1, w1, n1, wstride, bias, dst, first,
+                                                count, out_len, j);
             j += CT_VL;
             continue;
         }
         /* interior: two vectors per phase, four independent FMA chains, stored whole */
         ct_vf a0 = CT_SPLAT(bias), a1 = a0, b0 = a0, b1 = a0;
         for (int64_t t = 0; t < n0; t++) {
-            const float *s = src + off0[t] + j;
+            const float *s = src0 + off0[t] + j;
             const ct_vf wt = CT_SPLAT(w0[t * wstride]);
             a0 += *(const ct_vf_unaligned *)s * wt;
             a1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
         }
         for (int64_t t = 0; t < n1; t++) {
-            const float *s = src + off1[t] + j;
+            const float *s = src1 + off1[t] + j;
             const ct_vf wt = CT_SPLAT(w1[t * wstride]);
             b0 += *(const ct_vf_unaligned *)s * wt;
             b1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;

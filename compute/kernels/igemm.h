@@ -53,9 +53,9 @@ typedef struct ct_isa_config {
      * stride-2 row zipped into output order. */
     void (*dw_row)(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,
                    float bias, float *dst, int64_t count);
-    void (*dw_pair)(const float *src, const int64_t *off0, const float *w0, int64_t n0, const int64_t *off1,
-                    const float *w1, int64_t n1, int64_t wstride, float bias, float *dst, int64_t first,
-                    int64_t count, int64_t out_len);
+    void (*dw_pair)(const float *src0, const int64_t *off0, const float *w0, int64_t n0, const float *src1,
+                    const int64_t *off1, const float *w1, int64_t n1, int64_t wstride, float bias, float *dst,
+                    int64_t first, int64_t count, int64_t out_len);
     const char *dw_algorithm;
 } ct_isa_config;
 
