@@ -19,7 +19,7 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
                                   float *scratch)
 {
     const ct_plan *plan = c->plan;
-    const ct_isa_config *isa = plan->isa;
+    const ct_isa_config *isa = c->isa;
     const int64_t grp = channel / plan->cout_g, co = channel % plan->cout_g;
     const int64_t sx = plan->stride[2], px = c->pad[2];
     const float bias = plan->bias ? plan->bias[channel] : 0.0f;

@@ -61,6 +61,11 @@ int ct__force_isa(const char *name)
     return 0;
 }
 
+const ct_isa_config *ct__isa_8_floats(void)
+{
+    return cpu_has("avx2") ? &ct__isa_avx2 : &ct__isa_generic;
+}
+
 void ct__force_isa_config(const ct_isa_config *config)
 {
     forced_isa = config;

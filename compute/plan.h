@@ -58,6 +58,7 @@ typedef struct run_phase {
 
 typedef struct run_ctx {
     const ct_plan *plan;
+    const ct_isa_config *isa;          /* plan->isa, or 8-float vectors for narrow rows */
     ct_geometry g;
     int64_t in[3], out[3], pad[3];     /* 3-d normalized */
     int64_t lo[3];                     /* the farthest tap's reach, per dim (max t) */

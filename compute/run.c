@@ -77,8 +77,8 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     const int64_t cb1 = cb0 + cb_per_group < plan->cblocks ? cb0 + cb_per_group : plan->cblocks;
     const int64_t t0 = block * c->tiles_per_block;
     const int64_t t1 = t0 + c->tiles_per_block < rp->tiles ? t0 + c->tiles_per_block : rp->tiles;
-    const int nv = plan->nv, mr = plan->mr, vl = plan->isa->vl;
-    const ct_igemm_ukernel ukernel = plan->isa->ukernel[plan->shape];
+    const int nv = plan->nv, mr = plan->mr, vl = c->isa->vl;
+    const ct_igemm_ukernel ukernel = c->isa->ukernel[plan->shape];
 
     const float *xbase = c->xpad + n % c->slots * c->image_stride + grp * plan->cin_g * c->ext[2];
     float *ybase = c->y + (n * plan->out_channels + grp * plan->cout_g) * c->out_plane;
@@ -202,6 +202,7 @@ static int64_t plan_run(run_ctx *c, int nthreads)
      * The padded input spans exactly those, so its size follows the output, not the padding
      * (a huge derived padding only moves the window). */
     int64_t qlo[3] = {INT64_MAX, INT64_MAX, INT64_MAX}, qhi[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
+    int64_t widest = 0; /* the longest phase row, in outputs */
     for (int64_t p = 0; p < plan->nphases; p++) {
         run_phase *rp = &c->phases[p];
         const ct_phase *ph = &plan->phases[p];
@@ -229,23 +230,31 @@ static int64_t plan_run(run_ctx *c, int nthreads)
             qhi[d] = qmax[d] > qhi[d] ? qmax[d] : qhi[d];
         }
         rp->rows = rp->count[0] * rp->count[1];
-        rp->vpr = ceil_div(rp->count[2], plan->isa->vl);
-        rp->tiles = ceil_div(rp->rows * rp->vpr, plan->nv);
+        if (rp->count[2] > widest)
+            widest = rp->count[2];
+    }
+    c->isa = plan->isa->vl > 8 && widest <= 8 ? ct__isa_8_floats() : plan->isa;
+    for (int64_t p = 0; p < plan->nphases; p++) {
+        run_phase *rp = &c->phases[p];
+        if (rp->count[0] > 0) {
+            rp->vpr = ceil_div(rp->count[2], c->isa->vl);
+            rp->tiles = ceil_div(rp->rows * rp->vpr, plan->nv);
+        }
     }
     for (int d = 0; d < 3; d++) {
         if (qlo[d] > qhi[d]) /* no phase has outputs: a token buffer nothing reads */
             qlo[d] = qhi[d] = 0;
         if (!ct__sub(qlo[d], c->lo[d], &c->org[d]) || !ct__sub(qhi[d], c->org[d], &c->ext[d]) ||
-            !ct__add(c->ext[d], 1 + (d == 2 ? plan->isa->vl : 0), &c->ext[d]))
+            !ct__add(c->ext[d], 1 + (d == 2 ? c->isa->vl : 0), &c->ext[d]))
             return -1; /* far-reaching taps: the caller takes the gather path or reports the overflow */
     }
     c->seg_w = 0;
-    const int64_t tile_columns = (int64_t)plan->nv * plan->isa->vl;
+    const int64_t tile_columns = (int64_t)plan->nv * c->isa->vl;
     if (!plan->depthwise && c->ext[0] == 1 && c->ext[1] == 1 && c->ext[2] > 8 * tile_columns) {
         /* one tile wide; vectors start at column lo or later and end by ext[2] */
         c->seg_w = tile_columns;
         c->ext[1] = ceil_div(c->ext[2] - c->lo[2], c->seg_w);
-        c->ext[2] = c->seg_w + c->lo[2] + plan->isa->vl;
+        c->ext[2] = c->seg_w + c->lo[2] + c->isa->vl;
     }
     if (!ct__mul(c->ext[0], c->ext[1], &c->plane) || !ct__mul(c->plane, c->ext[2], &c->plane) ||
         !ct__mul(c->plane, plan->in_channels, &c->image_stride))
@@ -266,7 +275,7 @@ static int64_t plan_run(run_ctx *c, int nthreads)
         if (rp->ci_chunk * ntaps > kchunk)
             kchunk = rp->ci_chunk * ntaps;
     }
-    int64_t tile_bytes = kchunk * plan->nv * plan->isa->vl * (int64_t)sizeof(float);
+    int64_t tile_bytes = kchunk * plan->nv * c->isa->vl * (int64_t)sizeof(float);
     c->tiles_per_block = PANEL_BYTES / tile_bytes > 0 ? PANEL_BYTES / tile_bytes : 1;
     int64_t max_block = 1024 / plan->nv;  /* MAX_BLOCK_VECTORS in run_item */
     if (c->tiles_per_block > max_block)
@@ -293,14 +302,14 @@ static int64_t plan_run(run_ctx *c, int nthreads)
     }
     if (plan->depthwise) {
         /* an item is one output plane; a row buffer holds the widest phase row, rounded up */
-        c->dw_row_floats = c->ext[2] + plan->isa->vl; /* ext[2] > the widest q range */
+        c->dw_row_floats = c->ext[2] + c->isa->vl; /* ext[2] > the widest q range */
         c->items_per_image = plan->groups;
         c->items = c->g.batch * plan->groups;
         if (!ct__add(c->dw_row_floats, c->plane, &c->scratch_floats))
             return -1;
     } else {
         int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
-        c->scratch_floats = c->tiles_per_block * cb_per_group * plan->mr * plan->nv * plan->isa->vl;
+        c->scratch_floats = c->tiles_per_block * cb_per_group * plan->mr * plan->nv * c->isa->vl;
     }
     /* Images are padded and computed a step at a time: enough images per step that every
      * thread has a few items, two steps' worth of padded slots. */

@@ -67,6 +67,11 @@ extern const ct_isa_config ct__isa_avx512;
  * overrides the choice (tests use it to cover every path); an ISA the CPU lacks is ignored. */
 const ct_isa_config *ct__isa_config(void);
 
+/* The best config with 8-float vectors on this CPU (AVX2, else generic): runs whose phase rows
+ * are at most 8 outputs wide take it instead of AVX-512, whose 16-float vectors would be
+ * half empty. The tile shapes (MR x NV) and so the packed weights are the same. */
+const ct_isa_config *ct__isa_8_floats(void);
+
 /* Test hook: plans created after this call use the named ISA (NULL: back to the CPU's
  * choice). Returns 0 when the CPU lacks it. Not thread-safe. */
 int ct__force_isa(const char *name);
