@@ -43,7 +43,7 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
          * that way puts the zip's first element at an output column, not one before it. */
         const int64_t odd = (px % 2 + 2) % 2;
         const run_phase *rf = odd ? rq : rp, *rs = odd ? rp : rq;
-        const int64_t sh_f = (px + (odd ? -1 : 0)) / 2, sh_s = (px + (odd ? 1 : 0)) / 2;
+        const int64_t sh_f = (px - odd) / 2, sh_s = sh_f + odd; /* px - odd is even: exact, no overflow */
         int64_t ilo = rf->qmin[2] - sh_f, iend = ilo + rf->count[2];
         if (rs->qmin[2] - sh_s < ilo)
             ilo = rs->qmin[2] - sh_s;
