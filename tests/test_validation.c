@@ -254,3 +254,39 @@ TEST(depthwise_far_origin_offsets_columns_as_integers)
         CHECK(y[i] == ref[i]);
     ct_plan_destroy(plan);
 }
+
+/* Regression (found by fuzz_params): a depthwise layer with a begin padding of INT64_MAX (and
+ * a stride just below it, so the output is 15 wide). The depthwise path computed padding + 1
+ * (the q shift that lines up the two x-phases of a stride-2 row) for every phase; the shifts
+ * now come from padding - 1. */
+TEST(depthwise_padding_int64_max_pairs_without_overflow)
+{
+    ct_params p;
+    ct_params_init(&p, 1);
+    p.groups = 10;
+    p.stride[0] = INT64_MAX - 1;
+    p.dilation[0] = 4;
+    p.pads_begin[0] = INT64_MAX;
+    p.pads_end[0] = 15;
+    p.output_size_rule = CT_OUTPUT_SIZE_TORCH;
+    p.output_size[0] = 15;
+    ct_shape xs = {2, {10, 1}}, ws = {3, {10, 7, 13}}, os;
+    float x[10], w[910], b[70], y[70 * 15], ref[70 * 15];
+    for (int i = 0; i < 10; i++)
+        x[i] = (float)(i - 4);
+    for (int i = 0; i < 910; i++)
+        w[i] = (float)(i % 7 - 3);
+    for (int i = 0; i < 70; i++)
+        b[i] = (float)(i % 5);
+    char msg[256];
+    ct_plan *plan;
+    CHECK_INT_EQ(ct_plan_create(&p, &ws, w, b, 70, &plan, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(ct_plan_output_shape(plan, &xs, &os, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(os.rank, 2);
+    CHECK_INT_EQ(os.dims[1], 15);
+    CHECK_INT_EQ(ct_plan_run(plan, &xs, x, y, 2, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(ct_reference_run(&p, &xs, x, &ws, w, b, 70, ref, msg, sizeof msg), CT_OK);
+    for (int i = 0; i < 70 * 15; i++)
+        CHECK(y[i] == ref[i]);
+    ct_plan_destroy(plan);
+}
