@@ -14,85 +14,142 @@ static const float *depthwise_weights(const ct_plan *plan, int64_t grp, int64_t 
            co % plan->mr;
 }
 
-/* Output channel `channel` of image n from its group's padded plane at xbase. */
-static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, const float *xbase,
-                                  float *scratch)
+/* One phase row's work, or the two x-phases of a stride-2 row that go through one zip. */
+typedef struct dw_group {
+    const run_phase *rp, *rq;   /* rq: the pair's second phase (rp when alone) */
+    const ct_phase *ph, *qh;
+    const float *w, *w1;
+    int pair, aligned;
+    int64_t odd, sh_f, sh_s, ilo, iend, qlo, qcount;
+} dw_group;
+
+/* Sets up the group of phase p (and p + 1 when they pair); returns the phases it takes. */
+static int64_t dw_group_init(const run_ctx *c, int64_t grp, int64_t co, int64_t p, dw_group *gr)
+{
+    const ct_plan *plan = c->plan;
+    const int64_t sx = plan->stride[2], px = c->pad[2];
+    const run_phase *rp = &c->phases[p];
+    const ct_phase *ph = &plan->phases[p];
+    gr->pair = sx == 2 && ph->residue[2] == 0 && p + 1 < plan->nphases && c->phases[p + 1].count[0] > 0 &&
+               plan->phases[p + 1].residue[2] == 1 && plan->phases[p + 1].residue[1] == ph->residue[1] &&
+               plan->phases[p + 1].residue[0] == ph->residue[0];
+    gr->rp = rp;
+    gr->ph = ph;
+    gr->rq = gr->pair ? &c->phases[p + 1] : rp;
+    gr->qh = gr->pair ? &plan->phases[p + 1] : ph;
+    gr->w = depthwise_weights(plan, grp, co, ph);
+    gr->w1 = depthwise_weights(plan, grp, co, gr->qh);
+    /* Zipped, output 2i comes from the phase whose residue has the parity of the padding,
+     * at q = i + sh, and output 2i + 1 from the other. Aligning the two phases' q ranges
+     * that way puts the zip's first element at an output column, not one before it. */
+    gr->odd = (px % 2 + 2) % 2;
+    const run_phase *rf = gr->odd ? gr->rq : rp, *rs = gr->odd ? rp : gr->rq;
+    gr->sh_f = (px - gr->odd) / 2; /* px - odd is even: exact, no overflow */
+    gr->sh_s = gr->sh_f + gr->odd;
+    gr->ilo = rf->qmin[2] - gr->sh_f;
+    gr->iend = gr->ilo + rf->count[2];
+    if (rs->qmin[2] - gr->sh_s < gr->ilo)
+        gr->ilo = rs->qmin[2] - gr->sh_s;
+    if (rs->qmin[2] - gr->sh_s + rs->count[2] > gr->iend)
+        gr->iend = rs->qmin[2] - gr->sh_s + rs->count[2];
+    const int64_t qlo_all = c->org[2] + c->lo[2], qhi_all = c->org[2] + c->ext[2] - 1 - c->isa->vl;
+    gr->aligned = gr->ilo + (gr->sh_f < gr->sh_s ? gr->sh_f : gr->sh_s) >= qlo_all &&
+                  gr->iend + (gr->sh_f > gr->sh_s ? gr->sh_f : gr->sh_s) <= qhi_all + 1;
+    /* otherwise: both over their common q range, the zip starting at 2 * qlo - px */
+    const run_phase *rq = gr->rq;
+    gr->qlo = rp->qmin[2] < rq->qmin[2] ? rp->qmin[2] : rq->qmin[2];
+    const int64_t qend0 = rp->qmin[2] + rp->count[2], qend1 = rq->qmin[2] + rq->count[2];
+    gr->qcount = (qend0 > qend1 ? qend0 : qend1) - gr->qlo;
+    return gr->pair ? 2 : 1;
+}
+
+/* Row `row` of a group into output plane ybase. */
+static void dw_group_row(const run_ctx *c, const dw_group *gr, int64_t row, float bias, const float *xbase,
+                         float *ybase, float *tmp)
 {
     const ct_plan *plan = c->plan;
     const ct_isa_config *isa = c->isa;
-    const int64_t grp = channel / plan->cout_g, co = channel % plan->cout_g;
+    const run_phase *rp = gr->rp;
+    const ct_phase *ph = gr->ph, *qh = gr->qh;
     const int64_t sx = plan->stride[2], px = c->pad[2];
-    const float bias = plan->bias ? plan->bias[channel] : 0.0f;
-    float *ybase = c->y + (n * plan->out_channels + channel) * c->out_plane;
-    float *tmp = scratch;
-    for (int64_t p = 0; p < plan->nphases; p++) {
-        const run_phase *rp = &c->phases[p];
-        const ct_phase *ph = &plan->phases[p];
-        if (rp->count[0] <= 0)
-            continue;
-        const float *w = depthwise_weights(plan, grp, co, ph);
-        /* the next phase is this row's other x-phase: both go through one zip */
-        const int pair = sx == 2 && ph->residue[2] == 0 && p + 1 < plan->nphases && c->phases[p + 1].count[0] > 0 &&
-                         plan->phases[p + 1].residue[2] == 1 && plan->phases[p + 1].residue[1] == ph->residue[1] &&
-                         plan->phases[p + 1].residue[0] == ph->residue[0];
-        const run_phase *rq = pair ? &c->phases[p + 1] : rp;
-        const ct_phase *qh = pair ? &plan->phases[p + 1] : ph;
-        const float *w1 = depthwise_weights(plan, grp, co, qh);
-        /* Zipped, output 2i comes from the phase whose residue has the parity of the padding,
-         * at q = i + sh, and output 2i + 1 from the other. Aligning the two phases' q ranges
-         * that way puts the zip's first element at an output column, not one before it. */
-        const int64_t odd = (px % 2 + 2) % 2;
-        const run_phase *rf = odd ? rq : rp, *rs = odd ? rp : rq;
-        const int64_t sh_f = (px - odd) / 2, sh_s = sh_f + odd; /* px - odd is even: exact, no overflow */
-        int64_t ilo = rf->qmin[2] - sh_f, iend = ilo + rf->count[2];
-        if (rs->qmin[2] - sh_s < ilo)
-            ilo = rs->qmin[2] - sh_s;
-        if (rs->qmin[2] - sh_s + rs->count[2] > iend)
-            iend = rs->qmin[2] - sh_s + rs->count[2];
-        const int64_t qlo_all = c->org[2] + c->lo[2], qhi_all = c->org[2] + c->ext[2] - 1 - isa->vl;
-        const int aligned = ilo + (sh_f < sh_s ? sh_f : sh_s) >= qlo_all &&
-                            iend + (sh_f > sh_s ? sh_f : sh_s) <= qhi_all + 1;
-        /* otherwise: both over their common q range, the zip starting at 2 * qlo - px */
-        const int64_t qlo = rp->qmin[2] < rq->qmin[2] ? rp->qmin[2] : rq->qmin[2];
-        const int64_t qend0 = rp->qmin[2] + rp->count[2], qend1 = rq->qmin[2] + rq->count[2];
-        const int64_t qcount = (qend0 > qend1 ? qend0 : qend1) - qlo;
-        for (int64_t row = 0; row < rp->rows; row++) {
-            const int64_t qz = rp->qmin[0] + row / rp->count[1], qy = rp->qmin[1] + row % rp->count[1];
-            const int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + ph->residue[0] - c->pad[0]);
-            const int64_t oy = (int64_t)((__int128)qy * plan->stride[1] + ph->residue[1] - c->pad[1]);
-            float *orow = ybase + (oz * c->out[1] + oy) * c->out[2];
-            /* the row's padded input; column q is at + (q - org[2]) (org alone may be huge) */
-            const float *src = xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride;
-            if (pair && aligned) {
-                const ct_phase *fh = odd ? qh : ph, *sph = odd ? ph : qh;
-                isa->dw_pair(src + (ilo + sh_f - c->org[2]), rf->offsets, odd ? w1 : w, fh->ntaps,
-                             src + (ilo + sh_s - c->org[2]), rs->offsets, odd ? w : w1, sph->ntaps, plan->mr, bias,
-                             orow, 2 * ilo, iend - ilo, c->out[2]);
-                continue;
-            }
-            if (pair) {
-                const float *s0 = src + (qlo - c->org[2]);
-                isa->dw_pair(s0, rp->offsets, w, ph->ntaps, s0, rq->offsets, w1, qh->ntaps, plan->mr, bias, orow,
-                             2 * qlo - px, qcount, c->out[2]);
-                continue;
-            }
-            const int64_t q0 = rp->qmin[2];
-            const int64_t ox0 = (int64_t)((__int128)q0 * sx + ph->residue[2] - px);
-            if (sx == 1) {
-                isa->dw_row(src + (q0 - c->org[2]), rp->offsets, w, plan->mr, ph->ntaps, bias, orow + ox0, rp->count[2]);
-                continue;
-            }
-            isa->dw_row(src + (q0 - c->org[2]), rp->offsets, w, plan->mr, ph->ntaps, bias, tmp, rp->count[2]);
-            for (int64_t j = 0; j < rp->count[2]; j++)
-                orow[ox0 + j * sx] = tmp[j];
-        }
-        if (pair)
-            p++;
+    const int64_t qz = rp->qmin[0] + row / rp->count[1], qy = rp->qmin[1] + row % rp->count[1];
+    const int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + ph->residue[0] - c->pad[0]);
+    const int64_t oy = (int64_t)((__int128)qy * plan->stride[1] + ph->residue[1] - c->pad[1]);
+    float *orow = ybase + (oz * c->out[1] + oy) * c->out[2];
+    /* the row's padded input; column q is at + (q - org[2]) (org alone may be huge) */
+    const float *src = xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride;
+    if (gr->pair && gr->aligned) {
+        const run_phase *rf = gr->odd ? gr->rq : rp, *rs = gr->odd ? rp : gr->rq;
+        const ct_phase *fh = gr->odd ? qh : ph, *sph = gr->odd ? ph : qh;
+        isa->dw_pair(src + (gr->ilo + gr->sh_f - c->org[2]), rf->offsets, gr->odd ? gr->w1 : gr->w, fh->ntaps,
+                     src + (gr->ilo + gr->sh_s - c->org[2]), rs->offsets, gr->odd ? gr->w : gr->w1, sph->ntaps,
+                     plan->mr, bias, orow, 2 * gr->ilo, gr->iend - gr->ilo, c->out[2]);
+        return;
     }
+    if (gr->pair) {
+        const float *s0 = src + (gr->qlo - c->org[2]);
+        isa->dw_pair(s0, rp->offsets, gr->w, ph->ntaps, s0, gr->rq->offsets, gr->w1, qh->ntaps, plan->mr, bias, orow,
+                     2 * gr->qlo - px, gr->qcount, c->out[2]);
+        return;
+    }
+    const int64_t q0 = rp->qmin[2];
+    const int64_t ox0 = (int64_t)((__int128)q0 * sx + ph->residue[2] - px);
+    if (sx == 1) {
+        isa->dw_row(src + (q0 - c->org[2]), rp->offsets, gr->w, plan->mr, ph->ntaps, bias, orow + ox0, rp->count[2]);
+        return;
+    }
+    isa->dw_row(src + (q0 - c->org[2]), rp->offsets, gr->w, plan->mr, ph->ntaps, bias, tmp, rp->count[2]);
+    for (int64_t j = 0; j < rp->count[2]; j++)
+        orow[ox0 + j * sx] = tmp[j];
+}
+
+/* Output channel `channel` of image n from its group's padded plane at xbase. The groups'
+ * rows are interleaved (row 0 of every group, then row 1, ...), so the output is written
+ * front to back, not in one pass per y-phase. When the run streams its output, the plane is
+ * computed in the thread's scratch (oplane) and then copied out past the cache. */
+static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, const float *xbase,
+                                  float *scratch, float *oplane)
+{
+    const ct_plan *plan = c->plan;
+    const int64_t grp = channel / plan->cout_g, co = channel % plan->cout_g;
+    const float bias = plan->bias ? plan->bias[channel] : 0.0f;
+    float *out = c->y + (n * plan->out_channels + channel) * c->out_plane;
+    float *ybase = c->stream ? oplane : out;
+    if (c->stream && plan->needs_bias_fill) /* outputs no tap reaches */
+        for (int64_t i = 0; i < c->out_plane; i++)
+            oplane[i] = bias;
+    enum { MAX_GROUPS = 16 };
+    dw_group groups[MAX_GROUPS];
+    int ngroups = 0;
+    int64_t max_rows = 0;
+    for (int64_t p = 0; p < plan->nphases;) {
+        if (c->phases[p].count[0] <= 0) {
+            p++;
+            continue;
+        }
+        if (ngroups == MAX_GROUPS) { /* many phases (large strides): flush these groups' rows */
+            for (int g = 0; g < ngroups; g++)
+                for (int64_t row = 0; row < groups[g].rp->rows; row++)
+                    dw_group_row(c, &groups[g], row, bias, xbase, ybase, scratch);
+            ngroups = 0;
+            max_rows = 0;
+        }
+        p += dw_group_init(c, grp, co, p, &groups[ngroups]);
+        if (groups[ngroups].rp->rows > max_rows)
+            max_rows = groups[ngroups].rp->rows;
+        ngroups++;
+    }
+    for (int64_t row = 0; row < max_rows; row++)
+        for (int g = 0; g < ngroups; g++)
+            if (row < groups[g].rp->rows)
+                dw_group_row(c, &groups[g], row, bias, xbase, ybase, scratch);
+    if (c->stream)
+        c->isa->stream_copy(out, oplane, c->out_plane);
 }
 
 /* A depthwise item: one input plane, padded into the thread's scratch (where it stays in
- * cache), and the output channels computed from it. */
+ * cache), and the output channels computed from it. The scratch holds a row buffer, the
+ * padded plane and, when streaming, an output plane. */
 void ct__run_depthwise_item(const run_ctx *c, int64_t item, float *scratch)
 {
     const ct_plan *plan = c->plan;
@@ -100,6 +157,6 @@ void ct__run_depthwise_item(const run_ctx *c, int64_t item, float *scratch)
     float *plane = scratch + c->dw_row_floats;
     ct__pad_plane(c, n * plan->in_channels + grp, plane);
     for (int64_t co = 0; co < plan->cout_g; co++)
-        run_depthwise_channel(c, n, grp * plan->cout_g + co, plane, scratch);
+        run_depthwise_channel(c, n, grp * plan->cout_g + co, plane, scratch, plane + c->plane);
 }
 

@@ -1,7 +1,9 @@
-/* dispatch.c - picks the microkernel ISA for this CPU once, at first use. */
+/* dispatch.c - picks the microkernel ISA for this CPU once, at first use, and reads the
+ * cache size that decides when outputs are streamed past the cache. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "convtranspose.h"
 #include "kernels/igemm.h"
@@ -74,4 +76,26 @@ void ct__force_isa_config(const ct_isa_config *config)
 const char *ct_cpu_isa(void)
 {
     return ct__isa_config()->name;
+}
+
+static int64_t forced_llc; /* test hook: see ct__force_llc_bytes */
+
+int64_t ct__llc_bytes(void)
+{
+    if (forced_llc > 0)
+        return forced_llc;
+    static int64_t llc;
+    if (llc == 0) { /* a benign race: every thread computes the same value */
+        /* Virtual machines may report the host's whole L3 (256 MiB here); a core complex
+         * shares at most 32 MiB on current x86 parts, so no more is counted. */
+        const int64_t cap = (int64_t)32 << 20;
+        long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+        llc = l3 > 0 && l3 < cap ? l3 : cap;
+    }
+    return llc;
+}
+
+void ct__force_llc_bytes(int64_t bytes)
+{
+    forced_llc = bytes;
 }

@@ -16,6 +16,7 @@
 #define CHUNK_TERMS 2048         /* K terms per chunk: most layers run their whole K in one call, no partial sums */
 #define PANEL_BYTES (96 * 1024)  /* input bytes a block of tiles reads per chunk: fits L2 */
 #define TINY_FLOPS 400000.0      /* below this a layer runs on one thread */
+#define STREAM_PLANE_FLOATS (64 * 1024) /* depthwise output planes of at most 256 KiB may stream */
 
 /* One pass: each padded row (row_stride apart) is zeros, or zeros + an input row + zeros. */
 void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst)
@@ -303,9 +304,17 @@ static int64_t plan_run(run_ctx *c, int nthreads)
     if (plan->depthwise) {
         /* an item is one output plane; a row buffer holds the widest phase row, rounded up */
         c->dw_row_floats = c->ext[2] + c->isa->vl; /* ext[2] > the widest q range */
+        /* Tensors too large to stay in the last-level cache: each output plane is computed in
+         * the thread's scratch (in L2) and copied out with stores that bypass the cache, so
+         * the output's lines are not read before they are written. Only for planes that fit
+         * L2 with room to spare. */
+        double tensor_bytes = 4.0 * ((double)c->g.batch * (double)plan->out_channels * (double)c->out_plane +
+                                     (double)c->g.batch * (double)plan->in_channels * (double)(c->in[0] * c->in[1] * c->in[2]));
+        c->stream = tensor_bytes > (double)ct__llc_bytes() / 2 && c->out_plane <= STREAM_PLANE_FLOATS;
         c->items_per_image = plan->groups;
         c->items = c->g.batch * plan->groups;
-        if (!ct__add(c->dw_row_floats, c->plane, &c->scratch_floats))
+        if (!ct__add(c->dw_row_floats, c->plane, &c->scratch_floats) ||
+            !ct__add(c->scratch_floats, c->stream ? c->out_plane : 0, &c->scratch_floats))
             return -1;
     } else {
         int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
@@ -371,6 +380,8 @@ static void run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
                 *failed = 1;
         }
     }
+    if (c->stream) /* this thread's streamed stores, before the region's closing barrier */
+        c->isa->stream_fence();
     free(scratch);
 }
 

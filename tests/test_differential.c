@@ -31,13 +31,17 @@ typedef struct layer {
 static int long_rows;
 /* Set: layers with more (channel, tap) terms than one K chunk, with bias. */
 static int wide_k;
+/* Set: depthwise layers (one input channel per group) with rows long enough for the row
+ * kernels' unrolled steps. */
+static int depthwise;
 
 static void random_layer(layer *L)
 {
     int nd = long_rows ? 1 : (int)rnd_in(1, 3);
     ct_params_init(&L->p, nd);
     L->p.groups = rnd_in(1, 3);
-    int64_t cin_g = wide_k ? rnd_in(2100, 2600) : rnd_in(long_rows ? 2 : 1, 5), cout_g = rnd_in(1, 14);
+    int64_t cin_g = wide_k ? rnd_in(2100, 2600) : depthwise ? 1 : rnd_in(long_rows ? 2 : 1, 5);
+    int64_t cout_g = depthwise ? rnd_in(1, 3) : rnd_in(1, 14);
     int batched = rnd() % 4 != 0;
     int64_t batch = batched ? rnd_in(1, 3) : 1;
     int r = 0;
@@ -46,7 +50,7 @@ static void random_layer(layer *L)
     L->xs.dims[r++] = cin_g * L->p.groups;
     L->ws.dims[0] = cin_g * L->p.groups;
     L->ws.dims[1] = cout_g;
-    int64_t max_in = wide_k ? 5 : nd == 1 ? 40 : nd == 2 ? 12 : 6;
+    int64_t max_in = wide_k ? 5 : nd == 1 ? 40 : nd == 2 ? (depthwise ? 48 : 12) : 6;
     int64_t max_k = nd == 3 ? 3 : 5;
     for (int d = 0; d < nd; d++) {
         L->xs.dims[r++] = long_rows ? rnd_in(400, 900) : rnd_in(1, max_in);
@@ -180,6 +184,20 @@ TEST(differential_60_layers_with_chunked_k_and_bias)
     wide_k = 1;
     run_random(ct_cpu_isa(), 60);
     wide_k = 0;
+}
+
+/* Depthwise layers, their output planes computed in place and (the cache size forced down
+ * to nothing) through the thread's scratch and the streaming copy. */
+TEST(differential_400_depthwise_layers_in_place_and_streamed)
+{
+    depthwise = 1;
+    run_random(ct_cpu_isa(), 100);
+    ct__force_llc_bytes(1);
+    run_random(ct_cpu_isa(), 100);
+    run_random("generic", 100);
+    run_random("vl16", 100);
+    ct__force_llc_bytes(0);
+    depthwise = 0;
 }
 
 /* The AVX-512 tiling (16-float vectors), run on any CPU: see tests/isa_vl16.c. */

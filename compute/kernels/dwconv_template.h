@@ -17,22 +17,74 @@
 #define CT_DW_PAIR CT_DW_NAME(ct_f32_dw_pair, CT_ISA)
 #define CT_ZIP_STORE CT_DW_NAME(ct_f32_zip_store, CT_ISA)
 
-static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,
-                      float bias, float *dst, int64_t count)
+/* Most depthwise phases have a few taps (k4 s2: 4, k3 s1: 9). With the count known at compile
+ * time the tap loops unroll and every weight stays in a register for the whole row; with a
+ * count read at run time each vector reloads its offsets and weights, which cost more
+ * instructions than the multiply-adds (callgrind: about 7 per FMA). CT_DW_MAX_FIXED bounds
+ * the counts that get their own instance. */
+#ifndef CT_DW_MAX_FIXED
+#define CT_DW_MAX_FIXED 9
+#define CT_DW_MAX_PAIR 4
+#endif
+
+/* Columns [j, end) of a row, two vectors a step (end - j a multiple of 2 * VL). */
+static inline __attribute__((always_inline)) void CT_DW_NAME(ct_dw_row_steps, CT_ISA)(
+    const float *src, const int64_t *off, const float *w, int64_t wstride, const int ntaps, float bias, float *dst,
+    int64_t j, int64_t end)
 {
-    int64_t j = 0;
-    for (; j + 2 * CT_VL <= count; j += 2 * CT_VL) {
-        ct_vf acc0 = CT_SPLAT(bias), acc1 = acc0;
-        for (int64_t t = 0; t < ntaps; t++) {
-            const float *s = src + off[t] + j;
-            const ct_vf wt = CT_SPLAT(w[t * wstride]);
-            acc0 += *(const ct_vf_unaligned *)s * wt;
-            acc1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
+    ct_vf wt[CT_DW_MAX_FIXED];
+    const float *s[CT_DW_MAX_FIXED];
+#pragma GCC unroll 16
+    for (int t = 0; t < ntaps; t++) {
+        wt[t] = CT_SPLAT(w[t * wstride]);
+        s[t] = src + off[t];
+    }
+    const ct_vf vbias = CT_SPLAT(bias);
+    for (; j < end; j += 2 * CT_VL) {
+        ct_vf acc0 = vbias, acc1 = vbias;
+#pragma GCC unroll 16
+        for (int t = 0; t < ntaps; t++) {
+            acc0 += *(const ct_vf_unaligned *)(s[t] + j) * wt[t];
+            acc1 += *(const ct_vf_unaligned *)(s[t] + j + CT_VL) * wt[t];
         }
         *(ct_vf_unaligned *)(dst + j) = acc0;
         *(ct_vf_unaligned *)(dst + j + CT_VL) = acc1;
     }
-    for (; j < count; j += CT_VL) {
+}
+
+static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,
+                      float bias, float *dst, int64_t count)
+{
+    const int64_t whole = count / (2 * CT_VL) * (2 * CT_VL);
+    switch (ntaps) {
+#define CT_DW_ROW_CASE(n)                                                                              \
+    case n:                                                                                            \
+        CT_DW_NAME(ct_dw_row_steps, CT_ISA)(src, off, w, wstride, n, bias, dst, 0, whole);             \
+        break;
+        CT_DW_ROW_CASE(1)
+        CT_DW_ROW_CASE(2)
+        CT_DW_ROW_CASE(3)
+        CT_DW_ROW_CASE(4)
+        CT_DW_ROW_CASE(5)
+        CT_DW_ROW_CASE(6)
+        CT_DW_ROW_CASE(7)
+        CT_DW_ROW_CASE(8)
+        CT_DW_ROW_CASE(9)
+#undef CT_DW_ROW_CASE
+    default:
+        for (int64_t j = 0; j < whole; j += 2 * CT_VL) {
+            ct_vf acc0 = CT_SPLAT(bias), acc1 = acc0;
+            for (int64_t t = 0; t < ntaps; t++) {
+                const float *s = src + off[t] + j;
+                const ct_vf wt = CT_SPLAT(w[t * wstride]);
+                acc0 += *(const ct_vf_unaligned *)s * wt;
+                acc1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
+            }
+            *(ct_vf_unaligned *)(dst + j) = acc0;
+            *(ct_vf_unaligned *)(dst + j + CT_VL) = acc1;
+        }
+    }
+    for (int64_t j = whole; j < count; j += CT_VL) {
         ct_vf acc = CT_SPLAT(bias);
         for (int64_t t = 0; t < ntaps; t++)
             acc += *(const ct_vf_unaligned *)(src + off[t] + j) * CT_SPLAT(w[t * wstride]);
@@ -95,38 +147,128 @@ static inline void CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(const float *src0, const 
     CT_ZIP_STORE(fa, fb, dst, first + 2 * j, count - j < CT_VL ? count - j : CT_VL, out_len);
 }
 
-static void CT_DW_PAIR(const float *src0, const int64_t *off0, const float *w0, int64_t n0, const float *src1,
-                       const int64_t *off1, const float *w1, int64_t n1, int64_t wstride, float bias, float *dst,
-                       int64_t first, int64_t count, int64_t out_len)
+/* The interior steps of a pair from column j on, while two vectors of each phase fit the row
+ * and their zip fits the output; returns the column where they stop. n0 and n1 are
+ * constants in the instances CT_DW_PAIR switches to. */
+static inline __attribute__((always_inline)) int64_t CT_DW_NAME(ct_dw_pair_steps, CT_ISA)(
+    const float *src0, const int64_t *off0, const float *w0, const int n0, const float *src1, const int64_t *off1,
+    const float *w1, const int n1, int64_t wstride, float bias, float *dst, int64_t first, int64_t count,
+    int64_t out_len, int64_t j)
 {
-    for (int64_t j = 0; j < count;) {
-        if (first + 2 * j < 0 || j + 2 * CT_VL > count || first + 2 * j + 4 * CT_VL > out_len) {
-            CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(src0, off0, w0, n0, src1, off1, w1, n1, wstride, bias, dst, first,
-                                                count, out_len, j);
-            j += CT_VL;
-            continue;
+    ct_vf wa[CT_DW_MAX_FIXED], wb[CT_DW_MAX_FIXED];
+    const float *sa[CT_DW_MAX_FIXED], *sb[CT_DW_MAX_FIXED];
+#pragma GCC unroll 16
+    for (int t = 0; t < n0; t++) {
+        wa[t] = CT_SPLAT(w0[t * wstride]);
+        sa[t] = src0 + off0[t];
+    }
+#pragma GCC unroll 16
+    for (int t = 0; t < n1; t++) {
+        wb[t] = CT_SPLAT(w1[t * wstride]);
+        sb[t] = src1 + off1[t];
+    }
+    const ct_vf vbias = CT_SPLAT(bias);
+    /* two vectors per phase: four independent FMA chains, stored whole */
+    for (; j + 2 * CT_VL <= count && first + 2 * j + 4 * CT_VL <= out_len; j += 2 * CT_VL) {
+        ct_vf a0 = vbias, a1 = vbias, b0 = vbias, b1 = vbias;
+#pragma GCC unroll 16
+        for (int t = 0; t < n0; t++) {
+            a0 += *(const ct_vf_unaligned *)(sa[t] + j) * wa[t];
+            a1 += *(const ct_vf_unaligned *)(sa[t] + j + CT_VL) * wa[t];
         }
-        /* interior: two vectors per phase, four independent FMA chains, stored whole */
-        ct_vf a0 = CT_SPLAT(bias), a1 = a0, b0 = a0, b1 = a0;
-        for (int64_t t = 0; t < n0; t++) {
-            const float *s = src0 + off0[t] + j;
-            const ct_vf wt = CT_SPLAT(w0[t * wstride]);
-            a0 += *(const ct_vf_unaligned *)s * wt;
-            a1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
-        }
-        for (int64_t t = 0; t < n1; t++) {
-            const float *s = src1 + off1[t] + j;
-            const ct_vf wt = CT_SPLAT(w1[t * wstride]);
-            b0 += *(const ct_vf_unaligned *)s * wt;
-            b1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
+#pragma GCC unroll 16
+        for (int t = 0; t < n1; t++) {
+            b0 += *(const ct_vf_unaligned *)(sb[t] + j) * wb[t];
+            b1 += *(const ct_vf_unaligned *)(sb[t] + j + CT_VL) * wb[t];
         }
         float *d = dst + first + 2 * j;
         *(ct_vf_unaligned *)d = CT_ZIP_LO(a0, b0);
         *(ct_vf_unaligned *)(d + CT_VL) = CT_ZIP_HI(a0, b0);
         *(ct_vf_unaligned *)(d + 2 * CT_VL) = CT_ZIP_LO(a1, b1);
         *(ct_vf_unaligned *)(d + 3 * CT_VL) = CT_ZIP_HI(a1, b1);
-        j += 2 * CT_VL;
     }
+    return j;
+}
+
+static void CT_DW_PAIR(const float *src0, const int64_t *off0, const float *w0, int64_t n0, const float *src1,
+                       const int64_t *off1, const float *w1, int64_t n1, int64_t wstride, float bias, float *dst,
+                       int64_t first, int64_t count, int64_t out_len)
+{
+    int64_t j = 0;
+    /* columns whose zip starts before the output row: one vector at a time, clipped */
+    for (; j < count && first + 2 * j < 0; j += CT_VL)
+        CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(src0, off0, w0, n0, src1, off1, w1, n1, wstride, bias, dst, first, count,
+                                            out_len, j);
+    const int fixed = n0 <= CT_DW_MAX_PAIR && n1 <= CT_DW_MAX_PAIR;
+    switch (fixed ? (n0 - 1) * CT_DW_MAX_PAIR + (n1 - 1) : -1) {
+#define CT_DW_PAIR_CASE(a, b)                                                                          \
+    case (a - 1) * CT_DW_MAX_PAIR + (b - 1):                                                           \
+        j = CT_DW_NAME(ct_dw_pair_steps, CT_ISA)(src0, off0, w0, a, src1, off1, w1, b, wstride, bias, dst, \
+                                                 first, count, out_len, j);                            \
+        break;
+        CT_DW_PAIR_CASE(1, 1)
+        CT_DW_PAIR_CASE(1, 2)
+        CT_DW_PAIR_CASE(1, 3)
+        CT_DW_PAIR_CASE(1, 4)
+        CT_DW_PAIR_CASE(2, 1)
+        CT_DW_PAIR_CASE(2, 2)
+        CT_DW_PAIR_CASE(2, 3)
+        CT_DW_PAIR_CASE(2, 4)
+        CT_DW_PAIR_CASE(3, 1)
+        CT_DW_PAIR_CASE(3, 2)
+        CT_DW_PAIR_CASE(3, 3)
+        CT_DW_PAIR_CASE(3, 4)
+        CT_DW_PAIR_CASE(4, 1)
+        CT_DW_PAIR_CASE(4, 2)
+        CT_DW_PAIR_CASE(4, 3)
+        CT_DW_PAIR_CASE(4, 4)
+#undef CT_DW_PAIR_CASE
+    default:
+        for (; j + 2 * CT_VL <= count && first + 2 * j + 4 * CT_VL <= out_len; j += 2 * CT_VL) {
+            ct_vf a0 = CT_SPLAT(bias), a1 = a0, b0 = a0, b1 = a0;
+            for (int64_t t = 0; t < n0; t++) {
+                const float *s = src0 + off0[t] + j;
+                const ct_vf wt = CT_SPLAT(w0[t * wstride]);
+                a0 += *(const ct_vf_unaligned *)s * wt;
+                a1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
+            }
+            for (int64_t t = 0; t < n1; t++) {
+                const float *s = src1 + off1[t] + j;
+                const ct_vf wt = CT_SPLAT(w1[t * wstride]);
+                b0 += *(const ct_vf_unaligned *)s * wt;
+                b1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
+            }
+            float *d = dst + first + 2 * j;
+            *(ct_vf_unaligned *)d = CT_ZIP_LO(a0, b0);
+            *(ct_vf_unaligned *)(d + CT_VL) = CT_ZIP_HI(a0, b0);
+            *(ct_vf_unaligned *)(d + 2 * CT_VL) = CT_ZIP_LO(a1, b1);
+            *(ct_vf_unaligned *)(d + 3 * CT_VL) = CT_ZIP_HI(a1, b1);
+        }
+    }
+    /* the rest: one vector at a time, the zip clipped to the row */
+    for (; j < count; j += CT_VL)
+        CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(src0, off0, w0, n0, src1, off1, w1, n1, wstride, bias, dst, first, count,
+                                            out_len, j);
+}
+
+#define CT_STREAM_COPY CT_DW_NAME(ct_f32_stream_copy, CT_ISA)
+
+static void CT_STREAM_COPY(float *dst, const float *src, int64_t n)
+{
+    int64_t i = 0;
+    for (; i < n && ((uintptr_t)(dst + i) & (sizeof(ct_vf) - 1)) != 0; i++)
+        dst[i] = src[i];
+    for (; i + CT_VL <= n; i += CT_VL)
+        CT_STREAM(dst + i, *(const ct_vf_unaligned *)(src + i));
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
+
+#define CT_STREAM_FENCE_FN CT_DW_NAME(ct_stream_fence, CT_ISA)
+
+static void CT_STREAM_FENCE_FN(void)
+{
+    CT_STREAM_FENCE();
 }
 
 #undef CT_ZIP_LO

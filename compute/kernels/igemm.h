@@ -56,6 +56,11 @@ typedef struct ct_isa_config {
     void (*dw_pair)(const float *src0, const int64_t *off0, const float *w0, int64_t n0, const float *src1,
                     const int64_t *off1, const float *w1, int64_t n1, int64_t wstride, float bias, float *dst,
                     int64_t first, int64_t count, int64_t out_len);
+    /* dst[i] = src[i] for i < n, the aligned part with stores that bypass the cache: for
+     * outputs too large to stay in cache, which then cost no read-for-ownership. The
+     * stores are weakly ordered: a thread calls stream_fence before others may read dst. */
+    void (*stream_copy)(float *dst, const float *src, int64_t n);
+    void (*stream_fence)(void);
     const char *dw_algorithm;
 } ct_isa_config;
 
@@ -80,5 +85,12 @@ int ct__force_isa(const char *name);
  * tests build the kernel template with 16-float vectors for plain x86-64 this way, to run
  * the AVX-512 tiling on CPUs without AVX-512. Not thread-safe. */
 void ct__force_isa_config(const ct_isa_config *config);
+
+/* The last-level cache's size in bytes: sysconf's, at most 32 MiB (also when unknown). */
+int64_t ct__llc_bytes(void);
+
+/* Test hook: ct__llc_bytes returns bytes from now on (0: the real size again), so tests can
+ * take the streaming paths with small tensors. Not thread-safe. */
+void ct__force_llc_bytes(int64_t bytes);
 
 #endif /* CT_COMPUTE_KERNELS_IGEMM_H */

@@ -21,6 +21,21 @@ typedef float ct_vf_unaligned __attribute__((vector_size(CT_VL * sizeof(float)),
 #error "CT_SPLAT: unsupported CT_VL"
 #endif
 
+/* A store that bypasses the cache (the destination must be vector-aligned); a plain store
+ * where the ISA has none. Followed by CT_STREAM_FENCE before other threads may read. */
+#if CT_VL == 16 && defined(__AVX512F__)
+#include <immintrin.h>
+#define CT_STREAM(p, v) _mm512_stream_ps((p), (__m512)(v))
+#define CT_STREAM_FENCE() _mm_sfence()
+#elif CT_VL == 8 && defined(__AVX__)
+#include <immintrin.h>
+#define CT_STREAM(p, v) _mm256_stream_ps((p), (__m256)(v))
+#define CT_STREAM_FENCE() _mm_sfence()
+#else
+#define CT_STREAM(p, v) (*(ct_vf *)(p) = (v))
+#define CT_STREAM_FENCE() ((void)0)
+#endif
+
 #ifndef CT_PREFETCH_DISTANCE
 #define CT_PREFETCH_DISTANCE 16 /* K terms */
 #endif
@@ -94,5 +109,7 @@ const ct_isa_config CT_ISA_CONFIG = {
     },
     .dw_row = CT_DW_ROW,
     .dw_pair = CT_DW_PAIR,
+    .stream_copy = CT_STREAM_COPY,
+    .stream_fence = CT_STREAM_FENCE_FN,
     .dw_algorithm = "phase_depthwise__" CT_STR(CT_ISA),
 };
