@@ -52,15 +52,16 @@ static inline __attribute__((always_inline)) void CT_DW_NAME(ct_dw_row_steps, CT
     }
 }
 
-static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,
-                      float bias, float *dst, int64_t count)
+/* Steps over columns [j, end) for any tap count (end - j a multiple of 2 * VL). */
+static inline __attribute__((always_inline)) void CT_DW_NAME(ct_dw_row_any, CT_ISA)(
+    const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps, float bias, float *dst,
+    int64_t j, int64_t end)
 {
-    const int64_t whole = count / (2 * CT_VL) * (2 * CT_VL);
     switch (ntaps) {
 #define CT_DW_ROW_CASE(n)                                                                              \
     case n:                                                                                            \
-        CT_DW_NAME(ct_dw_row_steps, CT_ISA)(src, off, w, wstride, n, bias, dst, 0, whole);             \
-        break;
+        CT_DW_NAME(ct_dw_row_steps, CT_ISA)(src, off, w, wstride, n, bias, dst, j, end);               \
+        return;
         CT_DW_ROW_CASE(1)
         CT_DW_ROW_CASE(2)
         CT_DW_ROW_CASE(3)
@@ -72,19 +73,33 @@ static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int6
         CT_DW_ROW_CASE(9)
 #undef CT_DW_ROW_CASE
     default:
-        for (int64_t j = 0; j < whole; j += 2 * CT_VL) {
-            ct_vf acc0 = CT_SPLAT(bias), acc1 = acc0;
-            for (int64_t t = 0; t < ntaps; t++) {
-                const float *s = src + off[t] + j;
-                const ct_vf wt = CT_SPLAT(w[t * wstride]);
-                acc0 += *(const ct_vf_unaligned *)s * wt;
-                acc1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
-            }
-            *(ct_vf_unaligned *)(dst + j) = acc0;
-            *(ct_vf_unaligned *)(dst + j + CT_VL) = acc1;
-        }
+        break;
     }
-    for (int64_t j = whole; j < count; j += CT_VL) {
+    for (; j < end; j += 2 * CT_VL) {
+        ct_vf acc0 = CT_SPLAT(bias), acc1 = acc0;
+        for (int64_t t = 0; t < ntaps; t++) {
+            const float *s = src + off[t] + j;
+            const ct_vf wt = CT_SPLAT(w[t * wstride]);
+            acc0 += *(const ct_vf_unaligned *)s * wt;
+            acc1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
+        }
+        *(ct_vf_unaligned *)(dst + j) = acc0;
+        *(ct_vf_unaligned *)(dst + j + CT_VL) = acc1;
+    }
+}
+
+static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,
+                      float bias, float *dst, int64_t count)
+{
+    const int64_t whole = count / (2 * CT_VL) * (2 * CT_VL);
+    CT_DW_NAME(ct_dw_row_any, CT_ISA)(src, off, w, wstride, ntaps, bias, dst, 0, whole);
+    if (whole == count)
+        return;
+    if (whole > 0) { /* one more step ending at the last column: a few outputs written twice */
+        CT_DW_NAME(ct_dw_row_any, CT_ISA)(src, off, w, wstride, ntaps, bias, dst, count - 2 * CT_VL, count);
+        return;
+    }
+    for (int64_t j = 0; j < count; j += CT_VL) {
         ct_vf acc = CT_SPLAT(bias);
         for (int64_t t = 0; t < ntaps; t++)
             acc += *(const ct_vf_unaligned *)(src + off[t] + j) * CT_SPLAT(w[t * wstride]);
@@ -190,22 +205,19 @@ static inline __attribute__((always_inline)) int64_t CT_DW_NAME(ct_dw_pair_steps
     return j;
 }
 
-static void CT_DW_PAIR(const float *src0, const int64_t *off0, const float *w0, int64_t n0, const float *src1,
-                       const int64_t *off1, const float *w1, int64_t n1, int64_t wstride, float bias, float *dst,
-                       int64_t first, int64_t count, int64_t out_len)
+/* The interior steps from column j on, for any tap counts; returns where they stop. */
+static inline __attribute__((always_inline)) int64_t CT_DW_NAME(ct_dw_pair_interior, CT_ISA)(const float *src0, const int64_t *off0, const float *w0,
+                                                       int64_t n0, const float *src1, const int64_t *off1,
+                                                       const float *w1, int64_t n1, int64_t wstride, float bias,
+                                                       float *dst, int64_t first, int64_t count, int64_t out_len,
+                                                       int64_t j)
 {
-    int64_t j = 0;
-    /* columns whose zip starts before the output row: one vector at a time, clipped */
-    for (; j < count && first + 2 * j < 0; j += CT_VL)
-        CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(src0, off0, w0, n0, src1, off1, w1, n1, wstride, bias, dst, first, count,
-                                            out_len, j);
     const int fixed = n0 <= CT_DW_MAX_PAIR && n1 <= CT_DW_MAX_PAIR;
     switch (fixed ? (n0 - 1) * CT_DW_MAX_PAIR + (n1 - 1) : -1) {
-#define CT_DW_PAIR_CASE(a, b)                                                                          \
-    case (a - 1) * CT_DW_MAX_PAIR + (b - 1):                                                           \
-        j = CT_DW_NAME(ct_dw_pair_steps, CT_ISA)(src0, off0, w0, a, src1, off1, w1, b, wstride, bias, dst, \
-                                                 first, count, out_len, j);                            \
-        break;
+#define CT_DW_PAIR_CASE(a, b)                                                                              \
+    case (a - 1) * CT_DW_MAX_PAIR + (b - 1):                                                               \
+        return CT_DW_NAME(ct_dw_pair_steps, CT_ISA)(src0, off0, w0, a, src1, off1, w1, b, wstride, bias, dst, \
+                                                    first, count, out_len, j);
         CT_DW_PAIR_CASE(1, 1)
         CT_DW_PAIR_CASE(1, 2)
         CT_DW_PAIR_CASE(1, 3)
@@ -224,29 +236,58 @@ static void CT_DW_PAIR(const float *src0, const int64_t *off0, const float *w0, 
         CT_DW_PAIR_CASE(4, 4)
 #undef CT_DW_PAIR_CASE
     default:
-        for (; j + 2 * CT_VL <= count && first + 2 * j + 4 * CT_VL <= out_len; j += 2 * CT_VL) {
-            ct_vf a0 = CT_SPLAT(bias), a1 = a0, b0 = a0, b1 = a0;
-            for (int64_t t = 0; t < n0; t++) {
-                const float *s = src0 + off0[t] + j;
-                const ct_vf wt = CT_SPLAT(w0[t * wstride]);
-                a0 += *(const ct_vf_unaligned *)s * wt;
-                a1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
-            }
-            for (int64_t t = 0; t < n1; t++) {
-                const float *s = src1 + off1[t] + j;
-                const ct_vf wt = CT_SPLAT(w1[t * wstride]);
-                b0 += *(const ct_vf_unaligned *)s * wt;
-                b1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
-            }
-            float *d = dst + first + 2 * j;
-            *(ct_vf_unaligned *)d = CT_ZIP_LO(a0, b0);
-            *(ct_vf_unaligned *)(d + CT_VL) = CT_ZIP_HI(a0, b0);
-            *(ct_vf_unaligned *)(d + 2 * CT_VL) = CT_ZIP_LO(a1, b1);
-            *(ct_vf_unaligned *)(d + 3 * CT_VL) = CT_ZIP_HI(a1, b1);
-        }
+        break;
     }
-    /* the rest: one vector at a time, the zip clipped to the row */
-    for (; j < count; j += CT_VL)
+    for (; j + 2 * CT_VL <= count && first + 2 * j + 4 * CT_VL <= out_len; j += 2 * CT_VL) {
+        ct_vf a0 = CT_SPLAT(bias), a1 = a0, b0 = a0, b1 = a0;
+        for (int64_t t = 0; t < n0; t++) {
+            const float *s = src0 + off0[t] + j;
+            const ct_vf wt = CT_SPLAT(w0[t * wstride]);
+            a0 += *(const ct_vf_unaligned *)s * wt;
+            a1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
+        }
+        for (int64_t t = 0; t < n1; t++) {
+            const float *s = src1 + off1[t] + j;
+            const ct_vf wt = CT_SPLAT(w1[t * wstride]);
+            b0 += *(const ct_vf_unaligned *)s * wt;
+            b1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
+        }
+        float *d = dst + first + 2 * j;
+        *(ct_vf_unaligned *)d = CT_ZIP_LO(a0, b0);
+        *(ct_vf_unaligned *)(d + CT_VL) = CT_ZIP_HI(a0, b0);
+        *(ct_vf_unaligned *)(d + 2 * CT_VL) = CT_ZIP_LO(a1, b1);
+        *(ct_vf_unaligned *)(d + 3 * CT_VL) = CT_ZIP_HI(a1, b1);
+    }
+    return j;
+}
+
+/* A clipped edge vector costs as much as a whole step, and stores one float at a time: the
+ * tail is one more whole step ending at the row's last output, which recomputes and rewrites
+ * a few outputs with the same values, and columns past the row's end are not computed. */
+static void CT_DW_PAIR(const float *src0, const int64_t *off0, const float *w0, int64_t n0, const float *src1,
+                       const int64_t *off1, const float *w1, int64_t n1, int64_t wstride, float bias, float *dst,
+                       int64_t first, int64_t count, int64_t out_len)
+{
+    int64_t j = 0;
+    /* columns whose zip starts before the row (column j writes outputs first + 2j and
+     * first + 2j + 1): one vector at a time, clipped */
+    for (; j < count && first + 2 * j < 0; j += CT_VL)
+        CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(src0, off0, w0, n0, src1, off1, w1, n1, wstride, bias, dst, first, count,
+                                            out_len, j);
+    const int64_t j_start = j;
+    j = CT_DW_NAME(ct_dw_pair_interior, CT_ISA)(src0, off0, w0, n0, src1, off1, w1, n1, wstride, bias, dst, first,
+                                                count, out_len, j);
+    /* columns before j_end have both outputs inside the row */
+    const int64_t j_end = (out_len - first) / 2 < count ? (out_len - first) / 2 : count;
+    const int64_t j_last = j_end - 2 * CT_VL;
+    if (j < j_end && j_last >= j_start) {
+        CT_DW_NAME(ct_dw_pair_interior, CT_ISA)(src0, off0, w0, n0, src1, off1, w1, n1, wstride, bias, dst, first,
+                                                count, out_len, j_last);
+        j = j_end;
+    }
+    /* the rest, up to the column holding the row's last output: one vector at a time, the
+     * zip clipped to the row */
+    for (; j < count && first + 2 * j < out_len; j += CT_VL)
         CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(src0, off0, w0, n0, src1, off1, w1, n1, wstride, bias, dst, first, count,
                                             out_len, j);
 }
