@@ -63,49 +63,55 @@ static int64_t dw_group_init(const run_ctx *c, int64_t grp, int64_t co, int64_t 
     return gr->pair ? 2 : 1;
 }
 
-/* Row `row` of a group into output plane ybase. */
-static void dw_group_row(const run_ctx *c, const dw_group *gr, int64_t row, float bias, const float *xbase,
-                         float *ybase, float *tmp)
+/* The rows of a group with z index iz (count[1] rows, a constant distance apart in the
+ * padded input and in the output) into output plane ybase. */
+static void dw_group_rows(const run_ctx *c, const dw_group *gr, int64_t iz, float bias, const float *xbase,
+                          float *ybase, float *tmp)
 {
     const ct_plan *plan = c->plan;
     const ct_isa_config *isa = c->isa;
     const run_phase *rp = gr->rp;
     const ct_phase *ph = gr->ph, *qh = gr->qh;
     const int64_t sx = plan->stride[2], px = c->pad[2];
-    const int64_t qz = rp->qmin[0] + row / rp->count[1], qy = rp->qmin[1] + row % rp->count[1];
+    const int64_t qz = rp->qmin[0] + iz, qy = rp->qmin[1], rows = rp->count[1];
     const int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + ph->residue[0] - c->pad[0]);
     const int64_t oy = (int64_t)((__int128)qy * plan->stride[1] + ph->residue[1] - c->pad[1]);
     float *orow = ybase + (oz * c->out[1] + oy) * c->out[2];
-    /* the row's padded input; column q is at + (q - org[2]) (org alone may be huge) */
+    const int64_t dstride = plan->stride[1] * c->out[2], sstride = c->row_stride;
+    /* the first row's padded input; column q is at + (q - org[2]) (org alone may be huge) */
     const float *src = xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride;
     if (gr->pair && gr->aligned) {
         const run_phase *rf = gr->odd ? gr->rq : rp, *rs = gr->odd ? rp : gr->rq;
         const ct_phase *fh = gr->odd ? qh : ph, *sph = gr->odd ? ph : qh;
         isa->dw_pair(src + (gr->ilo + gr->sh_f - c->org[2]), rf->offsets, gr->odd ? gr->w1 : gr->w, fh->ntaps,
                      src + (gr->ilo + gr->sh_s - c->org[2]), rs->offsets, gr->odd ? gr->w : gr->w1, sph->ntaps,
-                     plan->mr, bias, orow, 2 * gr->ilo, gr->iend - gr->ilo, c->out[2]);
+                     plan->mr, bias, orow, 2 * gr->ilo, gr->iend - gr->ilo, c->out[2], rows, sstride, dstride);
         return;
     }
     if (gr->pair) {
         const float *s0 = src + (gr->qlo - c->org[2]);
         isa->dw_pair(s0, rp->offsets, gr->w, ph->ntaps, s0, gr->rq->offsets, gr->w1, qh->ntaps, plan->mr, bias, orow,
-                     2 * gr->qlo - px, gr->qcount, c->out[2]);
+                     2 * gr->qlo - px, gr->qcount, c->out[2], rows, sstride, dstride);
         return;
     }
     const int64_t q0 = rp->qmin[2];
     const int64_t ox0 = (int64_t)((__int128)q0 * sx + ph->residue[2] - px);
     if (sx == 1) {
-        isa->dw_row(src + (q0 - c->org[2]), rp->offsets, gr->w, plan->mr, ph->ntaps, bias, orow + ox0, rp->count[2]);
+        isa->dw_row(src + (q0 - c->org[2]), rp->offsets, gr->w, plan->mr, ph->ntaps, bias, orow + ox0, rp->count[2],
+                    rows, sstride, dstride);
         return;
     }
-    isa->dw_row(src + (q0 - c->org[2]), rp->offsets, gr->w, plan->mr, ph->ntaps, bias, tmp, rp->count[2]);
-    for (int64_t j = 0; j < rp->count[2]; j++)
-        orow[ox0 + j * sx] = tmp[j];
+    for (int64_t row = 0; row < rows; row++) { /* other strides: each row through tmp, scattered */
+        isa->dw_row(src + (q0 - c->org[2]) + row * sstride, rp->offsets, gr->w, plan->mr, ph->ntaps, bias, tmp,
+                    rp->count[2], 1, 0, 0);
+        float *o = orow + row * dstride;
+        for (int64_t j = 0; j < rp->count[2]; j++)
+            o[ox0 + j * sx] = tmp[j];
+    }
 }
 
-/* Output channel `channel` of image n from its group's padded plane at xbase. The groups'
- * rows are interleaved (row 0 of every group, then row 1, ...), so the output is written
- * front to back, not in one pass per y-phase. When the run streams its output, the plane is
+/* Output channel `channel` of image n from its group's padded plane at xbase, a group (a
+ * phase, or a pair of x-phases) at a time. When the run streams its output, the plane is
  * computed in the thread's scratch (oplane) and then copied out past the cache. */
 static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, const float *xbase,
                                   float *scratch, float *oplane)
@@ -118,31 +124,16 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
     if (c->stream && plan->needs_bias_fill) /* outputs no tap reaches */
         for (int64_t i = 0; i < c->out_plane; i++)
             oplane[i] = bias;
-    enum { MAX_GROUPS = 16 };
-    dw_group groups[MAX_GROUPS];
-    int ngroups = 0;
-    int64_t max_rows = 0;
     for (int64_t p = 0; p < plan->nphases;) {
         if (c->phases[p].count[0] <= 0) {
             p++;
             continue;
         }
-        if (ngroups == MAX_GROUPS) { /* many phases (large strides): flush these groups' rows */
-            for (int g = 0; g < ngroups; g++)
-                for (int64_t row = 0; row < groups[g].rp->rows; row++)
-                    dw_group_row(c, &groups[g], row, bias, xbase, ybase, scratch);
-            ngroups = 0;
-            max_rows = 0;
-        }
-        p += dw_group_init(c, grp, co, p, &groups[ngroups]);
-        if (groups[ngroups].rp->rows > max_rows)
-            max_rows = groups[ngroups].rp->rows;
-        ngroups++;
+        dw_group gr;
+        p += dw_group_init(c, grp, co, p, &gr);
+        for (int64_t iz = 0; iz < gr.rp->count[0]; iz++)
+            dw_group_rows(c, &gr, iz, bias, xbase, ybase, scratch);
     }
-    for (int64_t row = 0; row < max_rows; row++)
-        for (int g = 0; g < ngroups; g++)
-            if (row < groups[g].rp->rows)
-                dw_group_row(c, &groups[g], row, bias, xbase, ybase, scratch);
     if (c->stream)
         c->isa->stream_copy(out, oplane, c->out_plane);
 }

@@ -1,7 +1,10 @@
 /* dwconv_template.h - the row kernels of the depthwise path (one input channel per group),
  * written with GCC vector extensions; included once per ISA by igemm_isa.h, which defines
- * ct_vf, CT_VL and CT_SPLAT.
+ * ct_vf, CT_VL, CT_SPLAT and CT_STREAM.
  *
+ * Both kernels compute `rows` rows: row r reads src + r * sstride and writes dst + r * dstride
+ * (a phase's consecutive rows are a constant distance apart in the padded input and in the
+ * output), so the per-call set-up is paid once per phase, not once per row.
  * ct_dw_row: dst[j] = bias + sum_t w[t * wstride] * src[off[t] + j] for j < count. Every
  * src[off[t] + j] with j < round_up(count, VL) must be readable (the padded input has VL
  * spare columns).
@@ -16,90 +19,26 @@
 #define CT_DW_ROW CT_DW_NAME(ct_f32_dw_row, CT_ISA)
 #define CT_DW_PAIR CT_DW_NAME(ct_f32_dw_pair, CT_ISA)
 #define CT_ZIP_STORE CT_DW_NAME(ct_f32_zip_store, CT_ISA)
+#define CT_DW_ROW_TAIL CT_DW_NAME(ct_dw_row_tail, CT_ISA)
+#define CT_DW_ROWS_FIXED CT_DW_NAME(ct_dw_rows_fixed, CT_ISA)
+#define CT_DW_PAIR_EDGE CT_DW_NAME(ct_dw_pair_edge, CT_ISA)
+#define CT_DW_PAIRS_FIXED CT_DW_NAME(ct_dw_pairs_fixed, CT_ISA)
+#define CT_DW_PAIRS_ANY CT_DW_NAME(ct_dw_pairs_any, CT_ISA)
 
 /* Most depthwise phases have a few taps (k4 s2: 4, k3 s1: 9). With the count known at compile
- * time the tap loops unroll and every weight stays in a register for the whole row; with a
+ * time the tap loops unroll and every weight stays in a register for all the rows; with a
  * count read at run time each vector reloads its offsets and weights, which cost more
- * instructions than the multiply-adds (callgrind: about 7 per FMA). CT_DW_MAX_FIXED bounds
- * the counts that get their own instance. */
-#ifndef CT_DW_MAX_FIXED
+ * instructions than the multiply-adds (callgrind: about 7 per FMA). Counts up to
+ * CT_DW_MAX_FIXED (rows) and CT_DW_MAX_PAIR (each phase of a pair) get their own instance. */
 #define CT_DW_MAX_FIXED 9
 #define CT_DW_MAX_PAIR 4
-#endif
 
-/* Columns [j, end) of a row, two vectors a step (end - j a multiple of 2 * VL). */
-static inline __attribute__((always_inline)) void CT_DW_NAME(ct_dw_row_steps, CT_ISA)(
-    const float *src, const int64_t *off, const float *w, int64_t wstride, const int ntaps, float bias, float *dst,
-    int64_t j, int64_t end)
+/* Columns [0, count) of one row for any tap count, one vector at a time, the last one
+ * stored in part: rows shorter than two vectors, and taps past CT_DW_MAX_FIXED. */
+static void CT_DW_ROW_TAIL(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,
+                           float bias, float *dst, int64_t j, int64_t count)
 {
-    ct_vf wt[CT_DW_MAX_FIXED];
-    const float *s[CT_DW_MAX_FIXED];
-#pragma GCC unroll 16
-    for (int t = 0; t < ntaps; t++) {
-        wt[t] = CT_SPLAT(w[t * wstride]);
-        s[t] = src + off[t];
-    }
-    const ct_vf vbias = CT_SPLAT(bias);
-    for (; j < end; j += 2 * CT_VL) {
-        ct_vf acc0 = vbias, acc1 = vbias;
-#pragma GCC unroll 16
-        for (int t = 0; t < ntaps; t++) {
-            acc0 += *(const ct_vf_unaligned *)(s[t] + j) * wt[t];
-            acc1 += *(const ct_vf_unaligned *)(s[t] + j + CT_VL) * wt[t];
-        }
-        *(ct_vf_unaligned *)(dst + j) = acc0;
-        *(ct_vf_unaligned *)(dst + j + CT_VL) = acc1;
-    }
-}
-
-/* Steps over columns [j, end) for any tap count (end - j a multiple of 2 * VL). */
-static inline __attribute__((always_inline)) void CT_DW_NAME(ct_dw_row_any, CT_ISA)(
-    const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps, float bias, float *dst,
-    int64_t j, int64_t end)
-{
-    switch (ntaps) {
-#define CT_DW_ROW_CASE(n)                                                                              \
-    case n:                                                                                            \
-        CT_DW_NAME(ct_dw_row_steps, CT_ISA)(src, off, w, wstride, n, bias, dst, j, end);               \
-        return;
-        CT_DW_ROW_CASE(1)
-        CT_DW_ROW_CASE(2)
-        CT_DW_ROW_CASE(3)
-        CT_DW_ROW_CASE(4)
-        CT_DW_ROW_CASE(5)
-        CT_DW_ROW_CASE(6)
-        CT_DW_ROW_CASE(7)
-        CT_DW_ROW_CASE(8)
-        CT_DW_ROW_CASE(9)
-#undef CT_DW_ROW_CASE
-    default:
-        break;
-    }
-    for (; j < end; j += 2 * CT_VL) {
-        ct_vf acc0 = CT_SPLAT(bias), acc1 = acc0;
-        for (int64_t t = 0; t < ntaps; t++) {
-            const float *s = src + off[t] + j;
-            const ct_vf wt = CT_SPLAT(w[t * wstride]);
-            acc0 += *(const ct_vf_unaligned *)s * wt;
-            acc1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
-        }
-        *(ct_vf_unaligned *)(dst + j) = acc0;
-        *(ct_vf_unaligned *)(dst + j + CT_VL) = acc1;
-    }
-}
-
-static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,
-                      float bias, float *dst, int64_t count)
-{
-    const int64_t whole = count / (2 * CT_VL) * (2 * CT_VL);
-    CT_DW_NAME(ct_dw_row_any, CT_ISA)(src, off, w, wstride, ntaps, bias, dst, 0, whole);
-    if (whole == count)
-        return;
-    if (whole > 0) { /* one more step ending at the last column: a few outputs written twice */
-        CT_DW_NAME(ct_dw_row_any, CT_ISA)(src, off, w, wstride, ntaps, bias, dst, count - 2 * CT_VL, count);
-        return;
-    }
-    for (int64_t j = 0; j < count; j += CT_VL) {
+    for (; j < count; j += CT_VL) {
         ct_vf acc = CT_SPLAT(bias);
         for (int64_t t = 0; t < ntaps; t++)
             acc += *(const ct_vf_unaligned *)(src + off[t] + j) * CT_SPLAT(w[t * wstride]);
@@ -111,6 +50,69 @@ static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int6
             memcpy(dst + j, tmp, sizeof(float) * (size_t)(count - j));
         }
     }
+}
+
+/* All rows, ntaps a constant <= CT_DW_MAX_FIXED and count >= 2 * VL: two vectors a step, and
+ * the tail as one more whole step ending at the last column (a few outputs are computed and
+ * written twice, with the same values) rather than clipped single vectors. */
+static inline __attribute__((always_inline)) void CT_DW_ROWS_FIXED(const float *src, const int64_t *off,
+                                                                   const float *w, int64_t wstride, const int ntaps,
+                                                                   float bias, float *dst, int64_t count,
+                                                                   int64_t rows, int64_t sstride, int64_t dstride)
+{
+    ct_vf wt[CT_DW_MAX_FIXED];
+#pragma GCC unroll 16
+    for (int t = 0; t < ntaps; t++)
+        wt[t] = CT_SPLAT(w[t * wstride]);
+    const ct_vf vbias = CT_SPLAT(bias);
+    const int64_t whole = count / (2 * CT_VL) * (2 * CT_VL);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *s[CT_DW_MAX_FIXED];
+#pragma GCC unroll 16
+        for (int t = 0; t < ntaps; t++)
+            s[t] = src + r * sstride + off[t];
+        float *d = dst + r * dstride;
+        for (int64_t j = 0; j < count;) {
+            ct_vf acc0 = vbias, acc1 = vbias;
+#pragma GCC unroll 16
+            for (int t = 0; t < ntaps; t++) {
+                acc0 += *(const ct_vf_unaligned *)(s[t] + j) * wt[t];
+                acc1 += *(const ct_vf_unaligned *)(s[t] + j + CT_VL) * wt[t];
+            }
+            *(ct_vf_unaligned *)(d + j) = acc0;
+            *(ct_vf_unaligned *)(d + j + CT_VL) = acc1;
+            j += 2 * CT_VL;
+            if (j >= whole && j < count)
+                j = count - 2 * CT_VL; /* then the loop ends at count */
+        }
+    }
+}
+
+static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,
+                      float bias, float *dst, int64_t count, int64_t rows, int64_t sstride, int64_t dstride)
+{
+    if (count >= 2 * CT_VL) {
+        switch (ntaps) {
+#define CT_DW_ROW_CASE(n)                                                                              \
+    case n:                                                                                            \
+        CT_DW_ROWS_FIXED(src, off, w, wstride, n, bias, dst, count, rows, sstride, dstride);           \
+        return;
+            CT_DW_ROW_CASE(1)
+            CT_DW_ROW_CASE(2)
+            CT_DW_ROW_CASE(3)
+            CT_DW_ROW_CASE(4)
+            CT_DW_ROW_CASE(5)
+            CT_DW_ROW_CASE(6)
+            CT_DW_ROW_CASE(7)
+            CT_DW_ROW_CASE(8)
+            CT_DW_ROW_CASE(9)
+#undef CT_DW_ROW_CASE
+        default:
+            break;
+        }
+    }
+    for (int64_t r = 0; r < rows; r++)
+        CT_DW_ROW_TAIL(src + r * sstride, off, w, wstride, ntaps, bias, dst + r * dstride, 0, count);
 }
 
 /* The first and second halves of a and b interleaved (GCC 12 and clang both have
@@ -145,11 +147,9 @@ static void CT_ZIP_STORE(const float *a, const float *b, float *dst, int64_t at,
 }
 
 /* One vector of each phase at column j, zipped; only the part inside [0, out_len) stored. */
-static inline void CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(const float *src0, const int64_t *off0, const float *w0,
-                                                       int64_t n0, const float *src1, const int64_t *off1,
-                                                       const float *w1, int64_t n1, int64_t wstride, float bias,
-                                                       float *dst, int64_t first, int64_t count, int64_t out_len,
-                                                       int64_t j)
+static void CT_DW_PAIR_EDGE(const float *src0, const int64_t *off0, const float *w0, int64_t n0, const float *src1,
+                            const int64_t *off1, const float *w1, int64_t n1, int64_t wstride, float bias, float *dst,
+                            int64_t first, int64_t count, int64_t out_len, int64_t j)
 {
     ct_vf a = CT_SPLAT(bias), b = a;
     for (int64_t t = 0; t < n0; t++)
@@ -162,62 +162,118 @@ static inline void CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(const float *src0, const 
     CT_ZIP_STORE(fa, fb, dst, first + 2 * j, count - j < CT_VL ? count - j : CT_VL, out_len);
 }
 
-/* The interior steps of a pair from column j on, while two vectors of each phase fit the row
- * and their zip fits the output; returns the column where they stop. n0 and n1 are
- * constants in the instances CT_DW_PAIR switches to. */
-static inline __attribute__((always_inline)) int64_t CT_DW_NAME(ct_dw_pair_steps, CT_ISA)(
-    const float *src0, const int64_t *off0, const float *w0, const int n0, const float *src1, const int64_t *off1,
-    const float *w1, const int n1, int64_t wstride, float bias, float *dst, int64_t first, int64_t count,
-    int64_t out_len, int64_t j)
+/* The columns of a pair's rows, split once for all rows: [0, head) start before the row and
+ * are clipped; [head, steps_end) go two vectors a step; a whole step at tail (when >= 0)
+ * ends at tail_end, the last column whose outputs both lie inside the row, rewriting a few
+ * outputs with the same values instead of clipping single vectors; the columns from
+ * rest (up to the one holding the row's last output) are clipped again. */
+typedef struct ct_dw_pair_plan {
+    int64_t head, steps_end, tail, rest;
+} ct_dw_pair_plan;
+
+static ct_dw_pair_plan CT_DW_NAME(ct_dw_pair_columns, CT_ISA)(int64_t first, int64_t count, int64_t out_len)
 {
-    ct_vf wa[CT_DW_MAX_FIXED], wb[CT_DW_MAX_FIXED];
-    const float *sa[CT_DW_MAX_FIXED], *sb[CT_DW_MAX_FIXED];
-#pragma GCC unroll 16
-    for (int t = 0; t < n0; t++) {
-        wa[t] = CT_SPLAT(w0[t * wstride]);
-        sa[t] = src0 + off0[t];
+    ct_dw_pair_plan p;
+    p.head = 0;
+    while (p.head < count && first + 2 * p.head < 0) /* column j writes outputs first + 2j, + 1 */
+        p.head += CT_VL;
+    p.steps_end = p.head;
+    while (p.steps_end + 2 * CT_VL <= count && first + 2 * p.steps_end + 4 * CT_VL <= out_len)
+        p.steps_end += 2 * CT_VL;
+    const int64_t tail_end = (out_len - first) / 2 < count ? (out_len - first) / 2 : count;
+    p.tail = -1;
+    p.rest = p.steps_end;
+    if (p.steps_end < tail_end && tail_end - 2 * CT_VL >= p.head) {
+        p.tail = tail_end - 2 * CT_VL;
+        p.rest = tail_end;
     }
-#pragma GCC unroll 16
-    for (int t = 0; t < n1; t++) {
-        wb[t] = CT_SPLAT(w1[t * wstride]);
-        sb[t] = src1 + off1[t];
-    }
-    const ct_vf vbias = CT_SPLAT(bias);
-    /* two vectors per phase: four independent FMA chains, stored whole */
-    for (; j + 2 * CT_VL <= count && first + 2 * j + 4 * CT_VL <= out_len; j += 2 * CT_VL) {
-        ct_vf a0 = vbias, a1 = vbias, b0 = vbias, b1 = vbias;
-#pragma GCC unroll 16
-        for (int t = 0; t < n0; t++) {
-            a0 += *(const ct_vf_unaligned *)(sa[t] + j) * wa[t];
-            a1 += *(const ct_vf_unaligned *)(sa[t] + j + CT_VL) * wa[t];
-        }
-#pragma GCC unroll 16
-        for (int t = 0; t < n1; t++) {
-            b0 += *(const ct_vf_unaligned *)(sb[t] + j) * wb[t];
-            b1 += *(const ct_vf_unaligned *)(sb[t] + j + CT_VL) * wb[t];
-        }
-        float *d = dst + first + 2 * j;
-        *(ct_vf_unaligned *)d = CT_ZIP_LO(a0, b0);
-        *(ct_vf_unaligned *)(d + CT_VL) = CT_ZIP_HI(a0, b0);
-        *(ct_vf_unaligned *)(d + 2 * CT_VL) = CT_ZIP_LO(a1, b1);
-        *(ct_vf_unaligned *)(d + 3 * CT_VL) = CT_ZIP_HI(a1, b1);
-    }
-    return j;
+    return p;
 }
 
-/* The interior steps from column j on, for any tap counts; returns where they stop. */
-static inline __attribute__((always_inline)) int64_t CT_DW_NAME(ct_dw_pair_interior, CT_ISA)(const float *src0, const int64_t *off0, const float *w0,
-                                                       int64_t n0, const float *src1, const int64_t *off1,
-                                                       const float *w1, int64_t n1, int64_t wstride, float bias,
-                                                       float *dst, int64_t first, int64_t count, int64_t out_len,
-                                                       int64_t j)
+/* All rows of a pair, n0 and n1 constants (<= CT_DW_MAX_PAIR) or, with n0 = n1 = 0, the tap
+ * counts read at run time from nr0, nr1 (weights reloaded every step). */
+static inline __attribute__((always_inline)) void CT_DW_PAIRS_FIXED(
+    const float *src0, const int64_t *off0, const float *w0, const int n0, int64_t nr0, const float *src1,
+    const int64_t *off1, const float *w1, const int n1, int64_t nr1, int64_t wstride, float bias, float *dst,
+    int64_t first, int64_t count, int64_t out_len, int64_t rows, int64_t sstride, int64_t dstride)
+{
+    const int fixed = n0 > 0;
+    ct_vf wa[CT_DW_MAX_PAIR], wb[CT_DW_MAX_PAIR];
+#pragma GCC unroll 16
+    for (int t = 0; t < n0; t++)
+        wa[t] = CT_SPLAT(w0[t * wstride]);
+#pragma GCC unroll 16
+    for (int t = 0; t < n1; t++)
+        wb[t] = CT_SPLAT(w1[t * wstride]);
+    const ct_vf vbias = CT_SPLAT(bias);
+    const ct_dw_pair_plan cols = CT_DW_NAME(ct_dw_pair_columns, CT_ISA)(first, count, out_len);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *s0 = src0 + r * sstride, *s1 = src1 + r * sstride;
+        float *drow = dst + r * dstride;
+        for (int64_t j = 0; j < cols.head; j += CT_VL)
+            CT_DW_PAIR_EDGE(s0, off0, w0, nr0, s1, off1, w1, nr1, wstride, bias, drow, first, count, out_len, j);
+        const float *sa[CT_DW_MAX_PAIR], *sb[CT_DW_MAX_PAIR];
+#pragma GCC unroll 16
+        for (int t = 0; t < n0; t++)
+            sa[t] = s0 + off0[t];
+#pragma GCC unroll 16
+        for (int t = 0; t < n1; t++)
+            sb[t] = s1 + off1[t];
+        /* two vectors per phase: four independent FMA chains, stored whole; j < 0: done */
+        for (int64_t j = cols.head < cols.steps_end ? cols.head : cols.tail; j >= 0;) {
+            ct_vf a0 = vbias, a1 = vbias, b0 = vbias, b1 = vbias;
+            if (fixed) {
+#pragma GCC unroll 16
+                for (int t = 0; t < n0; t++) {
+                    a0 += *(const ct_vf_unaligned *)(sa[t] + j) * wa[t];
+                    a1 += *(const ct_vf_unaligned *)(sa[t] + j + CT_VL) * wa[t];
+                }
+#pragma GCC unroll 16
+                for (int t = 0; t < n1; t++) {
+                    b0 += *(const ct_vf_unaligned *)(sb[t] + j) * wb[t];
+                    b1 += *(const ct_vf_unaligned *)(sb[t] + j + CT_VL) * wb[t];
+                }
+            } else {
+                for (int64_t t = 0; t < nr0; t++) {
+                    const float *s = s0 + off0[t] + j;
+                    const ct_vf wt = CT_SPLAT(w0[t * wstride]);
+                    a0 += *(const ct_vf_unaligned *)s * wt;
+                    a1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
+                }
+                for (int64_t t = 0; t < nr1; t++) {
+                    const float *s = s1 + off1[t] + j;
+                    const ct_vf wt = CT_SPLAT(w1[t * wstride]);
+                    b0 += *(const ct_vf_unaligned *)s * wt;
+                    b1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
+                }
+            }
+            float *d = drow + first + 2 * j;
+            *(ct_vf_unaligned *)d = CT_ZIP_LO(a0, b0);
+            *(ct_vf_unaligned *)(d + CT_VL) = CT_ZIP_HI(a0, b0);
+            *(ct_vf_unaligned *)(d + 2 * CT_VL) = CT_ZIP_LO(a1, b1);
+            *(ct_vf_unaligned *)(d + 3 * CT_VL) = CT_ZIP_HI(a1, b1);
+            if (j == cols.tail) /* regular steps stop short of the tail: it comes last */
+                break;
+            j += 2 * CT_VL;
+            if (j >= cols.steps_end)
+                j = cols.tail;
+        }
+        for (int64_t j = cols.rest; j < count && first + 2 * j < out_len; j += CT_VL)
+            CT_DW_PAIR_EDGE(s0, off0, w0, nr0, s1, off1, w1, nr1, wstride, bias, drow, first, count, out_len, j);
+    }
+}
+
+static void CT_DW_PAIR(const float *src0, const int64_t *off0, const float *w0, int64_t n0, const float *src1,
+                       const int64_t *off1, const float *w1, int64_t n1, int64_t wstride, float bias, float *dst,
+                       int64_t first, int64_t count, int64_t out_len, int64_t rows, int64_t sstride, int64_t dstride)
 {
     const int fixed = n0 <= CT_DW_MAX_PAIR && n1 <= CT_DW_MAX_PAIR;
     switch (fixed ? (n0 - 1) * CT_DW_MAX_PAIR + (n1 - 1) : -1) {
-#define CT_DW_PAIR_CASE(a, b)                                                                              \
-    case (a - 1) * CT_DW_MAX_PAIR + (b - 1):                                                               \
-        return CT_DW_NAME(ct_dw_pair_steps, CT_ISA)(src0, off0, w0, a, src1, off1, w1, b, wstride, bias, dst, \
-                                                    first, count, out_len, j);
+#define CT_DW_PAIR_CASE(a, b)                                                                          \
+    case (a - 1) * CT_DW_MAX_PAIR + (b - 1):                                                           \
+        CT_DW_PAIRS_FIXED(src0, off0, w0, a, a, src1, off1, w1, b, b, wstride, bias, dst, first, count, out_len, \
+                          rows, sstride, dstride);                                                     \
+        return;
         CT_DW_PAIR_CASE(1, 1)
         CT_DW_PAIR_CASE(1, 2)
         CT_DW_PAIR_CASE(1, 3)
@@ -236,60 +292,9 @@ static inline __attribute__((always_inline)) int64_t CT_DW_NAME(ct_dw_pair_inter
         CT_DW_PAIR_CASE(4, 4)
 #undef CT_DW_PAIR_CASE
     default:
-        break;
+        CT_DW_PAIRS_FIXED(src0, off0, w0, 0, n0, src1, off1, w1, 0, n1, wstride, bias, dst, first, count, out_len,
+                          rows, sstride, dstride);
     }
-    for (; j + 2 * CT_VL <= count && first + 2 * j + 4 * CT_VL <= out_len; j += 2 * CT_VL) {
-        ct_vf a0 = CT_SPLAT(bias), a1 = a0, b0 = a0, b1 = a0;
-        for (int64_t t = 0; t < n0; t++) {
-            const float *s = src0 + off0[t] + j;
-            const ct_vf wt = CT_SPLAT(w0[t * wstride]);
-            a0 += *(const ct_vf_unaligned *)s * wt;
-            a1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
-        }
-        for (int64_t t = 0; t < n1; t++) {
-            const float *s = src1 + off1[t] + j;
-            const ct_vf wt = CT_SPLAT(w1[t * wstride]);
-            b0 += *(const ct_vf_unaligned *)s * wt;
-            b1 += *(const ct_vf_unaligned *)(s + CT_VL) * wt;
-        }
-        float *d = dst + first + 2 * j;
-        *(ct_vf_unaligned *)d = CT_ZIP_LO(a0, b0);
-        *(ct_vf_unaligned *)(d + CT_VL) = CT_ZIP_HI(a0, b0);
-        *(ct_vf_unaligned *)(d + 2 * CT_VL) = CT_ZIP_LO(a1, b1);
-        *(ct_vf_unaligned *)(d + 3 * CT_VL) = CT_ZIP_HI(a1, b1);
-    }
-    return j;
-}
-
-/* A clipped edge vector costs as much as a whole step, and stores one float at a time: the
- * tail is one more whole step ending at the row's last output, which recomputes and rewrites
- * a few outputs with the same values, and columns past the row's end are not computed. */
-static void CT_DW_PAIR(const float *src0, const int64_t *off0, const float *w0, int64_t n0, const float *src1,
-                       const int64_t *off1, const float *w1, int64_t n1, int64_t wstride, float bias, float *dst,
-                       int64_t first, int64_t count, int64_t out_len)
-{
-    int64_t j = 0;
-    /* columns whose zip starts before the row (column j writes outputs first + 2j and
-     * first + 2j + 1): one vector at a time, clipped */
-    for (; j < count && first + 2 * j < 0; j += CT_VL)
-        CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(src0, off0, w0, n0, src1, off1, w1, n1, wstride, bias, dst, first, count,
-                                            out_len, j);
-    const int64_t j_start = j;
-    j = CT_DW_NAME(ct_dw_pair_interior, CT_ISA)(src0, off0, w0, n0, src1, off1, w1, n1, wstride, bias, dst, first,
-                                                count, out_len, j);
-    /* columns before j_end have both outputs inside the row */
-    const int64_t j_end = (out_len - first) / 2 < count ? (out_len - first) / 2 : count;
-    const int64_t j_last = j_end - 2 * CT_VL;
-    if (j < j_end && j_last >= j_start) {
-        CT_DW_NAME(ct_dw_pair_interior, CT_ISA)(src0, off0, w0, n0, src1, off1, w1, n1, wstride, bias, dst, first,
-                                                count, out_len, j_last);
-        j = j_end;
-    }
-    /* the rest, up to the column holding the row's last output: one vector at a time, the
-     * zip clipped to the row */
-    for (; j < count && first + 2 * j < out_len; j += CT_VL)
-        CT_DW_NAME(ct_dw_pair_edge, CT_ISA)(src0, off0, w0, n0, src1, off1, w1, n1, wstride, bias, dst, first, count,
-                                            out_len, j);
 }
 
 #define CT_STREAM_COPY CT_DW_NAME(ct_f32_stream_copy, CT_ISA)

@@ -49,13 +49,14 @@ typedef struct ct_isa_config {
     int nv[CT_KERNEL_SHAPES];
     ct_igemm_ukernel ukernel[CT_KERNEL_SHAPES];
     const char *algorithm[CT_KERNEL_SHAPES]; /* "phase_igemm_4x3__avx2": the plan's name */
-    /* The depthwise path (dwconv_template.h): one phase row, and the two x-phases of a
-     * stride-2 row zipped into output order. */
+    /* The depthwise path (dwconv_template.h): a phase's rows, and the two x-phases of
+     * stride-2 rows zipped into output order. */
     void (*dw_row)(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,
-                   float bias, float *dst, int64_t count);
+                   float bias, float *dst, int64_t count, int64_t rows, int64_t sstride, int64_t dstride);
     void (*dw_pair)(const float *src0, const int64_t *off0, const float *w0, int64_t n0, const float *src1,
                     const int64_t *off1, const float *w1, int64_t n1, int64_t wstride, float bias, float *dst,
-                    int64_t first, int64_t count, int64_t out_len);
+                    int64_t first, int64_t count, int64_t out_len, int64_t rows, int64_t sstride,
+                    int64_t dstride);
     /* dst[i] = src[i] for i < n, the aligned part with stores that bypass the cache: for
      * outputs too large to stay in cache, which then cost no read-for-ownership. The
      * stores are weakly ordered: a thread calls stream_fence before others may read dst. */
