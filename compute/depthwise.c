@@ -7,6 +7,8 @@
 
 #include "plan.h"
 
+#define STREAM_BAND_FLOATS 2048 /* streamed output bands: about 8 KiB */
+
 /* A depthwise channel's packed weights in one phase: its taps, plan->mr floats apart. */
 static const float *depthwise_weights(const ct_plan *plan, int64_t grp, int64_t co, const ct_phase *ph)
 {
@@ -63,17 +65,17 @@ static int64_t dw_group_init(const run_ctx *c, int64_t grp, int64_t co, int64_t 
     return gr->pair ? 2 : 1;
 }
 
-/* The rows of a group with z index iz (count[1] rows, a constant distance apart in the
- * padded input and in the output) into output plane ybase. */
-static void dw_group_rows(const run_ctx *c, const dw_group *gr, int64_t iz, float bias, const float *xbase,
-                          float *ybase, float *tmp)
+/* Rows [row0, row0 + rows) of a group's slice iz (a constant distance apart in the padded
+ * input and in the output) into output plane ybase. */
+static void dw_group_rows(const run_ctx *c, const dw_group *gr, int64_t iz, int64_t row0, int64_t rows, float bias,
+                          const float *xbase, float *ybase, float *tmp)
 {
     const ct_plan *plan = c->plan;
     const ct_isa_config *isa = c->isa;
     const run_phase *rp = gr->rp;
     const ct_phase *ph = gr->ph, *qh = gr->qh;
     const int64_t sx = plan->stride[2], px = c->pad[2];
-    const int64_t qz = rp->qmin[0] + iz, qy = rp->qmin[1], rows = rp->count[1];
+    const int64_t qz = rp->qmin[0] + iz, qy = rp->qmin[1] + row0;
     const int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + ph->residue[0] - c->pad[0]);
     const int64_t oy = (int64_t)((__int128)qy * plan->stride[1] + ph->residue[1] - c->pad[1]);
     float *orow = ybase + (oz * c->out[1] + oy) * c->out[2];
@@ -110,9 +112,21 @@ static void dw_group_rows(const run_ctx *c, const dw_group *gr, int64_t iz, floa
     }
 }
 
+/* The first output row of a group's slice iz, and the distance between its rows. */
+static int64_t dw_group_first_row(const run_ctx *c, const dw_group *gr)
+{
+    /* q * s + r may pass INT64_MAX before the padding is taken off; the result is an index */
+    return (int64_t)((__int128)gr->rp->qmin[1] * c->plan->stride[1] + gr->ph->residue[1] - c->pad[1]);
+}
+
 /* Output channel `channel` of image n from its group's padded plane at xbase, a group (a
- * phase, or a pair of x-phases) at a time. When the run streams its output, the plane is
- * computed in the thread's scratch (oplane) and then copied out past the cache. */
+ * phase, or a pair of x-phases) at a time.
+ * When the run streams its output, the plane is computed in the thread's scratch (oplane)
+ * and copied out past the cache. A 1-d or 2-d plane goes in bands of output rows, each
+ * copied out as soon as every group has computed its rows: the stores of one band drain to
+ * memory while the next is computed, instead of the whole plane's stores queueing at once.
+ * Band ends are moved down to a cache line of the output, so no line is written by
+ * streaming stores in two parts. */
 static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, const float *xbase,
                                   float *scratch, float *oplane)
 {
@@ -124,6 +138,9 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
     if (c->stream && plan->needs_bias_fill) /* outputs no tap reaches */
         for (int64_t i = 0; i < c->out_plane; i++)
             oplane[i] = bias;
+    enum { MAX_GROUPS = 8 };
+    dw_group groups[MAX_GROUPS];
+    int ngroups = 0, banded = c->stream && c->out[0] == 1;
     for (int64_t p = 0; p < plan->nphases;) {
         if (c->phases[p].count[0] <= 0) {
             p++;
@@ -131,11 +148,45 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
         }
         dw_group gr;
         p += dw_group_init(c, grp, co, p, &gr);
+        if (banded && ngroups < MAX_GROUPS) {
+            groups[ngroups++] = gr;
+            continue;
+        }
+        banded = 0; /* many phases: one at a time, the plane copied at the end */
+        for (int g = 0; g < ngroups; g++)
+            dw_group_rows(c, &groups[g], 0, 0, groups[g].rp->count[1], bias, xbase, ybase, scratch);
+        ngroups = 0;
         for (int64_t iz = 0; iz < gr.rp->count[0]; iz++)
-            dw_group_rows(c, &gr, iz, bias, xbase, ybase, scratch);
+            dw_group_rows(c, &gr, iz, 0, gr.rp->count[1], bias, xbase, ybase, scratch);
     }
-    if (c->stream)
+    if (!c->stream)
+        return;
+    if (!banded) {
         c->isa->stream_copy(out, oplane, c->out_plane);
+        return;
+    }
+    const int64_t width = c->out[2], height = c->out[1];
+    const int64_t band = (int64_t)STREAM_BAND_FLOATS / width > 0 ? (int64_t)STREAM_BAND_FLOATS / width : 1;
+    int64_t copied = 0;
+    for (int64_t a = 0; a < height; a += band) {
+        const int64_t b = a + band < height ? a + band : height;
+        for (int g = 0; g < ngroups; g++) {
+            const int64_t s = c->plan->stride[1], oy0 = dw_group_first_row(c, &groups[g]);
+            /* rows r with oy0 + r * s in [a, b) */
+            int64_t r0 = a > oy0 ? (a - oy0 + s - 1) / s : 0, r1 = b > oy0 ? (b - oy0 + s - 1) / s : 0;
+            if (r1 > groups[g].rp->count[1])
+                r1 = groups[g].rp->count[1];
+            if (r0 < r1)
+                dw_group_rows(c, &groups[g], 0, r0, r1 - r0, bias, xbase, ybase, scratch);
+        }
+        int64_t end = b * width;
+        if (b < height) /* down to a line boundary of the output */
+            end -= ((uintptr_t)(out + end) & 63) / sizeof(float);
+        if (end > copied) {
+            c->isa->stream_copy(out + copied, oplane + copied, end - copied);
+            copied = end;
+        }
+    }
 }
 
 /* A depthwise item: one input plane, padded into the thread's scratch (where it stays in
