@@ -1,8 +1,9 @@
 /* depthwise.c - the depthwise path (one input channel per group). K is just the taps, too
  * short for the GEMM microkernels, so an item pads its one input plane into the thread's
- * scratch (where it stays in cache) and computes each output channel row by row. A stride-2
- * row's two x-phases are computed together and zipped into output order; other strides
- * scatter each phase row. */
+ * scratch (where it stays in cache) and computes each output channel a phase's rows at a
+ * time (kernels/dwconv_template.h). A stride-2 row's two x-phases are computed together and
+ * zipped into output order; other strides scatter each phase row. Outputs too large for the
+ * cache are computed a plane at a time in scratch and streamed out in bands of rows. */
 #include <string.h>
 
 #include "plan.h"
