@@ -66,6 +66,13 @@ static int64_t dw_group_init(const run_ctx *c, int64_t grp, int64_t co, int64_t 
     return gr->pair ? 2 : 1;
 }
 
+/* The output row of a group's first row (its rows are stride[1] apart). */
+static int64_t dw_group_first_row(const run_ctx *c, const dw_group *gr)
+{
+    /* q * s + r may pass INT64_MAX before the padding is taken off; the result is an index */
+    return (int64_t)((__int128)gr->rp->qmin[1] * c->plan->stride[1] + gr->ph->residue[1] - c->pad[1]);
+}
+
 /* Rows [row0, row0 + rows) of a group's slice iz (a constant distance apart in the padded
  * input and in the output) into output plane ybase. */
 static void dw_group_rows(const run_ctx *c, const dw_group *gr, int64_t iz, int64_t row0, int64_t rows, float bias,
@@ -78,7 +85,7 @@ static void dw_group_rows(const run_ctx *c, const dw_group *gr, int64_t iz, int6
     const int64_t sx = plan->stride[2], px = c->pad[2];
     const int64_t qz = rp->qmin[0] + iz, qy = rp->qmin[1] + row0;
     const int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + ph->residue[0] - c->pad[0]);
-    const int64_t oy = (int64_t)((__int128)qy * plan->stride[1] + ph->residue[1] - c->pad[1]);
+    const int64_t oy = dw_group_first_row(c, gr) + row0 * plan->stride[1];
     float *orow = ybase + (oz * c->out[1] + oy) * c->out[2];
     const int64_t dstride = plan->stride[1] * c->out[2], sstride = c->row_stride;
     /* the first row's padded input; column q is at + (q - org[2]) (org alone may be huge) */
@@ -111,13 +118,6 @@ static void dw_group_rows(const run_ctx *c, const dw_group *gr, int64_t iz, int6
         for (int64_t j = 0; j < rp->count[2]; j++)
             o[ox0 + j * sx] = tmp[j];
     }
-}
-
-/* The first output row of a group's slice iz, and the distance between its rows. */
-static int64_t dw_group_first_row(const run_ctx *c, const dw_group *gr)
-{
-    /* q * s + r may pass INT64_MAX before the padding is taken off; the result is an index */
-    return (int64_t)((__int128)gr->rp->qmin[1] * c->plan->stride[1] + gr->ph->residue[1] - c->pad[1]);
 }
 
 /* Output channel `channel` of image n from its group's padded plane at xbase, a group (a

@@ -75,6 +75,7 @@ typedef struct run_ctx {
     int64_t row_stride;                /* C_in * ext[2]: one padded row of every channel */
     int64_t image_stride;              /* ext[0] * ext[1] * row_stride */
     int64_t out_plane;
+    int64_t tensor_bytes;              /* the input's and the output's bytes */
     /* Padded images are made a step of images at a time, into two steps' worth of slots:
      * the next step is padded while this one is computed, and a padded image is read back
      * from cache, not memory. */

@@ -263,6 +263,8 @@ static int64_t plan_run(run_ctx *c, int nthreads)
     /* a depthwise item pads its one plane alone: rows are then ext[2] apart */
     c->row_stride = plan->depthwise ? c->ext[2] : plan->in_channels * c->ext[2];
     c->out_plane = c->out[0] * c->out[1] * c->out[2];
+    c->tensor_bytes = (c->g.batch * plan->in_channels * (c->in[0] * c->in[1] * c->in[2]) +
+                       c->g.batch * plan->out_channels * c->out_plane) * (int64_t)sizeof(float);
 
     /* Work split: K chunks that keep a weight block in L1, tile blocks whose input panel
      * fits L2, then smaller blocks (and channel groups) until every thread has work. */
@@ -308,9 +310,7 @@ static int64_t plan_run(run_ctx *c, int nthreads)
          * the thread's scratch (in L2) and copied out with stores that bypass the cache, so
          * the output's lines are not read before they are written. Only for planes that fit
          * L2 with room to spare. */
-        double tensor_bytes = 4.0 * ((double)c->g.batch * (double)plan->out_channels * (double)c->out_plane +
-                                     (double)c->g.batch * (double)plan->in_channels * (double)(c->in[0] * c->in[1] * c->in[2]));
-        c->stream = tensor_bytes > (double)ct__llc_bytes() / 2 && c->out_plane <= STREAM_PLANE_FLOATS;
+        c->stream = c->tensor_bytes > ct__llc_bytes() / 2 && c->out_plane <= STREAM_PLANE_FLOATS;
         c->items_per_image = plan->groups;
         c->items = c->g.batch * plan->groups;
         if (!ct__add(c->dw_row_floats, c->plane, &c->scratch_floats) ||
@@ -409,8 +409,7 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
     if (!c.phases)
         return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the run's phase table");
     int64_t xpad_bytes = plan_run(&c, nthreads);
-    int64_t tensors = (ct_shape_elements(input_shape) + c.g.batch * plan->out_channels * c.out_plane) * (int64_t)sizeof(float);
-    if (plan->weights && (xpad_bytes < 0 || xpad_bytes > 4 * tensors + ((int64_t)64 << 20))) {
+    if (plan->weights && (xpad_bytes < 0 || xpad_bytes > 4 * c.tensor_bytes + ((int64_t)64 << 20))) {
         free(c.phases);
         return ct_reference_run(&plan->params, input_shape, input, &plan->weight_shape, plan->weights, plan->bias,
                                 plan->bias ? plan->out_channels : 0, output, msg, cap);

@@ -36,9 +36,9 @@
 /* Columns [0, count) of one row for any tap count, one vector at a time, the last one
  * stored in part: rows shorter than two vectors, and taps past CT_DW_MAX_FIXED. */
 static void CT_DW_ROW_TAIL(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,
-                           float bias, float *dst, int64_t j, int64_t count)
+                           float bias, float *dst, int64_t count)
 {
-    for (; j < count; j += CT_VL) {
+    for (int64_t j = 0; j < count; j += CT_VL) {
         ct_vf acc = CT_SPLAT(bias);
         for (int64_t t = 0; t < ntaps; t++)
             acc += *(const ct_vf_unaligned *)(src + off[t] + j) * CT_SPLAT(w[t * wstride]);
@@ -112,7 +112,7 @@ static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int6
         }
     }
     for (int64_t r = 0; r < rows; r++)
-        CT_DW_ROW_TAIL(src + r * sstride, off, w, wstride, ntaps, bias, dst + r * dstride, 0, count);
+        CT_DW_ROW_TAIL(src + r * sstride, off, w, wstride, ntaps, bias, dst + r * dstride, count);
 }
 
 /* The first and second halves of a and b interleaved (GCC 12 and clang both have
