@@ -87,7 +87,8 @@ static void dw_group_rows(const run_ctx *c, const dw_group *gr, int64_t iz, int6
     const int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + ph->residue[0] - c->pad[0]);
     const int64_t oy = dw_group_first_row(c, gr) + row0 * plan->stride[1];
     float *orow = ybase + (oz * c->out[1] + oy) * c->out[2];
-    const int64_t dstride = plan->stride[1] * c->out[2], sstride = c->row_stride;
+    /* rows > 1 only when stride * width lies inside the plane (a huge stride has one row) */
+    const int64_t dstride = rows > 1 ? plan->stride[1] * c->out[2] : 0, sstride = c->row_stride;
     /* the first row's padded input; column q is at + (q - org[2]) (org alone may be huge) */
     const float *src = xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride;
     if (gr->pair && gr->aligned) {
@@ -173,8 +174,8 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
         const int64_t b = a + band < height ? a + band : height;
         for (int g = 0; g < ngroups; g++) {
             const int64_t s = c->plan->stride[1], oy0 = dw_group_first_row(c, &groups[g]);
-            /* rows r with oy0 + r * s in [a, b) */
-            int64_t r0 = a > oy0 ? (a - oy0 + s - 1) / s : 0, r1 = b > oy0 ? (b - oy0 + s - 1) / s : 0;
+            /* rows r with oy0 + r * s in [a, b); rounded up without adding s (it may be huge) */
+            int64_t r0 = a > oy0 ? (a - oy0 - 1) / s + 1 : 0, r1 = b > oy0 ? (b - oy0 - 1) / s + 1 : 0;
             if (r1 > groups[g].rp->count[1])
                 r1 = groups[g].rp->count[1];
             if (r0 < r1)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "convtranspose.h"
+#include "kernels/igemm.h"
 #include "test.h"
 
 typedef struct setup {
@@ -265,4 +266,44 @@ TEST(depthwise_padding_int64_max_pairs_without_overflow)
     for (int i = 0; i < 70; i++)
         b[i] = (float)(i % 5);
     CHECK(strstr(run_against_reference(&p, &ws, w, b, 70, &xs, x, 15, y, 70 * 15, 2), "depthwise") != NULL);
+}
+
+/* Regression (found by fuzz_params in CI): 2-d depthwise layers with a row stride near
+ * INT64_MAX (one input row, so each phase has one output row). The distance between a
+ * phase's output rows, stride * width, overflowed although no second row exists; the
+ * streamed bands' row rounding (a - oy0 + stride - 1) overflowed the same way. Each layer
+ * runs in place and streamed (the cache size forced down to 1 byte). */
+static void run_huge_row_stride(int64_t groups, int64_t kh, int64_t dilation, int64_t pad, int64_t width)
+{
+    ct_params p;
+    ct_params_init(&p, 2);
+    p.groups = groups;
+    p.stride[0] = INT64_MAX - 1;
+    p.pads_begin[0] = p.pads_end[0] = pad;
+    p.dilation[0] = dilation;
+    const int64_t out_h = (kh - 1) * dilation + 1 - 2 * pad, nx = groups * width, nw = groups * kh;
+    ct_shape xs = {4, {1, groups, 1, width}}, ws = {4, {groups, 1, kh, 1}};
+    float *x = malloc(sizeof(float) * (size_t)nx), *w = malloc(sizeof(float) * (size_t)nw);
+    float *b = malloc(sizeof(float) * (size_t)groups), *y = malloc(sizeof(float) * (size_t)(nx * out_h));
+    for (int64_t i = 0; i < nx; i++)
+        x[i] = (float)(i % 5 - 2);
+    for (int64_t i = 0; i < nw; i++)
+        w[i] = (float)(i % 7 - 3);
+    for (int64_t i = 0; i < groups; i++)
+        b[i] = 0.25f * (float)i;
+    for (int stream = 0; stream < 2; stream++) {
+        ct__force_llc_bytes(stream);
+        CHECK(strstr(run_against_reference(&p, &ws, w, b, groups, &xs, x, width, y, nx * out_h, 2), "depthwise"));
+        ct__force_llc_bytes(0);
+    }
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+}
+
+TEST(depthwise_row_stride_near_int64_max_runs_in_place_and_streamed)
+{
+    run_huge_row_stride(2, 16, 200, 7, 3); /* 2987 rows, one phase each */
+    run_huge_row_stride(1, 8, 1, 0, 512);  /* 8 rows of 512 in bands of 4: bands start past rows */
 }
