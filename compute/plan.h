@@ -56,6 +56,11 @@ typedef struct run_phase {
     int64_t ci_chunk;           /* input channels per K chunk */
 } run_phase;
 
+/* Per image of a run: how far its padding and its items have got (updated atomically). */
+typedef struct image_sync {
+    int64_t planes_claimed, planes_done, items_done;
+} image_sync;
+
 typedef struct run_ctx {
     const ct_plan *plan;
     const ct_isa_config *isa;          /* plan->isa, or 8-float vectors for narrow rows */
@@ -76,11 +81,15 @@ typedef struct run_ctx {
     int64_t image_stride;              /* ext[0] * ext[1] * row_stride */
     int64_t out_plane;
     int64_t tensor_bytes;              /* the input's and the output's bytes */
-    /* Padded images are made a step of images at a time, into two steps' worth of slots:
-     * the next step is padded while this one is computed, and a padded image is read back
-     * from cache, not memory. */
+    /* Padded images live in a ring of slots, few enough that a padded image is read back
+     * from cache, not memory. Image n takes slot n % slots once every item of image
+     * n - slots has finished; the threads pad its planes together, on first need or ahead
+     * of it, and take items from one counter with no barrier between images. */
     float *xpad;                       /* slots * C_in padded planes */
-    int64_t step, slots;               /* images per step; slots = min(N, 2 * step) */
+    int64_t slots;
+    int64_t pad_chunk;                 /* planes a thread claims at a time */
+    struct image_sync *sync;           /* per image; NULL for depthwise runs */
+    int64_t next_item;                 /* the item counter, taken atomically */
     run_phase *phases;
     int64_t tiles_per_block, cgroups;
     int64_t items_per_image;           /* groups * tile blocks (of the largest phase) * cgroups */

@@ -1,12 +1,15 @@
 /* run.c - runs a plan: lays out the phases, the padded input and the work items of one
  * input shape, then computes them in one OpenMP region.
  *
- * Images are copied a few at a time into zero-bordered buffers (so no tap needs a bounds
- * check), then (image, group, block of pixel tiles, block of channels) items go to the
- * threads. An item walks the input channels in cache-sized chunks and calls an indirect-GEMM
+ * Images are copied into zero-bordered buffers (so no tap needs a bounds check), a ring of
+ * slots that stays in cache, and (image, group, block of pixel tiles, block of channels)
+ * items go to the threads from one counter. There is no barrier between images: an image is
+ * padded by the threads that first need it (or ahead, by one finishing the image before), so
+ * no thread idles at the end of a batch step while another finishes its last item. An item walks the input channels in cache-sized chunks and calls an indirect-GEMM
  * microkernel (kernels/igemm.h) per MR channels x NV pixel vectors. Depthwise layers take
  * their own items (depthwise.c). */
 #include <omp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,7 @@
 #define PANEL_BYTES (96 * 1024)  /* input bytes a block of tiles reads per chunk: fits L2 */
 #define TINY_FLOPS 400000.0      /* below this a layer runs on one thread */
 #define STREAM_PLANE_FLOATS (64 * 1024) /* depthwise output planes of at most 256 KiB may stream */
+#define PAD_CHUNK_FLOATS 8192    /* padding is claimed in runs of planes about this large */
 
 /* One pass: each padded row (row_stride apart) is zeros, or zeros + an input row + zeros. */
 void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst)
@@ -320,12 +324,11 @@ static int64_t plan_run(run_ctx *c, int nthreads)
         int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
         c->scratch_floats = c->tiles_per_block * cb_per_group * plan->mr * plan->nv * c->isa->vl;
     }
-    /* Images are padded and computed a step at a time: enough images per step that every
-     * thread has a few items, two steps' worth of padded slots. */
-    c->step = c->items_per_image > 0 ? ceil_div(4 * (int64_t)nthreads, c->items_per_image) : c->g.batch;
-    if (c->step > c->g.batch)
-        c->step = c->g.batch;
-    c->slots = 2 * c->step < c->g.batch ? 2 * c->step : c->g.batch;
+    /* Enough slots that every thread has a few items in the padded images, and the next
+     * images can be padded while those are computed. */
+    const int64_t step = c->items_per_image > 0 ? ceil_div(4 * (int64_t)nthreads, c->items_per_image) : c->g.batch;
+    c->slots = 2 * step < c->g.batch ? 2 * step : c->g.batch;
+    c->pad_chunk = c->plane < PAD_CHUNK_FLOATS ? PAD_CHUNK_FLOATS / c->plane : 1;
     int64_t bytes;
     if (!ct__mul(plan->depthwise ? c->plane : c->image_stride, plan->depthwise ? nthreads : c->slots, &bytes) ||
         !ct__mul(bytes, sizeof(float), &bytes))
@@ -349,12 +352,68 @@ static void fill_offsets(run_ctx *c, int64_t *table)
     }
 }
 
-/* The body of a run: padding, bias fill, then the work items. Called by every thread of the
- * parallel region (the omp for loops split the work), or alone outside any region. */
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Waits are short (another thread finishing an item or a few planes), so spin; past a while
+ * yield, in case that thread is not running (more threads than cores). */
+static void wait_for_count(const int64_t *count, int64_t target)
+{
+    for (int spins = 0; __atomic_load_n(count, __ATOMIC_ACQUIRE) < target; spins++) {
+        if (spins < 4096)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
+/* Whether image n's slot is free: every item of the image before it there has finished. */
+static int slot_free(const run_ctx *c, int64_t n)
+{
+    return n < c->slots ||
+           __atomic_load_n(&c->sync[n - c->slots].items_done, __ATOMIC_ACQUIRE) >= c->items_per_image;
+}
+
+/* Pads planes of image n, a claimed run at a time, until none are left to claim. */
+static void pad_claimed_planes(const run_ctx *c, int64_t n)
+{
+    const int64_t cin = c->plan->in_channels;
+    image_sync *s = &c->sync[n];
+    float *slot = c->xpad + n % c->slots * c->image_stride;
+    for (;;) {
+        const int64_t p0 = __atomic_fetch_add(&s->planes_claimed, c->pad_chunk, __ATOMIC_RELAXED);
+        if (p0 >= cin)
+            return;
+        const int64_t p1 = p0 + c->pad_chunk < cin ? p0 + c->pad_chunk : cin;
+        for (int64_t ci = p0; ci < p1; ci++)
+            ct__pad_plane(c, n * cin + ci, slot + ci * c->ext[2]);
+        __atomic_fetch_add(&s->planes_done, p1 - p0, __ATOMIC_RELEASE);
+    }
+}
+
+/* Returns once image n is padded, helping to pad it (after waiting for its slot). */
+static void ensure_padded(const run_ctx *c, int64_t n)
+{
+    image_sync *s = &c->sync[n];
+    const int64_t cin = c->plan->in_channels;
+    if (__atomic_load_n(&s->planes_done, __ATOMIC_ACQUIRE) >= cin)
+        return;
+    if (n >= c->slots) /* its items were all handed out before any of image n: they finish */
+        wait_for_count(&c->sync[n - c->slots].items_done, c->items_per_image);
+    pad_claimed_planes(c, n);
+    wait_for_count(&s->planes_done, cin);
+}
+
+/* The body of a run: bias fill, then the work items, each image padded on first need or
+ * ahead of it. Called by every thread of the parallel region, or alone outside any region. */
 static void run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
 {
     if (plan->needs_bias_fill) {
-#pragma omp for schedule(static) nowait
+#pragma omp for schedule(static)
         for (int64_t i = 0; i < c->g.batch * plan->out_channels; i++)
             fill_bias_plane(c, i);
     }
@@ -362,22 +421,23 @@ static void run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
     if (posix_memalign((void **)&scratch, 64, sizeof(float) * (size_t)(c->scratch_floats + 1)) != 0)
         scratch = NULL;
     const int64_t per_image = c->items_per_image;
-    for (int64_t n0 = 0; n0 < c->g.batch; n0 += c->step) {
-        const int64_t n1 = n0 + c->step < c->g.batch ? n0 + c->step : c->g.batch;
-        /* The barrier after padding this step also ends every thread's share of the step
-         * before, whose slots the next step reuses. */
-        const int64_t pad_end = plan->depthwise ? n0 * plan->in_channels : n1 * plan->in_channels;
-#pragma omp for schedule(static) nowait
-        for (int64_t i = n0 * plan->in_channels; i < pad_end; i++)
-            ct__pad_plane(c, i, c->xpad + i / plan->in_channels % c->slots * c->image_stride + i % plan->in_channels * c->ext[2]);
-#pragma omp barrier
-#pragma omp for schedule(dynamic, 1) nowait
-        for (int64_t i = n0 * per_image; i < n1 * per_image; i++) {
-            if (scratch)
-                run_item(c, i, scratch);
-            else
+    for (;;) {
+        const int64_t i = __atomic_fetch_add(&c->next_item, 1, __ATOMIC_RELAXED);
+        if (i >= c->items)
+            break;
+        const int64_t n = i / per_image;
+        if (c->sync)
+            ensure_padded(c, n);
+        if (scratch)
+            run_item(c, i, scratch);
+        else
 #pragma omp atomic write
-                *failed = 1;
+            *failed = 1;
+        if (c->sync) {
+            __atomic_fetch_add(&c->sync[n].items_done, 1, __ATOMIC_RELEASE);
+            /* the next image, if its slot is free: padded before anyone waits for it */
+            if (n + 1 < c->g.batch && slot_free(c, n + 1))
+                pad_claimed_planes(c, n + 1);
         }
     }
     if (c->stream) /* this thread's streamed stores, before the region's closing barrier */
@@ -429,6 +489,11 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
     }
     c.xpad = (float *)workspace;
     fill_offsets(&c, (int64_t *)(workspace + table_at));
+    if (!plan->depthwise && !(c.sync = calloc((size_t)c.g.batch, sizeof *c.sync))) {
+        free(workspace);
+        free(c.phases);
+        return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the run's image table");
+    }
 
     int threads = nthreads < c.items ? nthreads : (int)(c.items > 0 ? c.items : 1);
     int failed = 0;
@@ -438,12 +503,10 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
     } else {
         run_parallel(&c, plan, &failed); /* no OpenMP runtime for one thread */
     }
-    if (failed) {
-        free(workspace);
-        free(c.phases);
-        return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the per-thread scratch tiles");
-    }
+    free(c.sync);
     free(workspace);
     free(c.phases);
+    if (failed)
+        return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the per-thread scratch tiles");
     return CT_OK;
 }

@@ -34,6 +34,9 @@ static int wide_k;
 /* Set: depthwise layers (one input channel per group) with rows long enough for the row
  * kernels' unrolled steps. */
 static int depthwise;
+/* Set: batches of 5 to 16 images, run on 1 to 4 threads (more than this machine's cores), so
+ * images reuse the padded slots of earlier ones while threads wait on each other. */
+static int many_images;
 
 static void random_layer(layer *L)
 {
@@ -42,8 +45,8 @@ static void random_layer(layer *L)
     L->p.groups = rnd_in(1, 3);
     int64_t cin_g = wide_k ? rnd_in(2100, 2600) : depthwise ? 1 : rnd_in(long_rows ? 2 : 1, 5);
     int64_t cout_g = depthwise ? rnd_in(1, 3) : rnd_in(1, 14);
-    int batched = rnd() % 4 != 0;
-    int64_t batch = batched ? rnd_in(1, 3) : 1;
+    int batched = many_images || rnd() % 4 != 0;
+    int64_t batch = many_images ? rnd_in(5, 16) : batched ? rnd_in(1, 3) : 1;
     int r = 0;
     if (batched)
         L->xs.dims[r++] = batch;
@@ -163,7 +166,7 @@ static void run_random(const char *isa, int want)
         layer L;
         memset(&L, 0, sizeof L);
         random_layer(&L);
-        compared += compare_one(&L, 1 + (int)(rnd() % 2));
+        compared += compare_one(&L, 1 + (int)(rnd() % (many_images ? 4 : 2)));
         CHECK(++tried < want * 20);
     }
     ct__force_isa(NULL);
@@ -198,6 +201,31 @@ TEST(differential_400_depthwise_layers_in_place_and_streamed)
     run_random("vl16", 100);
     ct__force_llc_bytes(0);
     depthwise = 0;
+}
+
+/* Images padded into a ring of slots and computed with no barrier between them. */
+TEST(differential_200_layers_with_many_images_and_threads)
+{
+    many_images = 1;
+    run_random(ct_cpu_isa(), 150);
+    run_random("vl16", 50);
+    many_images = 0;
+}
+
+/* A layer whose K is long enough that each pixel tile is its own item (10 per image), so the
+ * run pads its 9 images into a ring of 2 slots: an image may only take a slot once every item
+ * of the image before it there has finished. Run 30 times on 2 to 4 threads, against the
+ * reference each time. */
+TEST(images_reuse_padded_slots_only_after_their_items_finish)
+{
+    layer L;
+    memset(&L, 0, sizeof L);
+    ct_params_init(&L.p, 2);
+    L.xs = (ct_shape){4, {9, 256, 12, 12}};
+    L.ws = (ct_shape){4, {256, 8, 3, 3}};
+    L.has_bias = 1;
+    for (int i = 0; i < 30; i++)
+        CHECK(compare_one(&L, 2 + i % 3));
 }
 
 /* The AVX-512 tiling (16-float vectors), run on any CPU: see tests/isa_vl16.c. */
