@@ -83,7 +83,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     const int64_t t0 = block * c->tiles_per_block;
     const int64_t t1 = t0 + c->tiles_per_block < rp->tiles ? t0 + c->tiles_per_block : rp->tiles;
     const int nv = plan->nv, mr = plan->mr, vl = c->isa->vl;
-    const ct_igemm_ukernel ukernel = c->isa->ukernel[plan->shape];
+    const ct_igemm_ukernel *ukernels = c->isa->ukernel[plan->shape]; /* by vectors - 1 */
 
     const float *xbase = c->xpad + n % c->slots * c->image_stride + grp * plan->cin_g * c->ext[2];
     float *ybase = c->y + (n * plan->out_channels + grp * plan->cout_g) * c->out_plane;
@@ -134,6 +134,8 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
          * stays in L1 while the weight blocks stream through it from L2. */
         for (int64_t t = t0; t < t1; t++) {
             const int64_t slot0 = (t - t0) * nv;
+            /* the phase's last tile may have fewer vectors: a narrower kernel, no idle ones */
+            const ct_igemm_ukernel ukernel = ukernels[(vectors - t * nv < nv ? vectors - t * nv : nv) - 1];
             for (int v = 0; v < nv; v++)
                 args.b[v] = bptr[slot0 + v];
             for (int64_t cb = cb0; cb < cb1; cb++) {

@@ -47,7 +47,9 @@ typedef struct ct_isa_config {
     int vl;                                 /* pixels per vector */
     int mr[CT_KERNEL_SHAPES];
     int nv[CT_KERNEL_SHAPES];
-    ct_igemm_ukernel ukernel[CT_KERNEL_SHAPES];
+    /* ukernel[s][n - 1]: shape s (MR = mr[s]) with n <= nv[s] vectors; n = nv[s] is the
+     * shape's own kernel, smaller n serve a phase's last, narrower tile */
+    ct_igemm_ukernel ukernel[CT_KERNEL_SHAPES][CT_NV_MAX];
     const char *algorithm[CT_KERNEL_SHAPES]; /* "phase_igemm_4x3__avx2": the plan's name */
     /* The depthwise path (dwconv_template.h): a phase's rows, and the two x-phases of
      * stride-2 rows zipped into output order. */

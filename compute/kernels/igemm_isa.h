@@ -43,48 +43,94 @@ typedef float ct_vf_unaligned __attribute__((vector_size(CT_VL * sizeof(float)),
 
 #define CT_PASTE(a, b, c, d, e) a##b##x##c##d##e
 #define CT_KERNEL_NAME(mr, nv, isa) CT_PASTE(ct_f32_igemm_ukernel_, mr, nv, __, isa)
+#define CT_K(mr, nv) CT_KERNEL_NAME(mr, nv, CT_ISA)
 #define CT_STR_(x) #x
 #define CT_STR(x) CT_STR_(x)
 
+/* Every shape MR x NV, and for each the narrower MR x 1 .. MR x (NV - 1) kernels that a
+ * phase's last tile takes when fewer than NV vectors are left (rather than computing
+ * vectors that are never stored). */
+#define CT_MR 6
+#define CT_NV 1
+#include "igemm_instance.h"
 #define CT_MR 6
 #define CT_NV 2
-#define CT_KNAME CT_KERNEL_NAME(6, 2, CT_ISA)
-#include "igemm_template.h"
-#undef CT_MR
-#undef CT_NV
-#undef CT_KNAME
-
+#include "igemm_instance.h"
+#define CT_MR 4
+#define CT_NV 1
+#include "igemm_instance.h"
+#define CT_MR 4
+#define CT_NV 2
+#include "igemm_instance.h"
 #define CT_MR 4
 #define CT_NV 3
-#define CT_KNAME CT_KERNEL_NAME(4, 3, CT_ISA)
-#include "igemm_template.h"
-#undef CT_MR
-#undef CT_NV
-#undef CT_KNAME
-
+#include "igemm_instance.h"
+#define CT_MR 3
+#define CT_NV 1
+#include "igemm_instance.h"
+#define CT_MR 3
+#define CT_NV 2
+#include "igemm_instance.h"
+#define CT_MR 3
+#define CT_NV 3
+#include "igemm_instance.h"
 #define CT_MR 3
 #define CT_NV 4
-#define CT_KNAME CT_KERNEL_NAME(3, 4, CT_ISA)
-#include "igemm_template.h"
-#undef CT_MR
-#undef CT_NV
-#undef CT_KNAME
-
+#include "igemm_instance.h"
+#define CT_MR 2
+#define CT_NV 1
+#include "igemm_instance.h"
+#define CT_MR 2
+#define CT_NV 2
+#include "igemm_instance.h"
+#define CT_MR 2
+#define CT_NV 3
+#include "igemm_instance.h"
+#define CT_MR 2
+#define CT_NV 4
+#include "igemm_instance.h"
+#define CT_MR 2
+#define CT_NV 5
+#include "igemm_instance.h"
 #define CT_MR 2
 #define CT_NV 6
-#define CT_KNAME CT_KERNEL_NAME(2, 6, CT_ISA)
-#include "igemm_template.h"
-#undef CT_MR
-#undef CT_NV
-#undef CT_KNAME
-
+#include "igemm_instance.h"
+#define CT_MR 1
+#define CT_NV 1
+#include "igemm_instance.h"
+#define CT_MR 1
+#define CT_NV 2
+#include "igemm_instance.h"
+#define CT_MR 1
+#define CT_NV 3
+#include "igemm_instance.h"
+#define CT_MR 1
+#define CT_NV 4
+#include "igemm_instance.h"
+#define CT_MR 1
+#define CT_NV 5
+#include "igemm_instance.h"
+#define CT_MR 1
+#define CT_NV 6
+#include "igemm_instance.h"
+#define CT_MR 1
+#define CT_NV 7
+#include "igemm_instance.h"
+#define CT_MR 1
+#define CT_NV 8
+#include "igemm_instance.h"
+#define CT_MR 1
+#define CT_NV 9
+#include "igemm_instance.h"
+#define CT_MR 1
+#define CT_NV 10
+#include "igemm_instance.h"
+#define CT_MR 1
+#define CT_NV 11
+#include "igemm_instance.h"
 #define CT_MR 1
 #define CT_NV 12
-#define CT_KNAME CT_KERNEL_NAME(1, 12, CT_ISA)
-#include "igemm_template.h"
-#undef CT_MR
-#undef CT_NV
-#undef CT_KNAME
+#include "igemm_instance.h"
 
 #include "dwconv_template.h"
 
@@ -94,11 +140,12 @@ const ct_isa_config CT_ISA_CONFIG = {
     .mr = {6, 4, 3, 2, 1},
     .nv = {2, 3, 4, 6, 12},
     .ukernel = {
-        CT_KERNEL_NAME(6, 2, CT_ISA),
-        CT_KERNEL_NAME(4, 3, CT_ISA),
-        CT_KERNEL_NAME(3, 4, CT_ISA),
-        CT_KERNEL_NAME(2, 6, CT_ISA),
-        CT_KERNEL_NAME(1, 12, CT_ISA),
+        {CT_K(6, 1), CT_K(6, 2)},
+        {CT_K(4, 1), CT_K(4, 2), CT_K(4, 3)},
+        {CT_K(3, 1), CT_K(3, 2), CT_K(3, 3), CT_K(3, 4)},
+        {CT_K(2, 1), CT_K(2, 2), CT_K(2, 3), CT_K(2, 4), CT_K(2, 5), CT_K(2, 6)},
+        {CT_K(1, 1), CT_K(1, 2), CT_K(1, 3), CT_K(1, 4), CT_K(1, 5), CT_K(1, 6),
+         CT_K(1, 7), CT_K(1, 8), CT_K(1, 9), CT_K(1, 10), CT_K(1, 11), CT_K(1, 12)},
     },
     .algorithm = {
         "phase_igemm_6x2__" CT_STR(CT_ISA),
