@@ -156,6 +156,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
                 }
                 args.out_cstride = last ? c->out_plane : (int64_t)nv * vl;
                 args.out_xstride = last ? plan->stride[2] : 1;
+                args.prefetch_out = last;
                 if (!last && args.m < mr && args.bias) {
                     /* scratch tiles hold all MR rows: the kernel reads MR biases */
                     memset(bias_rows, 0, sizeof bias_rows);

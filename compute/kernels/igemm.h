@@ -37,6 +37,7 @@ typedef struct ct_igemm_args {
     int64_t out_xstride;        /* output elements between consecutive pixels of a vector */
     const float *bias;          /* M biases or NULL; read only when acc[0] is NULL */
     int prefetch;               /* 1: the input panel is cold, prefetch it ahead */
+    int prefetch_out;           /* 1: out is the output tensor: fetch its lines before the K loop */
 } ct_igemm_args;
 
 typedef void (*ct_igemm_ukernel)(const ct_igemm_args *args);

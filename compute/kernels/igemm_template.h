@@ -61,6 +61,19 @@ void CT_KNAME(const ct_igemm_args *restrict args)
         }
     }
 
+    if (args->prefetch_out) {
+        /* A tile writes MR channel planes, each its own stream: too many for the hardware
+         * prefetchers, so the lines would be fetched for ownership only when the stores
+         * come, and the stores would wait. Requested now, the fetches overlap the K loop. */
+#pragma GCC unroll 16
+        for (int v = 0; v < CT_NV; v++) {
+            const int64_t last = (args->lanes[v] > 0 ? args->lanes[v] - 1 : 0) * args->out_xstride;
+            for (int m = 0; m < m_valid; m++) {
+                __builtin_prefetch(args->out[v] + m * args->out_cstride, 1, 3);
+                __builtin_prefetch(args->out[v] + m * args->out_cstride + last, 1, 3);
+            }
+        }
+    }
     const float *b[CT_NV];
 #pragma GCC unroll 16
     for (int v = 0; v < CT_NV; v++)
