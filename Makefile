@@ -23,7 +23,7 @@ API_OBJ = $(call obj,$(API_SRC))
 SERVER_OBJ = $(call obj,$(SERVER_SRC))
 
 .PHONY: all deps run test asan bench clean docker-test fuzz fuzzers soak
-all: $(BUILD)/convtransposed $(BUILD)/ctbench $(BUILD)/tests
+all: $(BUILD)/convtransposed $(BUILD)/ctbench $(BUILD)/ctabi $(BUILD)/tests
 
 deps:
 	@scripts/deps.sh
@@ -52,8 +52,12 @@ $(BUILD)/libctapi.a: $(API_OBJ)
 $(BUILD)/convtransposed: $(call obj,server/main.c) $(SERVER_OBJ) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
 	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -o $@
 
-$(BUILD)/ctbench: $(call obj,bench/ctbench.c) $(BUILD)/libctcompute.a
+$(BUILD)/ctbench: $(call obj,bench/ctbench.c bench/suite.c) $(BUILD)/libctcompute.a
 	$(CC) $(LDFLAGS_COMMON) $^ -lm -o $@
+
+# Times two builds of the compute library against each other (bench/abi.sh makes them).
+$(BUILD)/ctabi: $(call obj,bench/abi.c bench/suite.c) $(BUILD)/libctcompute.a
+	$(CC) $(LDFLAGS_COMMON) $^ -ldl -lm -o $@
 
 $(BUILD)/ctpayload: $(call obj,bench/payload.c) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
 	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -lcurl -o $@
