@@ -5,9 +5,10 @@
  * slots that stays in cache, and (image, group, block of pixel tiles, block of channels)
  * items go to the threads from one counter. There is no barrier between images: an image is
  * padded by the threads that first need it (or ahead, by one finishing the image before), so
- * no thread idles at the end of a batch step while another finishes its last item. An item walks the input channels in cache-sized chunks and calls an indirect-GEMM
- * microkernel (kernels/igemm.h) per MR channels x NV pixel vectors. Depthwise layers take
- * their own items (depthwise.c). */
+ * no thread idles at the end of a batch step while another finishes its last item. An item
+ * walks the input channels in cache-sized chunks and calls an indirect-GEMM microkernel
+ * (kernels/igemm.h) per MR channels x NV pixel vectors. Depthwise layers take their own
+ * items (depthwise.c). */
 #include <omp.h>
 #include <sched.h>
 #include <stdio.h>
