@@ -2,7 +2,8 @@
  * defines its ct_isa_config. The including file sets CT_VL (floats per vector), CT_ISA (an
  * identifier: generic, avx2, avx512) and CT_ISA_CONFIG (the config's name). Every shape
  * keeps MR * NV = 12 accumulators, which fit the 16 vector registers of AVX2 with room for
- * the NV input vectors and one broadcast weight. */
+ * the NV input vectors and one broadcast weight; each also has its narrower MR x 1 ..
+ * MR x (NV - 1) instances for a phase's last tile. */
 #include <assert.h>
 #include <string.h>
 
