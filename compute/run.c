@@ -96,27 +96,21 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     float *optr[MAX_BLOCK_VECTORS];
     int lanes[MAX_BLOCK_VECTORS];
     const int64_t vectors = rp->rows * rp->vpr;
-    for (int64_t t = t0; t < t1; t++)
-        for (int v = 0; v < nv; v++) {
-            int64_t vi = t * nv + v, slot = (t - t0) * nv + v;
-            if (vi >= vectors) { /* past the last vector: read the tile's first (valid) one */
-                bptr[slot] = bptr[(t - t0) * nv];
-                optr[slot] = ybase;
-                lanes[slot] = 0;
-                continue;
-            }
-            int64_t row = vi / rp->vpr, col = vi % rp->vpr * vl;
-            int64_t qz = rp->qmin[0] + row / rp->count[1], qy = rp->qmin[1] + row % rp->count[1];
-            int64_t qx = rp->qmin[2] + col;
-            bptr[slot] = input_vector(c, xbase, qz, qy, qx);
-            /* o = q * s + r - pad is a valid index, but q * s + r may pass INT64_MAX first */
-            int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + ph->residue[0] - c->pad[0]);
-            int64_t oy = (int64_t)((__int128)qy * plan->stride[1] + ph->residue[1] - c->pad[1]);
-            int64_t ox = (int64_t)((__int128)qx * plan->stride[2] + ph->residue[2] - c->pad[2]);
-            optr[slot] = ybase + (oz * c->out[1] + oy) * c->out[2] + ox;
-            int64_t left = rp->count[2] - col;
-            lanes[slot] = (int)(left < vl ? left : vl);
-        }
+    const int64_t v_end = t1 * nv < vectors ? t1 * nv : vectors;
+    for (int64_t vi = t0 * nv; vi < v_end; vi++) {
+        const int64_t slot = vi - t0 * nv;
+        int64_t row = vi / rp->vpr, col = vi % rp->vpr * vl;
+        int64_t qz = rp->qmin[0] + row / rp->count[1], qy = rp->qmin[1] + row % rp->count[1];
+        int64_t qx = rp->qmin[2] + col;
+        bptr[slot] = input_vector(c, xbase, qz, qy, qx);
+        /* o = q * s + r - pad is a valid index, but q * s + r may pass INT64_MAX first */
+        int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + ph->residue[0] - c->pad[0]);
+        int64_t oy = (int64_t)((__int128)qy * plan->stride[1] + ph->residue[1] - c->pad[1]);
+        int64_t ox = (int64_t)((__int128)qx * plan->stride[2] + ph->residue[2] - c->pad[2]);
+        optr[slot] = ybase + (oz * c->out[1] + oy) * c->out[2] + ox;
+        int64_t left = rp->count[2] - col;
+        lanes[slot] = (int)(left < vl ? left : vl);
+    }
 
     /* K in chunks: partial sums of all but the last chunk go to a contiguous scratch tile
      * per (tile, channel block), laid out [MR][NV][VL]; the last chunk writes the output. */
@@ -136,8 +130,9 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
         for (int64_t t = t0; t < t1; t++) {
             const int64_t slot0 = (t - t0) * nv;
             /* the phase's last tile may have fewer vectors: a narrower kernel, no idle ones */
-            const ct_igemm_ukernel ukernel = ukernels[(vectors - t * nv < nv ? vectors - t * nv : nv) - 1];
-            for (int v = 0; v < nv; v++)
+            const int tnv = (int)(vectors - t * nv < nv ? vectors - t * nv : nv);
+            const ct_igemm_ukernel ukernel = ukernels[tnv - 1];
+            for (int v = 0; v < tnv; v++)
                 args.b[v] = bptr[slot0 + v];
             for (int64_t cb = cb0; cb < cb1; cb++) {
                 const int64_t co0 = cb * mr;
@@ -145,7 +140,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
                 args.a = a_group + (cb * plan->cin_g + ci0) * ntaps * mr;
                 args.m = (int)(plan->cout_g - co0 < mr ? plan->cout_g - co0 : mr);
                 args.bias = plan->bias ? plan->bias + grp * plan->cout_g + co0 : NULL;
-                for (int v = 0; v < nv; v++) {
+                for (int v = 0; v < tnv; v++) {
                     args.acc[v] = first ? NULL : partial + v * vl;
                     if (last) {
                         args.out[v] = optr[slot0 + v] + co0 * c->out_plane;
@@ -172,10 +167,6 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     }
 }
 
-/* The depthwise path (one input channel per group): K is just the taps, too short for the
- * GEMM microkernels, so each output plane is computed row by row. A stride-2 row's two
- * x-phases are computed over their common q range and zipped into output order; other
- * strides scatter each phase row. */
 /* Computes one item: an image, a group, a block of tiles (the same block index in every
  * phase, so the phases share the input rows while they are in cache), a group of channel
  * blocks. */
