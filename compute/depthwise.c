@@ -193,13 +193,14 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
 
 /* A depthwise item: one input plane, padded into the thread's scratch (where it stays in
  * cache), and the output channels computed from it. The scratch holds a row buffer, the
- * padded plane and, when streaming, an output plane. */
-void ct__run_depthwise_item(const run_ctx *c, int64_t item, float *scratch)
+ * padded plane and, when streaming, an output plane; after the thread's first item the
+ * plane's zero borders are already there. */
+void ct__run_depthwise_item(const run_ctx *c, int64_t item, float *scratch, int borders_zeroed)
 {
     const ct_plan *plan = c->plan;
     const int64_t n = item / plan->groups, grp = item % plan->groups;
     float *plane = scratch + c->dw_row_floats;
-    ct__pad_plane(c, n * plan->in_channels + grp, plane);
+    ct__pad_plane(c, n * plan->in_channels + grp, plane, borders_zeroed);
     for (int64_t co = 0; co < plan->cout_g; co++)
         run_depthwise_channel(c, n, grp * plan->cout_g + co, plane, scratch, plane + c->plane);
 }

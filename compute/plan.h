@@ -108,10 +108,12 @@ static inline int64_t ceil_div(int64_t a, int64_t b)
     return a / b + (a % b > 0);
 }
 
-/* Copies input plane `plane_idx` (n * C_in + c) into its zero-bordered copy at dst. */
-void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst);
+/* Copies input plane `plane_idx` (n * C_in + c) into its zero-bordered copy at dst; with
+ * borders_zeroed, dst held a padded plane of this run before and only the input is copied. */
+void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst, int borders_zeroed);
 
-/* A depthwise item (image n, group g as n * groups + g), computed into the output. */
-void ct__run_depthwise_item(const run_ctx *c, int64_t item, float *scratch);
+/* A depthwise item (image n, group g as n * groups + g), computed into the output;
+ * borders_zeroed: this scratch has held a padded plane of this run before. */
+void ct__run_depthwise_item(const run_ctx *c, int64_t item, float *scratch, int borders_zeroed);
 
 #endif /* CT_COMPUTE_PLAN_H */

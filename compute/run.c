@@ -23,8 +23,10 @@
 #define STREAM_PLANE_FLOATS (64 * 1024) /* depthwise output planes of at most 256 KiB may stream */
 #define PAD_CHUNK_FLOATS 8192    /* padding is claimed in runs of planes about this large */
 
-/* One pass: each padded row (row_stride apart) is zeros, or zeros + an input row + zeros. */
-void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst)
+/* One pass: each padded row (row_stride apart) is zeros, or zeros + an input row + zeros.
+ * Every image of a run has the same geometry, so a buffer that already holds a padded plane
+ * has its zeros in place: with borders_zeroed only the input rows are copied. */
+void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst, int borders_zeroed)
 {
     const float *src = c->x + plane_idx * c->in[0] * c->in[1] * c->in[2];
     const int64_t row = c->ext[2], w = c->in[2];
@@ -42,12 +44,15 @@ void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst)
             if (b > row)
                 b = row;
             if (iz < 0 || iz >= c->in[0] || iy < 0 || iy >= c->in[1] || a >= b) {
-                memset(d, 0, sizeof(float) * (size_t)row);
+                if (!borders_zeroed)
+                    memset(d, 0, sizeof(float) * (size_t)row);
                 continue;
             }
-            memset(d, 0, sizeof(float) * (size_t)a);
+            if (!borders_zeroed)
+                memset(d, 0, sizeof(float) * (size_t)a);
             memcpy(d + a, src + (iz * c->in[1] + iy) * w + (a + org), sizeof(float) * (size_t)(b - a));
-            memset(d + b, 0, sizeof(float) * (size_t)(row - b));
+            if (!borders_zeroed)
+                memset(d + b, 0, sizeof(float) * (size_t)(row - b));
         }
 }
 
@@ -170,11 +175,11 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
 /* Computes one item: an image, a group, a block of tiles (the same block index in every
  * phase, so the phases share the input rows while they are in cache), a group of channel
  * blocks. */
-static void run_item(const run_ctx *c, int64_t item, float *scratch)
+static void run_item(const run_ctx *c, int64_t item, float *scratch, int scratch_used)
 {
     const ct_plan *plan = c->plan;
     if (plan->depthwise) {
-        ct__run_depthwise_item(c, item, scratch);
+        ct__run_depthwise_item(c, item, scratch, scratch_used);
         return;
     }
     const int64_t per_group = c->items_per_image / plan->groups;
@@ -385,7 +390,7 @@ static void pad_claimed_planes(const run_ctx *c, int64_t n)
             return;
         const int64_t p1 = p0 + c->pad_chunk < cin ? p0 + c->pad_chunk : cin;
         for (int64_t ci = p0; ci < p1; ci++)
-            ct__pad_plane(c, n * cin + ci, slot + ci * c->ext[2]);
+            ct__pad_plane(c, n * cin + ci, slot + ci * c->ext[2], n >= c->slots);
         __atomic_fetch_add(&s->planes_done, p1 - p0, __ATOMIC_RELEASE);
     }
 }
@@ -416,7 +421,7 @@ static void run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
     if (posix_memalign((void **)&scratch, 64, sizeof(float) * (size_t)(c->scratch_floats + 1)) != 0)
         scratch = NULL;
     const int64_t per_image = c->items_per_image;
-    for (;;) {
+    for (int scratch_used = 0;; scratch_used = 1) {
         const int64_t i = __atomic_fetch_add(&c->next_item, 1, __ATOMIC_RELAXED);
         if (i >= c->items)
             break;
@@ -424,7 +429,7 @@ static void run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
         if (c->sync)
             ensure_padded(c, n);
         if (scratch)
-            run_item(c, i, scratch);
+            run_item(c, i, scratch, scratch_used);
         else
 #pragma omp atomic write
             *failed = 1;
