@@ -109,6 +109,12 @@ void CT_KNAME(const ct_igemm_args *restrict args)
             float *dst = args->out[v] + m * args->out_cstride;
             if (lanes == CT_VL && args->out_xstride == 1) {
                 *(ct_vf_unaligned *)dst = acc[m][v];
+            } else if (lanes == CT_VL) {
+                /* a whole strided vector: lanes go straight from the register, unrolled */
+                const int64_t xs = args->out_xstride;
+#pragma GCC unroll 16
+                for (int j = 0; j < CT_VL; j++)
+                    dst[j * xs] = acc[m][v][j];
             } else {
                 float tmp[CT_VL];
                 memcpy(tmp, &acc[m][v], sizeof tmp);
