@@ -54,6 +54,11 @@ typedef struct run_phase {
     int64_t tile_blocks;        /* ceil(tiles / tiles_per_block) */
     int64_t *offsets;           /* cin_g * ntaps offsets into the padded input */
     int64_t ci_chunk;           /* input channels per K chunk */
+    /* Stride-2 x-phases whose outputs interleave (this phase's q at output o, the partner's at
+     * o + 1, same rows and widths): the first computes both and zips them into the output
+     * with vector stores; zip_second marks the partner, which run_item then skips. */
+    int64_t zip_with;           /* the partner phase, or -1 */
+    int zip_second;
 } run_phase;
 
 /* Per image of a run: how far its padding and its items have got (updated atomically). */

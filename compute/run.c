@@ -7,8 +7,10 @@
  * padded by the threads that first need it (or ahead, by one finishing the image before), so
  * no thread idles at the end of a batch step while another finishes its last item. An item
  * walks the input channels in cache-sized chunks and calls an indirect-GEMM microkernel
- * (kernels/igemm.h) per MR channels x NV pixel vectors. Depthwise layers take their own
- * items (depthwise.c). */
+ * (kernels/igemm.h) per MR channels x NV pixel vectors. The two x-phases of a stride-2 row
+ * whose outputs interleave are computed one after the other into scratch tiles and zipped,
+ * so their outputs leave as whole vectors rather than every other float. Depthwise layers
+ * take their own items (depthwise.c). */
 #include <omp.h>
 #include <sched.h>
 #include <stdio.h>
@@ -76,6 +78,65 @@ static const float *input_vector(const run_ctx *c, const float *xbase, int64_t q
     return xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride + col;
 }
 
+/* Tiles t0..t1 of phase p and its zip partner (one K chunk each) for channel blocks
+ * cb0..cb1. Per tile, the first phase for every channel block into the scratch's partial
+ * tiles, then the partner's, each zipped with its first-phase tile into the output as it
+ * finishes: each phase's panel still serves all the channel blocks in a row. Vectors are
+ * resolved by the caller, indexed from tile t0's first. */
+static void run_zipped_block(const run_ctx *c, int64_t grp, int64_t p, int64_t t0, int64_t t1, int64_t cb0,
+                             int64_t cb1, const float *const *bptr, const float *const *bptr_zip, float *const *optr,
+                             const int *lanes, int64_t vectors, float *scratch)
+{
+    const ct_plan *plan = c->plan;
+    const int nv = plan->nv, mr = plan->mr, vl = c->isa->vl;
+    const int64_t tile_floats = (int64_t)mr * nv * vl, ncb = cb1 - cb0;
+    const int64_t q = c->phases[p].zip_with;
+    const run_phase *rp[2] = {&c->phases[p], &c->phases[q]};
+    const ct_phase *ph[2] = {&plan->phases[p], &plan->phases[q]};
+    const float *const *vec[2] = {bptr, bptr_zip};
+    float *second = scratch + c->scratch_floats - tile_floats;
+    ct_igemm_args args;
+    args.acc[0] = NULL;
+    args.acc_cstride = (int64_t)nv * vl;
+    args.out_cstride = (int64_t)nv * vl;
+    args.out_xstride = 1;
+    args.prefetch_out = 0;
+    for (int v = 0; v < nv; v++)
+        args.lanes[v] = vl;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t slot0 = (t - t0) * nv;
+        const int tnv = (int)(vectors - t * nv < nv ? vectors - t * nv : nv);
+        const ct_igemm_ukernel ukernel = c->isa->ukernel[plan->shape][tnv - 1];
+        for (int z = 0; z < 2; z++) {
+            args.k = (size_t)(plan->cin_g * ph[z]->ntaps);
+            args.offsets = rp[z]->offsets;
+            for (int v = 0; v < tnv; v++)
+                args.b[v] = vec[z][slot0 + v];
+            for (int64_t cb = cb0; cb < cb1; cb++) {
+                const int64_t co0 = cb * mr;
+                const int m = (int)(plan->cout_g - co0 < mr ? plan->cout_g - co0 : mr);
+                float *first = scratch + ((t - t0) * ncb + (cb - cb0)) * tile_floats;
+                float *out[CT_NV_MAX];
+                for (int v = 0; v < tnv; v++) {
+                    out[v] = optr[slot0 + v] + co0 * c->out_plane;
+                    for (int i = 0; z == 1 && i < m; i++) { /* the zip's lines, during the K loop */
+                        __builtin_prefetch(out[v] + i * c->out_plane, 1, 3);
+                        __builtin_prefetch(out[v] + i * c->out_plane + 2 * lanes[slot0 + v] - 1, 1, 3);
+                    }
+                    args.out[v] = (z == 0 ? first : second) + v * vl;
+                }
+                args.m = m;
+                args.bias = plan->bias ? plan->bias + grp * plan->cout_g + co0 : NULL;
+                args.a = plan->packed + grp * plan->group_stride + ph[z]->a_offset + cb * plan->cin_g * ph[z]->ntaps * mr;
+                args.prefetch = cb == cb0;
+                ukernel(&args);
+                if (z == 1)
+                    c->isa->zip_tile(out, c->out_plane, first, second, (int64_t)nv * vl, m, tnv, lanes + slot0);
+            }
+        }
+    }
+}
+
 /* Computes one phase's block of tiles for a group of channel blocks. */
 static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p, int64_t block, int64_t cgroup,
                             float *scratch)
@@ -97,7 +158,8 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
 
     /* Resolve each vector of the block once: input and output pointers, valid lanes. */
     enum { MAX_BLOCK_VECTORS = 1024 };
-    const float *bptr[MAX_BLOCK_VECTORS];
+    const float *bptr[MAX_BLOCK_VECTORS], *bptr_zip[MAX_BLOCK_VECTORS];
+    const run_phase *rz = rp->zip_with >= 0 ? &c->phases[rp->zip_with] : NULL;
     float *optr[MAX_BLOCK_VECTORS];
     int lanes[MAX_BLOCK_VECTORS];
     const int64_t vectors = rp->rows * rp->vpr;
@@ -108,6 +170,8 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
         int64_t qz = rp->qmin[0] + row / rp->count[1], qy = rp->qmin[1] + row % rp->count[1];
         int64_t qx = rp->qmin[2] + col;
         bptr[slot] = input_vector(c, xbase, qz, qy, qx);
+        if (rz) /* the partner's vector of the same outputs, one column on */
+            bptr_zip[slot] = input_vector(c, xbase, qz, qy, rz->qmin[2] + col);
         /* o = q * s + r - pad is a valid index, but q * s + r may pass INT64_MAX first */
         int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + ph->residue[0] - c->pad[0]);
         int64_t oy = (int64_t)((__int128)qy * plan->stride[1] + ph->residue[1] - c->pad[1]);
@@ -115,6 +179,11 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
         optr[slot] = ybase + (oz * c->out[1] + oy) * c->out[2] + ox;
         int64_t left = rp->count[2] - col;
         lanes[slot] = (int)(left < vl ? left : vl);
+    }
+
+    if (rz) {
+        run_zipped_block(c, grp, p, t0, t1, cb0, cb1, bptr, bptr_zip, optr, lanes, vectors, scratch);
+        return;
     }
 
     /* K in chunks: partial sums of all but the last chunk go to a contiguous scratch tile
@@ -187,8 +256,22 @@ static void run_item(const run_ctx *c, int64_t item, float *scratch, int scratch
     const int64_t grp = item % c->items_per_image / per_group;
     const int64_t block = item % per_group / c->cgroups, cgroup = item % c->cgroups;
     for (int64_t p = 0; p < plan->nphases; p++)
-        if (block < c->phases[p].tile_blocks)
+        if (block < c->phases[p].tile_blocks && !c->phases[p].zip_second)
             run_phase_block(c, n, grp, p, block, cgroup, scratch);
+}
+
+/* Whether phases p and q of a stride-2 layer zip: the same rows and widths, one K chunk
+ * each, and q's output for each q index right after p's (2 qmin_q + r_q = 2 qmin_p + r_p + 1). */
+static int phases_zip(const run_ctx *c, int64_t p, int64_t q)
+{
+    const run_phase *a = &c->phases[p], *b = &c->phases[q];
+    const ct_phase *pa = &c->plan->phases[p], *pb = &c->plan->phases[q];
+    if (a->count[0] <= 0 || b->count[0] <= 0 || a->ci_chunk != c->plan->cin_g || b->ci_chunk != c->plan->cin_g)
+        return 0;
+    for (int d = 0; d < 3; d++)
+        if (a->count[d] != b->count[d] || (d < 2 && (a->qmin[d] != b->qmin[d] || pa->residue[d] != pb->residue[d])))
+            return 0;
+    return (__int128)2 * b->qmin[2] + pb->residue[2] == (__int128)2 * a->qmin[2] + pa->residue[2] + 1;
 }
 
 /* Lays out phases, the padded input and the work items. Returns the bytes of padded input
@@ -282,6 +365,19 @@ static int64_t plan_run(run_ctx *c, int nthreads)
         if (rp->ci_chunk * ntaps > kchunk)
             kchunk = rp->ci_chunk * ntaps;
     }
+    int zips = 0;
+    for (int64_t p = 0; p < plan->nphases; p++) {
+        c->phases[p].zip_with = -1;
+        c->phases[p].zip_second = 0;
+    }
+    for (int64_t p = 0; p < plan->nphases && !plan->depthwise && plan->stride[2] == 2; p++)
+        for (int64_t q = 0; q < plan->nphases; q++)
+            if (q != p && c->phases[p].zip_with < 0 && !c->phases[p].zip_second && c->phases[q].zip_with < 0 &&
+                !c->phases[q].zip_second && phases_zip(c, p, q)) {
+                c->phases[p].zip_with = q;
+                c->phases[q].zip_second = 1;
+                zips = 1;
+            }
     int64_t tile_bytes = kchunk * plan->nv * c->isa->vl * (int64_t)sizeof(float);
     c->tiles_per_block = PANEL_BYTES / tile_bytes > 0 ? PANEL_BYTES / tile_bytes : 1;
     int64_t max_block = 1024 / plan->nv;  /* MAX_BLOCK_VECTORS in run_item */
@@ -322,7 +418,8 @@ static int64_t plan_run(run_ctx *c, int nthreads)
             return -1;
     } else {
         int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
-        c->scratch_floats = c->tiles_per_block * cb_per_group * plan->mr * plan->nv * c->isa->vl;
+        const int64_t tile_floats = (int64_t)plan->mr * plan->nv * c->isa->vl;
+        c->scratch_floats = (c->tiles_per_block * cb_per_group + (zips ? 1 : 0)) * tile_floats;
     }
     /* Enough slots that every thread has a few items in the padded images, and the next
      * images can be padded while those are computed. */

@@ -37,6 +37,9 @@ static int depthwise;
 /* Set: batches of 5 to 16 images, run on 1 to 4 threads (more than this machine's cores), so
  * images reuse the padded slots of earlier ones while threads wait on each other. */
 static int many_images;
+/* Set: stride 2 in the last dim, rows up to 40 wide: the x-phases whose outputs interleave
+ * are computed as pairs and zipped (run.c), whole vectors and row tails. */
+static int x_stride_2;
 
 static void random_layer(layer *L)
 {
@@ -56,10 +59,11 @@ static void random_layer(layer *L)
     int64_t max_in = wide_k ? 5 : nd == 1 ? 40 : nd == 2 ? (depthwise ? 48 : 12) : 6;
     int64_t max_k = nd == 3 ? 3 : 5;
     for (int d = 0; d < nd; d++) {
-        L->xs.dims[r++] = long_rows ? rnd_in(400, 900) : rnd_in(1, max_in);
+        const int zip_dim = x_stride_2 && d == nd - 1;
+        L->xs.dims[r++] = long_rows ? rnd_in(400, 900) : rnd_in(1, zip_dim ? 40 : max_in);
         int64_t k = rnd_in(1, max_k);
         L->ws.dims[2 + d] = k;
-        L->p.stride[d] = rnd_in(1, 4);
+        L->p.stride[d] = zip_dim ? 2 : rnd_in(1, 4);
         L->p.dilation[d] = rnd() % 3 == 0 ? rnd_in(2, 3) : 1;
         int64_t span = L->p.dilation[d] * (k - 1);
         int64_t opmax = (L->p.stride[d] > L->p.dilation[d] ? L->p.stride[d] : L->p.dilation[d]) - 1;
@@ -210,6 +214,17 @@ TEST(differential_200_layers_with_many_images_and_threads)
     run_random(ct_cpu_isa(), 150);
     run_random("vl16", 50);
     many_images = 0;
+}
+
+/* Stride-2 rows: zipped x-phase pairs (with bias, partial channel blocks, rows that end
+ * mid-vector) and the phases that do not pair, in 8- and 16-float vectors. */
+TEST(differential_300_layers_with_zipped_x_phases)
+{
+    x_stride_2 = 1;
+    run_random(ct_cpu_isa(), 150);
+    run_random("generic", 50);
+    run_random("vl16", 100);
+    x_stride_2 = 0;
 }
 
 /* A layer whose K is long enough that each pixel tile is its own item (10 per image), so the

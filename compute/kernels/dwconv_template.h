@@ -115,16 +115,6 @@ static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int6
         CT_DW_ROW_TAIL(src + r * sstride, off, w, wstride, ntaps, bias, dst + r * dstride, count);
 }
 
-/* The first and second halves of a and b interleaved (GCC 12 and clang both have
- * __builtin_shufflevector; GCC's __builtin_shuffle is GCC-only). */
-#if CT_VL == 8
-#define CT_ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
-#define CT_ZIP_HI(a, b) __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
-#else
-#define CT_ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
-#define CT_ZIP_HI(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
-#endif
-
 /* The zip and store of one vector of each phase: a and b hold VL floats, the first n valid. */
 static void CT_ZIP_STORE(const float *a, const float *b, float *dst, int64_t at, int64_t n, int64_t out_len)
 {
@@ -317,5 +307,3 @@ static void CT_STREAM_FENCE_FN(void)
     CT_STREAM_FENCE();
 }
 
-#undef CT_ZIP_LO
-#undef CT_ZIP_HI

@@ -37,6 +37,43 @@ typedef float ct_vf_unaligned __attribute__((vector_size(CT_VL * sizeof(float)),
 #define CT_STREAM_FENCE() ((void)0)
 #endif
 
+/* The first and second halves of a and b interleaved (GCC 12 and clang both have
+ * __builtin_shufflevector; GCC's __builtin_shuffle is GCC-only). */
+#if CT_VL == 8
+#define CT_ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
+#define CT_ZIP_HI(a, b) __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
+#else
+#define CT_ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define CT_ZIP_HI(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#endif
+
+/* The two x-phases of a stride-2 tile, each computed into a scratch tile laid out like the
+ * kernels' partial sums (channel m, vector v at m * tile_cstride + v * VL): element j of a's
+ * vector goes to output 2j and b's to 2j + 1 from out[v], so a whole vector pair leaves as
+ * two contiguous vector stores instead of 2 * VL scalar ones. */
+#define CT_ZIP_GLUE_(base, isa) base##__##isa
+#define CT_ZIP_GLUE(base, isa) CT_ZIP_GLUE_(base, isa)
+#define CT_ZIP_TILE CT_ZIP_GLUE(ct_f32_zip_tile, CT_ISA)
+static void CT_ZIP_TILE(float *const *out, int64_t out_cstride, const float *a, const float *b,
+                        int64_t tile_cstride, int m, int nv, const int *lanes)
+{
+    for (int i = 0; i < m; i++)
+        for (int v = 0; v < nv; v++) {
+            const float *pa = a + i * tile_cstride + v * CT_VL, *pb = b + i * tile_cstride + v * CT_VL;
+            float *dst = out[v] + i * out_cstride;
+            if (lanes[v] == CT_VL) {
+                const ct_vf va = *(const ct_vf *)pa, vb = *(const ct_vf *)pb;
+                *(ct_vf_unaligned *)dst = CT_ZIP_LO(va, vb);
+                *(ct_vf_unaligned *)(dst + CT_VL) = CT_ZIP_HI(va, vb);
+            } else {
+                for (int j = 0; j < lanes[v]; j++) {
+                    dst[2 * j] = pa[j];
+                    dst[2 * j + 1] = pb[j];
+                }
+            }
+        }
+}
+
 #ifndef CT_PREFETCH_DISTANCE
 #define CT_PREFETCH_DISTANCE 16 /* K terms */
 #endif
@@ -155,6 +192,7 @@ const ct_isa_config CT_ISA_CONFIG = {
         "phase_igemm_2x6__" CT_STR(CT_ISA),
         "phase_igemm_1x12__" CT_STR(CT_ISA),
     },
+    .zip_tile = CT_ZIP_TILE,
     .dw_row = CT_DW_ROW,
     .dw_pair = CT_DW_PAIR,
     .stream_copy = CT_STREAM_COPY,
