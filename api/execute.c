@@ -15,7 +15,9 @@ int ct_api_execute_plan(const ct_plan *plan, const ct_tensor *input, int nthread
         return -1;
     }
     int64_t n = ct_shape_elements(&out->shape);
-    out->data = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    /* on a cache line: the depthwise path writes large outputs past the cache in whole lines */
+    void *data = NULL;
+    out->data = posix_memalign(&data, 64, sizeof(float) * (size_t)(n > 0 ? n : 1)) == 0 ? data : NULL;
     if (!out->data)
         return ct_api_fail(err, 503, "out_of_memory", "output: out of memory for %lld elements", (long long)n);
     st = ct_plan_run(plan, &input->shape, input->data, out->data, nthreads, msg, sizeof msg);

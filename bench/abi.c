@@ -64,7 +64,7 @@ static int compare_layer(const bench_row *r, void *ctx)
     for (int s = 0; s < 2 && !failed; s++)
         failed = o->lib[s].plan_create(&p, &ws, w, NULL, 0, &plan[s], msg, sizeof msg) != CT_OK;
     if (!failed && o->lib[0].plan_output_shape(plan[0], &xs, &os, msg, sizeof msg) == CT_OK &&
-        (y = malloc(sizeof(float) * (size_t)ct_shape_elements(&os)))) {
+        (y = suite_tensor(ct_shape_elements(&os)))) {
         for (int s = 0; s < 2; s++) /* warm-up */
             o->lib[s].plan_run(plan[s], &xs, x, y, o->threads, msg, sizeof msg);
         for (int round = 0; round < o->rounds; round++) {

@@ -32,7 +32,7 @@ static int bench_one(const bench_row *r, void *ctx)
         fprintf(stderr, "ctbench: %s: %s\n", r->name, msg);
         return 1;
     }
-    float *y = malloc(sizeof(float) * (size_t)ct_shape_elements(&os));
+    float *y = suite_tensor(ct_shape_elements(&os));
     ct_plan_run(plan, &xs, x, y, threads, msg, sizeof msg); /* warm-up */
     enum { MAX_SAMPLES = 100000 };
     static double samples[MAX_SAMPLES];

@@ -80,11 +80,17 @@ double suite_layer(const bench_row *r, ct_params *p, ct_shape *xs, ct_shape *ws)
     return flop;
 }
 
+float *suite_tensor(int64_t n)
+{
+    void *p = NULL;
+    return posix_memalign(&p, 64, sizeof(float) * (size_t)(n > 0 ? n : 1)) == 0 ? p : NULL;
+}
+
 void suite_data(const ct_shape *xs, const ct_shape *ws, float **x, float **w)
 {
     int64_t nx = ct_shape_elements(xs), nw = ct_shape_elements(ws);
-    *x = malloc(sizeof(float) * (size_t)nx);
-    *w = malloc(sizeof(float) * (size_t)nw);
+    *x = suite_tensor(nx);
+    *w = suite_tensor(nw);
     for (int64_t i = 0; i < nx; i++)
         (*x)[i] = (float)((i * 7919) % 2001 - 1000) / 1000.0f;
     for (int64_t i = 0; i < nw; i++)

@@ -27,6 +27,10 @@ double suite_layer(const bench_row *r, ct_params *p, ct_shape *xs, ct_shape *ws)
 /* Deterministic input and weight data for a layer (the caller frees both). */
 void suite_data(const ct_shape *xs, const ct_shape *ws, float **x, float **w);
 
+/* n floats on a 64-byte line boundary, as the service allocates its outputs (api/execute.c);
+ * NULL when out of memory. Freed with free(). */
+float *suite_tensor(int64_t n);
+
 /* Seconds on the monotonic clock. */
 double suite_now(void);
 
