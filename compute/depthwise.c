@@ -3,7 +3,10 @@
  * scratch (where it stays in cache) and computes each output channel a phase's rows at a
  * time (kernels/dwconv_template.h). A stride-2 row's two x-phases are computed together and
  * zipped into output order; other strides scatter each phase row. Outputs too large for the
- * cache are computed a plane at a time in scratch and streamed out in bands of rows. */
+ * cache bypass it: a plane made only of stride-2 pairs, on 64-byte lines, is streamed by the
+ * pair kernels themselves as they go; others are computed a plane at a time in scratch and
+ * streamed out in bands of rows. */
+#include <stdint.h>
 #include <string.h>
 
 #include "plan.h"
@@ -76,7 +79,7 @@ static int64_t dw_group_first_row(const run_ctx *c, const dw_group *gr)
 /* Rows [row0, row0 + rows) of a group's slice iz (a constant distance apart in the padded
  * input and in the output) into output plane ybase. */
 static void dw_group_rows(const run_ctx *c, const dw_group *gr, int64_t iz, int64_t row0, int64_t rows, float bias,
-                          const float *xbase, float *ybase, float *tmp)
+                          const float *xbase, float *ybase, float *tmp, int stream)
 {
     const ct_plan *plan = c->plan;
     const ct_isa_config *isa = c->isa;
@@ -96,13 +99,13 @@ static void dw_group_rows(const run_ctx *c, const dw_group *gr, int64_t iz, int6
         const ct_phase *fh = gr->odd ? qh : ph, *sph = gr->odd ? ph : qh;
         isa->dw_pair(src + (gr->ilo + gr->sh_f - c->org[2]), rf->offsets, gr->odd ? gr->w1 : gr->w, fh->ntaps,
                      src + (gr->ilo + gr->sh_s - c->org[2]), rs->offsets, gr->odd ? gr->w : gr->w1, sph->ntaps,
-                     plan->mr, bias, orow, 2 * gr->ilo, gr->iend - gr->ilo, c->out[2], rows, sstride, dstride);
+                     plan->mr, bias, orow, 2 * gr->ilo, gr->iend - gr->ilo, c->out[2], rows, sstride, dstride, stream);
         return;
     }
     if (gr->pair) {
         const float *s0 = src + (gr->qlo - c->org[2]);
         isa->dw_pair(s0, rp->offsets, gr->w, ph->ntaps, s0, gr->rq->offsets, gr->w1, qh->ntaps, plan->mr, bias, orow,
-                     2 * gr->qlo - px, gr->qcount, c->out[2], rows, sstride, dstride);
+                     2 * gr->qlo - px, gr->qcount, c->out[2], rows, sstride, dstride, stream);
         return;
     }
     const int64_t q0 = rp->qmin[2];
@@ -121,6 +124,28 @@ static void dw_group_rows(const run_ctx *c, const dw_group *gr, int64_t iz, int6
     }
 }
 
+/* Whether a streamed plane can go straight from the pair kernels to out: every phase with
+ * outputs is one of a stride-2 pair of x-phases, and their steps (4 vectors of outputs from
+ * a multiple of 16 floats into each row) start on 64-byte lines, since only whole lines can
+ * bypass the cache; a misaligned output would have its lines read for ownership instead. */
+static int dw_streams_direct(const run_ctx *c, const float *out, int64_t grp, int64_t co)
+{
+    if (c->plan->needs_bias_fill || ((uintptr_t)out & 63) != 0 || c->out[2] % 16 != 0)
+        return 0;
+    for (int64_t p = 0; p < c->plan->nphases;) {
+        if (c->phases[p].count[0] <= 0) {
+            p++;
+            continue;
+        }
+        dw_group gr;
+        p += dw_group_init(c, grp, co, p, &gr);
+        const int64_t first = gr.aligned ? 2 * gr.ilo : 2 * gr.qlo - c->pad[2];
+        if (!gr.pair || first % 16 != 0)
+            return 0;
+    }
+    return 1;
+}
+
 /* Output channel `channel` of image n from its group's padded plane at xbase, a group (a
  * phase, or a pair of x-phases) at a time.
  * When the run streams its output, the plane is computed in the thread's scratch (oplane)
@@ -136,6 +161,22 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
     const int64_t grp = channel / plan->cout_g, co = channel % plan->cout_g;
     const float bias = plan->bias ? plan->bias[channel] : 0.0f;
     float *out = c->y + (n * plan->out_channels + channel) * c->out_plane;
+    if (c->stream && dw_streams_direct(c, out, grp, co)) {
+        /* The pair kernels stream their line-aligned steps to the output themselves, spread
+         * through the computing, instead of a copy-out pass whose stores would wait on the
+         * memory's write bandwidth with nothing to overlap; the few edge outputs go in place. */
+        for (int64_t p = 0; p < plan->nphases;) {
+            if (c->phases[p].count[0] <= 0) {
+                p++;
+                continue;
+            }
+            dw_group gr;
+            p += dw_group_init(c, grp, co, p, &gr);
+            for (int64_t iz = 0; iz < gr.rp->count[0]; iz++)
+                dw_group_rows(c, &gr, iz, 0, gr.rp->count[1], bias, xbase, out, scratch, 1);
+        }
+        return;
+    }
     float *ybase = c->stream ? oplane : out;
     if (c->stream && plan->needs_bias_fill) /* outputs no tap reaches */
         for (int64_t i = 0; i < c->out_plane; i++)
@@ -156,10 +197,10 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
         }
         banded = 0; /* many phases: one at a time, the plane copied at the end */
         for (int g = 0; g < ngroups; g++)
-            dw_group_rows(c, &groups[g], 0, 0, groups[g].rp->count[1], bias, xbase, ybase, scratch);
+            dw_group_rows(c, &groups[g], 0, 0, groups[g].rp->count[1], bias, xbase, ybase, scratch, 0);
         ngroups = 0;
         for (int64_t iz = 0; iz < gr.rp->count[0]; iz++)
-            dw_group_rows(c, &gr, iz, 0, gr.rp->count[1], bias, xbase, ybase, scratch);
+            dw_group_rows(c, &gr, iz, 0, gr.rp->count[1], bias, xbase, ybase, scratch, 0);
     }
     if (!c->stream)
         return;
@@ -179,7 +220,7 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
             if (r1 > groups[g].rp->count[1])
                 r1 = groups[g].rp->count[1];
             if (r0 < r1)
-                dw_group_rows(c, &groups[g], 0, r0, r1 - r0, bias, xbase, ybase, scratch);
+                dw_group_rows(c, &groups[g], 0, r0, r1 - r0, bias, xbase, ybase, scratch, 0);
         }
         int64_t end = b * width;
         if (b < height) /* down to a line boundary of the output */

@@ -40,6 +40,8 @@ static int many_images;
 /* Set: stride 2 in the last dim, rows up to 40 wide: the x-phases whose outputs interleave
  * are computed as pairs and zipped (run.c), whole vectors and row tails. */
 static int x_stride_2;
+/* Floats past a 64-byte line at which the fast path's output starts (0: on a line). */
+static int output_misalign;
 
 static void random_layer(layer *L)
 {
@@ -131,7 +133,9 @@ static int compare_one(const layer *L, int nthreads)
         ct_plan_output_shape(plan, &L->xs, &os, msg, sizeof msg) != CT_OK)
         goto done;
     int64_t n = ct_shape_elements(&os);
-    float *fast = malloc(sizeof(float) * (size_t)n), *ref = malloc(sizeof(float) * (size_t)n);
+    void *line = NULL;
+    CHECK_INT_EQ(posix_memalign(&line, 64, sizeof(float) * (size_t)(n + 16)), 0);
+    float *fast = (float *)line + output_misalign, *ref = malloc(sizeof(float) * (size_t)n);
     for (int64_t i = 0; i < n; i++)
         fast[i] = NAN; /* every output must be written */
     CHECK_INT_EQ(ct_plan_run(plan, &L->xs, x, fast, nthreads, msg, sizeof msg), CT_OK);
@@ -144,7 +148,7 @@ static int compare_one(const layer *L, int nthreads)
                  L->p.spatial_dims, (long long)L->p.groups, L->xs.rank, (long long)i, fast[i], ref[i],
                  ct_plan_algorithm(plan));
     }
-    free(fast);
+    free(line);
     free(ref);
     compared = 1;
 done:
@@ -205,6 +209,36 @@ TEST(differential_400_depthwise_layers_in_place_and_streamed)
     run_random("vl16", 100);
     ct__force_llc_bytes(0);
     depthwise = 0;
+}
+
+/* Streamed depthwise planes whose rows are whole lines: the stride-2 pair kernels store their
+ * steps past the cache straight into the output (paddings 0-3 put the zip's first output
+ * before, at and after the row start), and the same layers into an output off its line,
+ * which go through the scratch plane and its copy instead; in 8- and 16-float vectors. */
+TEST(depthwise_streams_pair_steps_straight_to_an_aligned_output)
+{
+    ct__force_llc_bytes(1);
+    for (int config = 0; config < 8; config++) { /* 16-float vectors, output off its line, wider */
+        const int vl16 = config & 1, misalign = config & 2 ? 4 : 0, wide = (config & 4) != 0;
+        ct__force_isa_config(vl16 ? &ct__isa_vl16 : NULL);
+        output_misalign = misalign;
+        for (int pad = 0; pad <= 3; pad++) {
+            layer L;
+            memset(&L, 0, sizeof L);
+            ct_params_init(&L.p, 2);
+            L.p.groups = 6;
+            L.p.pads_begin[0] = L.p.pads_end[0] = L.p.pads_begin[1] = L.p.pads_end[1] = pad;
+            L.p.stride[0] = L.p.stride[1] = 2;
+            int64_t in = 7 + pad + 8 * wide; /* output (in - 1) * 2 - 2 * pad + 4: 16 or 32 wide */
+            L.xs = (ct_shape){4, {2, 6, 5, in}};
+            L.ws = (ct_shape){4, {6, 1, 4, 4}};
+            L.has_bias = 1;
+            CHECK(compare_one(&L, 1 + wide));
+        }
+    }
+    output_misalign = 0;
+    ct__force_isa_config(NULL);
+    ct__force_llc_bytes(0);
 }
 
 /* Images padded into a ring of slots and computed with no barrier between them. */

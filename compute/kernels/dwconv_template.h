@@ -11,7 +11,10 @@
  * ct_dw_pair: the two x-phases of a stride-2 row at once, zipped into output order with
  * vector shuffles instead of scalar stores: with a and b the rows ct_dw_row would give for
  * (src0, off0, w0, n0) and (src1, off1, w1, n1), zipped element i = 2j + (0 for a, 1 for b)
- * goes to dst[first + i] when 0 <= first + i < out_len.
+ * goes to dst[first + i] when 0 <= first + i < out_len. With stream set, whole steps that
+ * start on a 64-byte line are stored past the cache (the caller fences before others read):
+ * for outputs too large to stay in cache, written once, so that their lines are not read for
+ * ownership and leave while the next steps are computed.
  */
 
 #define CT_DW_GLUE(base, isa) base##__##isa
@@ -185,7 +188,7 @@ static ct_dw_pair_plan CT_DW_NAME(ct_dw_pair_columns, CT_ISA)(int64_t first, int
 static inline __attribute__((always_inline)) void CT_DW_PAIRS_FIXED(
     const float *src0, const int64_t *off0, const float *w0, const int n0, int64_t nr0, const float *src1,
     const int64_t *off1, const float *w1, const int n1, int64_t nr1, int64_t wstride, float bias, float *dst,
-    int64_t first, int64_t count, int64_t out_len, int64_t rows, int64_t sstride, int64_t dstride)
+    int64_t first, int64_t count, int64_t out_len, int64_t rows, int64_t sstride, int64_t dstride, int stream)
 {
     const int fixed = n0 > 0;
     ct_vf wa[CT_DW_MAX_PAIR], wb[CT_DW_MAX_PAIR];
@@ -238,10 +241,17 @@ static inline __attribute__((always_inline)) void CT_DW_PAIRS_FIXED(
                 }
             }
             float *d = drow + first + 2 * j;
-            *(ct_vf_unaligned *)d = CT_ZIP_LO(a0, b0);
-            *(ct_vf_unaligned *)(d + CT_VL) = CT_ZIP_HI(a0, b0);
-            *(ct_vf_unaligned *)(d + 2 * CT_VL) = CT_ZIP_LO(a1, b1);
-            *(ct_vf_unaligned *)(d + 3 * CT_VL) = CT_ZIP_HI(a1, b1);
+            if (stream && ((uintptr_t)d & 63) == 0) { /* 4 vectors: whole lines */
+                CT_STREAM(d, CT_ZIP_LO(a0, b0));
+                CT_STREAM(d + CT_VL, CT_ZIP_HI(a0, b0));
+                CT_STREAM(d + 2 * CT_VL, CT_ZIP_LO(a1, b1));
+                CT_STREAM(d + 3 * CT_VL, CT_ZIP_HI(a1, b1));
+            } else {
+                *(ct_vf_unaligned *)d = CT_ZIP_LO(a0, b0);
+                *(ct_vf_unaligned *)(d + CT_VL) = CT_ZIP_HI(a0, b0);
+                *(ct_vf_unaligned *)(d + 2 * CT_VL) = CT_ZIP_LO(a1, b1);
+                *(ct_vf_unaligned *)(d + 3 * CT_VL) = CT_ZIP_HI(a1, b1);
+            }
             if (j == cols.tail) /* regular steps stop short of the tail: it comes last */
                 break;
             j += 2 * CT_VL;
@@ -255,14 +265,15 @@ static inline __attribute__((always_inline)) void CT_DW_PAIRS_FIXED(
 
 static void CT_DW_PAIR(const float *src0, const int64_t *off0, const float *w0, int64_t n0, const float *src1,
                        const int64_t *off1, const float *w1, int64_t n1, int64_t wstride, float bias, float *dst,
-                       int64_t first, int64_t count, int64_t out_len, int64_t rows, int64_t sstride, int64_t dstride)
+                       int64_t first, int64_t count, int64_t out_len, int64_t rows, int64_t sstride, int64_t dstride,
+                       int stream)
 {
     const int fixed = n0 <= CT_DW_MAX_PAIR && n1 <= CT_DW_MAX_PAIR;
     switch (fixed ? (n0 - 1) * CT_DW_MAX_PAIR + (n1 - 1) : -1) {
 #define CT_DW_PAIR_CASE(a, b)                                                                          \
     case (a - 1) * CT_DW_MAX_PAIR + (b - 1):                                                           \
         CT_DW_PAIRS_FIXED(src0, off0, w0, a, a, src1, off1, w1, b, b, wstride, bias, dst, first, count, out_len, \
-                          rows, sstride, dstride);                                                     \
+                          rows, sstride, dstride, stream);                                             \
         return;
         CT_DW_PAIR_CASE(1, 1)
         CT_DW_PAIR_CASE(1, 2)
@@ -283,7 +294,7 @@ static void CT_DW_PAIR(const float *src0, const int64_t *off0, const float *w0, 
 #undef CT_DW_PAIR_CASE
     default:
         CT_DW_PAIRS_FIXED(src0, off0, w0, 0, n0, src1, off1, w1, 0, n1, wstride, bias, dst, first, count, out_len,
-                          rows, sstride, dstride);
+                          rows, sstride, dstride, stream);
     }
 }
 

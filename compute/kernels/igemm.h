@@ -58,13 +58,13 @@ typedef struct ct_isa_config {
     void (*zip_tile)(float *const *out, int64_t out_cstride, const float *a, const float *b, int64_t tile_cstride,
                      int m, int nv, const int *lanes);
     /* The depthwise path (dwconv_template.h): a phase's rows, and the two x-phases of
-     * stride-2 rows zipped into output order. */
+     * stride-2 rows zipped into output order (stream: line-aligned steps bypass the cache). */
     void (*dw_row)(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,
                    float bias, float *dst, int64_t count, int64_t rows, int64_t sstride, int64_t dstride);
     void (*dw_pair)(const float *src0, const int64_t *off0, const float *w0, int64_t n0, const float *src1,
                     const int64_t *off1, const float *w1, int64_t n1, int64_t wstride, float bias, float *dst,
                     int64_t first, int64_t count, int64_t out_len, int64_t rows, int64_t sstride,
-                    int64_t dstride);
+                    int64_t dstride, int stream);
     /* dst[i] = src[i] for i < n, the aligned part with stores that bypass the cache: for
      * outputs too large to stay in cache, which then cost no read-for-ownership. The
      * stores are weakly ordered: a thread calls stream_fence before others may read dst. */
