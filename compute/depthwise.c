@@ -69,6 +69,17 @@ static int64_t dw_group_init(const run_ctx *c, int64_t grp, int64_t co, int64_t 
     return gr->pair ? 2 : 1;
 }
 
+/* The next group with outputs from phase *p on, past which *p then moves; 0 when none is left. */
+static int dw_next_group(const run_ctx *c, int64_t grp, int64_t co, int64_t *p, dw_group *gr)
+{
+    while (*p < c->plan->nphases && c->phases[*p].count[0] <= 0)
+        (*p)++;
+    if (*p >= c->plan->nphases)
+        return 0;
+    *p += dw_group_init(c, grp, co, *p, gr);
+    return 1;
+}
+
 /* The output row of a group's first row (its rows are stride[1] apart). */
 static int64_t dw_group_first_row(const run_ctx *c, const dw_group *gr)
 {
@@ -132,13 +143,8 @@ static int dw_streams_direct(const run_ctx *c, const float *out, int64_t grp, in
 {
     if (c->plan->needs_bias_fill || ((uintptr_t)out & 63) != 0 || c->out[2] % 16 != 0)
         return 0;
-    for (int64_t p = 0; p < c->plan->nphases;) {
-        if (c->phases[p].count[0] <= 0) {
-            p++;
-            continue;
-        }
-        dw_group gr;
-        p += dw_group_init(c, grp, co, p, &gr);
+    dw_group gr;
+    for (int64_t p = 0; dw_next_group(c, grp, co, &p, &gr);) {
         const int64_t first = gr.aligned ? 2 * gr.ilo : 2 * gr.qlo - c->pad[2];
         if (!gr.pair || first % 16 != 0)
             return 0;
@@ -148,7 +154,8 @@ static int dw_streams_direct(const run_ctx *c, const float *out, int64_t grp, in
 
 /* Output channel `channel` of image n from its group's padded plane at xbase, a group (a
  * phase, or a pair of x-phases) at a time.
- * When the run streams its output, the plane is computed in the thread's scratch (oplane)
+ * When the run streams its output and the pair kernels cannot write it past the cache
+ * themselves (dw_streams_direct), the plane is computed in the thread's scratch (oplane)
  * and copied out past the cache. A 1-d or 2-d plane goes in bands of output rows, each
  * copied out as soon as every group has computed its rows: the stores of one band drain to
  * memory while the next is computed, instead of the whole plane's stores queueing at once.
@@ -165,16 +172,10 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
         /* The pair kernels stream their line-aligned steps to the output themselves, spread
          * through the computing, instead of a copy-out pass whose stores would wait on the
          * memory's write bandwidth with nothing to overlap; the few edge outputs go in place. */
-        for (int64_t p = 0; p < plan->nphases;) {
-            if (c->phases[p].count[0] <= 0) {
-                p++;
-                continue;
-            }
-            dw_group gr;
-            p += dw_group_init(c, grp, co, p, &gr);
+        dw_group gr;
+        for (int64_t p = 0; dw_next_group(c, grp, co, &p, &gr);)
             for (int64_t iz = 0; iz < gr.rp->count[0]; iz++)
                 dw_group_rows(c, &gr, iz, 0, gr.rp->count[1], bias, xbase, out, scratch, 1);
-        }
         return;
     }
     float *ybase = c->stream ? oplane : out;
@@ -184,13 +185,8 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
     enum { MAX_GROUPS = 8 };
     dw_group groups[MAX_GROUPS];
     int ngroups = 0, banded = c->stream && c->out[0] == 1;
-    for (int64_t p = 0; p < plan->nphases;) {
-        if (c->phases[p].count[0] <= 0) {
-            p++;
-            continue;
-        }
-        dw_group gr;
-        p += dw_group_init(c, grp, co, p, &gr);
+    dw_group gr;
+    for (int64_t p = 0; dw_next_group(c, grp, co, &p, &gr);) {
         if (banded && ngroups < MAX_GROUPS) {
             groups[ngroups++] = gr;
             continue;
