@@ -370,14 +370,18 @@ static int64_t plan_run(run_ctx *c, int nthreads)
         c->phases[p].zip_with = -1;
         c->phases[p].zip_second = 0;
     }
-    for (int64_t p = 0; p < plan->nphases && !plan->depthwise && plan->stride[2] == 2; p++)
-        for (int64_t q = 0; q < plan->nphases; q++)
-            if (q != p && c->phases[p].zip_with < 0 && !c->phases[p].zip_second && c->phases[q].zip_with < 0 &&
-                !c->phases[q].zip_second && phases_zip(c, p, q)) {
-                c->phases[p].zip_with = q;
-                c->phases[q].zip_second = 1;
-                zips = 1;
-            }
+    /* a stride-2 dim has at most two residues, and the phases of one (z, y) residue pair are
+     * numbered next to each other: only neighbours can pair (a kernel may make millions of
+     * phases, so no search over all of them) */
+    for (int64_t p = 0; p + 1 < plan->nphases && !plan->depthwise && plan->stride[2] == 2; p++) {
+        const int64_t first = phases_zip(c, p, p + 1) ? p : phases_zip(c, p + 1, p) ? p + 1 : -1;
+        if (first < 0 || c->phases[p].zip_with >= 0 || c->phases[p].zip_second)
+            continue;
+        const int64_t second = first == p ? p + 1 : p;
+        c->phases[first].zip_with = second;
+        c->phases[second].zip_second = 1;
+        zips = 1;
+    }
     int64_t tile_bytes = kchunk * plan->nv * c->isa->vl * (int64_t)sizeof(float);
     c->tiles_per_block = PANEL_BYTES / tile_bytes > 0 ? PANEL_BYTES / tile_bytes : 1;
     int64_t max_block = 1024 / plan->nv;  /* MAX_BLOCK_VECTORS in run_item */
