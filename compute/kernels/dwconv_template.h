@@ -21,7 +21,6 @@
 #define CT_DW_NAME(base, isa) CT_DW_GLUE(base, isa)
 #define CT_DW_ROW CT_DW_NAME(ct_f32_dw_row, CT_ISA)
 #define CT_DW_PAIR CT_DW_NAME(ct_f32_dw_pair, CT_ISA)
-#define CT_ZIP_STORE CT_DW_NAME(ct_f32_zip_store, CT_ISA)
 #define CT_DW_ROW_TAIL CT_DW_NAME(ct_dw_row_tail, CT_ISA)
 #define CT_DW_ROWS_FIXED CT_DW_NAME(ct_dw_rows_fixed, CT_ISA)
 #define CT_DW_PAIR_EDGE CT_DW_NAME(ct_dw_pair_edge, CT_ISA)
@@ -116,27 +115,6 @@ static void CT_DW_ROW(const float *src, const int64_t *off, const float *w, int6
     }
     for (int64_t r = 0; r < rows; r++)
         CT_DW_ROW_TAIL(src + r * sstride, off, w, wstride, ntaps, bias, dst + r * dstride, count);
-}
-
-/* The zip and store of one vector of each phase: a and b hold VL floats, the first n valid. */
-static void CT_ZIP_STORE(const float *a, const float *b, float *dst, int64_t at, int64_t n, int64_t out_len)
-{
-    const ct_vf va = *(const ct_vf_unaligned *)a, vb = *(const ct_vf_unaligned *)b;
-    const ct_vf zlo = CT_ZIP_LO(va, vb), zhi = CT_ZIP_HI(va, vb);
-    if (at >= 0 && n == CT_VL && at + 2 * CT_VL <= out_len) {
-        *(ct_vf_unaligned *)(dst + at) = zlo;
-        *(ct_vf_unaligned *)(dst + at + CT_VL) = zhi;
-        return;
-    }
-    float tmp[2 * CT_VL];
-    memcpy(tmp, &zlo, sizeof zlo);
-    memcpy(tmp + CT_VL, &zhi, sizeof zhi);
-    const int64_t from = at < 0 ? -at : 0;
-    int64_t end = at + 2 * n;
-    if (end > out_len)
-        end = out_len;
-    for (int64_t i = at + from; i < end; i++) /* a few floats: no library call */
-        dst[i] = tmp[i - at];
 }
 
 /* One vector of each phase at column j, zipped; only the part inside [0, out_len) stored. */

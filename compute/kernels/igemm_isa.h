@@ -47,31 +47,44 @@ typedef float ct_vf_unaligned __attribute__((vector_size(CT_VL * sizeof(float)),
 #define CT_ZIP_HI(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
 #endif
 
-/* The two x-phases of a stride-2 tile, each computed into a scratch tile laid out like the
- * kernels' partial sums (channel m, vector v at m * tile_cstride + v * VL): element j of a's
- * vector goes to output 2j and b's to 2j + 1 from out[v], so a whole vector pair leaves as
- * two contiguous vector stores instead of 2 * VL scalar ones. */
 #define CT_ZIP_GLUE_(base, isa) base##__##isa
 #define CT_ZIP_GLUE(base, isa) CT_ZIP_GLUE_(base, isa)
+#define CT_ZIP_STORE CT_ZIP_GLUE(ct_f32_zip_store, CT_ISA)
 #define CT_ZIP_TILE CT_ZIP_GLUE(ct_f32_zip_tile, CT_ISA)
+
+/* The zip and store of one vector of each phase: a and b hold VL floats, the first n valid,
+ * zipped to dst[at], dst[at + 1], ..; only the part inside [0, out_len) is stored. */
+static void CT_ZIP_STORE(const float *a, const float *b, float *dst, int64_t at, int64_t n, int64_t out_len)
+{
+    const ct_vf va = *(const ct_vf_unaligned *)a, vb = *(const ct_vf_unaligned *)b;
+    const ct_vf zlo = CT_ZIP_LO(va, vb), zhi = CT_ZIP_HI(va, vb);
+    if (at >= 0 && n == CT_VL && at + 2 * CT_VL <= out_len) {
+        *(ct_vf_unaligned *)(dst + at) = zlo;
+        *(ct_vf_unaligned *)(dst + at + CT_VL) = zhi;
+        return;
+    }
+    float tmp[2 * CT_VL];
+    memcpy(tmp, &zlo, sizeof zlo);
+    memcpy(tmp + CT_VL, &zhi, sizeof zhi);
+    const int64_t from = at < 0 ? -at : 0;
+    int64_t end = at + 2 * n;
+    if (end > out_len)
+        end = out_len;
+    for (int64_t i = at + from; i < end; i++) /* a few floats: no library call */
+        dst[i] = tmp[i - at];
+}
+
+/* The two x-phases of a stride-2 tile, each computed into a scratch tile laid out like the
+ * kernels' partial sums (channel m, vector v at m * tile_cstride + v * VL, all VL floats
+ * written): element j of a's vector goes to output 2j and b's to 2j + 1 from out[v], so a
+ * whole vector pair leaves as two contiguous vector stores instead of 2 * VL scalar ones. */
 static void CT_ZIP_TILE(float *const *out, int64_t out_cstride, const float *a, const float *b,
                         int64_t tile_cstride, int m, int nv, const int *lanes)
 {
     for (int i = 0; i < m; i++)
-        for (int v = 0; v < nv; v++) {
-            const float *pa = a + i * tile_cstride + v * CT_VL, *pb = b + i * tile_cstride + v * CT_VL;
-            float *dst = out[v] + i * out_cstride;
-            if (lanes[v] == CT_VL) {
-                const ct_vf va = *(const ct_vf *)pa, vb = *(const ct_vf *)pb;
-                *(ct_vf_unaligned *)dst = CT_ZIP_LO(va, vb);
-                *(ct_vf_unaligned *)(dst + CT_VL) = CT_ZIP_HI(va, vb);
-            } else {
-                for (int j = 0; j < lanes[v]; j++) {
-                    dst[2 * j] = pa[j];
-                    dst[2 * j + 1] = pb[j];
-                }
-            }
-        }
+        for (int v = 0; v < nv; v++)
+            CT_ZIP_STORE(a + i * tile_cstride + v * CT_VL, b + i * tile_cstride + v * CT_VL, out[v] + i * out_cstride,
+                         0, lanes[v], 2 * (int64_t)lanes[v]);
 }
 
 #ifndef CT_PREFETCH_DISTANCE
