@@ -80,6 +80,13 @@ static int dw_next_group(const run_ctx *c, int64_t grp, int64_t co, int64_t *p, 
     return 1;
 }
 
+/* The output column of a pair's first zipped element (the dw_pair kernels' `first`): from
+ * its common range when the pair is aligned, else from both phases' common q range. */
+static int64_t dw_pair_first(const run_ctx *c, const dw_group *gr)
+{
+    return gr->aligned ? 2 * gr->ilo : 2 * gr->qlo - c->pad[2];
+}
+
 /* The output row of a group's first row (its rows are stride[1] apart). */
 static int64_t dw_group_first_row(const run_ctx *c, const dw_group *gr)
 {
@@ -110,13 +117,14 @@ static void dw_group_rows(const run_ctx *c, const dw_group *gr, int64_t iz, int6
         const ct_phase *fh = gr->odd ? qh : ph, *sph = gr->odd ? ph : qh;
         isa->dw_pair(src + (gr->ilo + gr->sh_f - c->org[2]), rf->offsets, gr->odd ? gr->w1 : gr->w, fh->ntaps,
                      src + (gr->ilo + gr->sh_s - c->org[2]), rs->offsets, gr->odd ? gr->w : gr->w1, sph->ntaps,
-                     plan->mr, bias, orow, 2 * gr->ilo, gr->iend - gr->ilo, c->out[2], rows, sstride, dstride, stream);
+                     plan->mr, bias, orow, dw_pair_first(c, gr), gr->iend - gr->ilo, c->out[2], rows, sstride,
+                     dstride, stream);
         return;
     }
     if (gr->pair) {
         const float *s0 = src + (gr->qlo - c->org[2]);
         isa->dw_pair(s0, rp->offsets, gr->w, ph->ntaps, s0, gr->rq->offsets, gr->w1, qh->ntaps, plan->mr, bias, orow,
-                     2 * gr->qlo - px, gr->qcount, c->out[2], rows, sstride, dstride, stream);
+                     dw_pair_first(c, gr), gr->qcount, c->out[2], rows, sstride, dstride, stream);
         return;
     }
     const int64_t q0 = rp->qmin[2];
@@ -145,8 +153,7 @@ static int dw_streams_direct(const run_ctx *c, const float *out, int64_t grp, in
         return 0;
     dw_group gr;
     for (int64_t p = 0; dw_next_group(c, grp, co, &p, &gr);) {
-        const int64_t first = gr.aligned ? 2 * gr.ilo : 2 * gr.qlo - c->pad[2];
-        if (!gr.pair || first % 16 != 0)
+        if (!gr.pair || dw_pair_first(c, &gr) % 16 != 0)
             return 0;
     }
     return 1;
