@@ -22,6 +22,7 @@ typedef struct ct_phase {
     int64_t a_offset;    /* floats from the start of a group's packed weights */
     int64_t *tap_t;      /* ntaps x 3: t per dim (input index = q - t) */
     int64_t *tap_k;      /* ntaps: flat kernel index of the tap */
+    int64_t tmin[3], tmax[3]; /* the least and greatest t per dim */
 } ct_phase;
 
 struct ct_plan {

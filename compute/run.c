@@ -78,14 +78,42 @@ static const float *input_vector(const run_ctx *c, const float *xbase, int64_t q
     return xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride + col;
 }
 
+/* The tap range of a tile whose vectors lie in rows[v] = (qz, qy), v < n: the first tap of
+ * phase ph that reads a real input row for any of them, to one past the last (taps are in
+ * z, y, x order). The taps outside it read only zero padding, so a tile in the border rows
+ * skips them (args->taps set); a tile needing them all runs every K term (args->taps 0). */
+static void set_tile_taps(const run_ctx *c, const ct_phase *ph, const int64_t (*rows)[2], int n, ct_igemm_args *args)
+{
+    int64_t lo = ph->ntaps, hi = 0;
+    for (int v = 0; v < n; v++) {
+        const int64_t qz = rows[v][0], qy = rows[v][1];
+        if (qz - ph->tmax[0] >= 0 && qz - ph->tmin[0] < c->in[0] && qy - ph->tmax[1] >= 0 &&
+            qy - ph->tmin[1] < c->in[1]) {
+            lo = 0; /* every tap reads a real row */
+            hi = ph->ntaps;
+            break;
+        }
+        for (int64_t t = 0; t < ph->ntaps; t++) {
+            const int64_t iz = qz - ph->tap_t[t * 3], iy = qy - ph->tap_t[t * 3 + 1];
+            if (iz < 0 || iz >= c->in[0] || iy < 0 || iy >= c->in[1])
+                continue;
+            lo = t < lo ? t : lo;
+            hi = t + 1 > hi ? t + 1 : hi;
+        }
+    }
+    args->taps = lo == 0 && hi == ph->ntaps ? 0 : (size_t)ph->ntaps;
+    args->tap0 = lo < hi ? (size_t)lo : 0;
+    args->tap_count = lo < hi ? (size_t)(hi - lo) : 0;
+}
+
 /* Tiles t0..t1 of phase p and its zip partner (one K chunk each) for channel blocks
  * cb0..cb1. Per tile, the first phase for every channel block into the scratch's partial
  * tiles, then the partner's, each zipped with its first-phase tile into the output as it
  * finishes: each phase's panel still serves all the channel blocks in a row. Vectors are
- * resolved by the caller, indexed from tile t0's first. */
+ * resolved by the caller (input, output, lanes and rows), indexed from tile t0's first. */
 static void run_zipped_block(const run_ctx *c, int64_t grp, int64_t p, int64_t t0, int64_t t1, int64_t cb0,
                              int64_t cb1, const float *const *bptr, const float *const *bptr_zip, float *const *optr,
-                             const int *lanes, int64_t vectors, float *scratch)
+                             const int *lanes, const int64_t (*vrows)[2], int64_t vectors, float *scratch)
 {
     const ct_plan *plan = c->plan;
     const int nv = plan->nv, mr = plan->mr, vl = c->isa->vl;
@@ -112,6 +140,7 @@ static void run_zipped_block(const run_ctx *c, int64_t grp, int64_t p, int64_t t
             args.offsets = rp[z]->offsets;
             for (int v = 0; v < tnv; v++)
                 args.b[v] = vec[z][slot0 + v];
+            set_tile_taps(c, ph[z], vrows + slot0, tnv, &args);
             for (int64_t cb = cb0; cb < cb1; cb++) {
                 const int64_t co0 = cb * mr;
                 const int m = (int)(plan->cout_g - co0 < mr ? plan->cout_g - co0 : mr);
@@ -162,6 +191,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     const run_phase *rz = rp->zip_with >= 0 ? &c->phases[rp->zip_with] : NULL;
     float *optr[MAX_BLOCK_VECTORS];
     int lanes[MAX_BLOCK_VECTORS];
+    int64_t vrows[MAX_BLOCK_VECTORS][2]; /* (qz, qy) */
     const int64_t vectors = rp->rows * rp->vpr;
     const int64_t v_end = t1 * nv < vectors ? t1 * nv : vectors;
     for (int64_t vi = t0 * nv; vi < v_end; vi++) {
@@ -179,10 +209,12 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
         optr[slot] = ybase + (oz * c->out[1] + oy) * c->out[2] + ox;
         int64_t left = rp->count[2] - col;
         lanes[slot] = (int)(left < vl ? left : vl);
+        vrows[slot][0] = qz;
+        vrows[slot][1] = qy;
     }
 
     if (rz) {
-        run_zipped_block(c, grp, p, t0, t1, cb0, cb1, bptr, bptr_zip, optr, lanes, vectors, scratch);
+        run_zipped_block(c, grp, p, t0, t1, cb0, cb1, bptr, bptr_zip, optr, lanes, vrows, vectors, scratch);
         return;
     }
 
@@ -208,6 +240,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
             const ct_igemm_ukernel ukernel = ukernels[tnv - 1];
             for (int v = 0; v < tnv; v++)
                 args.b[v] = bptr[slot0 + v];
+            set_tile_taps(c, ph, vrows + slot0, tnv, &args);
             for (int64_t cb = cb0; cb < cb1; cb++) {
                 const int64_t co0 = cb * mr;
                 float *partial = scratch + ((t - t0) * ncb + (cb - cb0)) * tile_floats;

@@ -241,6 +241,56 @@ TEST(depthwise_streams_pair_steps_straight_to_an_aligned_output)
     ct__force_llc_bytes(0);
 }
 
+/* Tiles whose rows lie in the border skip the taps that would read only zero padding (run.c,
+ * set_tile_taps): dilated layers whose first and last rows lose a tap row, a 3-d one whose
+ * border planes lose a tap plane, a stride-2 one whose zipped phases lose theirs, and one
+ * whose last rows (output_padding under a dilation of 3) receive no tap at all, only the
+ * bias; in every ISA this CPU has and in 16-float vectors, on 1 and 2 threads. */
+TEST(border_tiles_skip_the_taps_that_read_only_padding)
+{
+    const char *isas[] = {"default", "generic", "avx2", "avx512", "vl16"};
+    for (int i = 0; i < 5; i++) {
+        if (strcmp(isas[i], "vl16") == 0)
+            ct__force_isa_config(&ct__isa_vl16);
+        else if (strcmp(isas[i], "default") != 0 && !ct__force_isa(isas[i]))
+            continue;
+        for (int kind = 0; kind < 4; kind++) {
+            layer L;
+            memset(&L, 0, sizeof L);
+            L.has_bias = 1;
+            if (kind == 0) { /* like the suite's dilated_64_64 */
+                ct_params_init(&L.p, 2);
+                L.xs = (ct_shape){4, {2, 8, 10, 13}};
+                L.ws = (ct_shape){4, {8, 6, 3, 3}};
+                L.p.dilation[0] = L.p.dilation[1] = 2;
+                L.p.pads_begin[0] = L.p.pads_end[0] = L.p.pads_begin[1] = L.p.pads_end[1] = 2;
+            } else if (kind == 1) {
+                ct_params_init(&L.p, 3);
+                L.xs = (ct_shape){5, {1, 5, 6, 7, 9}};
+                L.ws = (ct_shape){5, {5, 4, 3, 3, 3}};
+                L.p.dilation[0] = L.p.dilation[1] = 2;
+                L.p.pads_begin[0] = L.p.pads_end[0] = 2;
+                L.p.pads_begin[1] = L.p.pads_end[1] = L.p.pads_begin[2] = L.p.pads_end[2] = 1;
+            } else if (kind == 2) { /* dcgan-like: the phases' first rows lose a tap row */
+                ct_params_init(&L.p, 2);
+                L.xs = (ct_shape){4, {2, 7, 9, 16}};
+                L.ws = (ct_shape){4, {7, 5, 4, 4}};
+                L.p.stride[0] = L.p.stride[1] = 2;
+                L.p.pads_begin[0] = L.p.pads_end[0] = L.p.pads_begin[1] = L.p.pads_end[1] = 1;
+            } else {
+                ct_params_init(&L.p, 2);
+                L.xs = (ct_shape){4, {1, 3, 4, 6}};
+                L.ws = (ct_shape){4, {3, 2, 2, 3}};
+                L.p.dilation[0] = 3;
+                L.p.output_padding[0] = 2;
+            }
+            CHECK(compare_one(&L, 1 + kind % 2));
+        }
+        ct__force_isa(NULL);
+        ct__force_isa_config(NULL);
+    }
+}
+
 /* Images padded into a ring of slots and computed with no barrier between them. */
 TEST(differential_200_layers_with_many_images_and_threads)
 {

@@ -38,6 +38,10 @@ typedef struct ct_igemm_args {
     const float *bias;          /* M biases or NULL; read only when acc[0] is NULL */
     int prefetch;               /* 1: the input panel is cold, prefetch it ahead */
     int prefetch_out;           /* 1: out is the output tensor: fetch its lines before the K loop */
+    /* 0: all K terms. Otherwise K is channels of `taps` terms each, and only each channel's
+     * terms tap0 .. tap0 + tap_count - 1 are summed: a tile whose rows lie in the border
+     * skips the taps that would read only zero padding. */
+    size_t taps, tap0, tap_count;
 } ct_igemm_args;
 
 typedef void (*ct_igemm_ukernel)(const ct_igemm_args *args);

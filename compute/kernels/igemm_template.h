@@ -84,7 +84,12 @@ void CT_KNAME(const ct_igemm_args *restrict args)
      * When the caller says the input panel is cold (first channel block of a tile), fetch
      * it a few terms ahead, one request per 64-byte line; warm panels skip the requests. */
     size_t k = 0;
-    if (args->prefetch) {
+    if (args->taps) { /* a border tile: each channel's taps in range, no prefetch (rare) */
+        for (size_t base = 0; base < args->k; base += args->taps)
+            for (k = base + args->tap0; k < base + args->tap0 + args->tap_count; k++)
+                CT_K_STEP();
+        k = args->k;
+    } else if (args->prefetch) {
         const size_t kpf = args->k > CT_PREFETCH_DISTANCE ? args->k - CT_PREFETCH_DISTANCE : 0;
         for (; k < kpf; k++) {
             const int64_t ahead = offsets[k + CT_PREFETCH_DISTANCE];
