@@ -140,10 +140,6 @@ static ct_status build_phases(ct_plan *plan)
         if (!ph->tap_t || !ph->tap_k)
             goto done;
         int64_t tap = 0;
-        for (int d = 0; d < 3; d++) {
-            ph->tmin[d] = INT64_MAX;
-            ph->tmax[d] = INT64_MIN;
-        }
         for (int64_t z = 0; z < plan->kernel[0]; z++)
             for (int64_t y = 0; y < plan->kernel[1]; y++)
                 for (int64_t x = 0; x < plan->kernel[2]; x++) {
@@ -153,12 +149,8 @@ static ct_status build_phases(ct_plan *plan)
                         in_phase &= (k[d] * plan->dilation[d]) % plan->stride[d] == ph->residue[d];
                     if (!in_phase)
                         continue;
-                    for (int d = 0; d < 3; d++) {
-                        const int64_t t = (k[d] * plan->dilation[d] - ph->residue[d]) / plan->stride[d];
-                        ph->tap_t[tap * 3 + d] = t;
-                        ph->tmin[d] = t < ph->tmin[d] ? t : ph->tmin[d];
-                        ph->tmax[d] = t > ph->tmax[d] ? t : ph->tmax[d];
-                    }
+                    for (int d = 0; d < 3; d++)
+                        ph->tap_t[tap * 3 + d] = (k[d] * plan->dilation[d] - ph->residue[d]) / plan->stride[d];
                     ph->tap_k[tap++] = (z * plan->kernel[1] + y) * plan->kernel[2] + x;
                 }
     }

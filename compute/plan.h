@@ -20,9 +20,11 @@ typedef struct ct_phase {
     int64_t residue[3];  /* r per dim */
     int64_t ntaps;       /* sub-kernel taps in this phase, >= 1 */
     int64_t a_offset;    /* floats from the start of a group's packed weights */
-    int64_t *tap_t;      /* ntaps x 3: t per dim (input index = q - t) */
+    /* ntaps x 3: t per dim (input index = q - t). The taps are every combination of each
+     * dim's taps, in z, y, x order, and t grows with k: the first tap has each dim's least t,
+     * the last its greatest. */
+    int64_t *tap_t;
     int64_t *tap_k;      /* ntaps: flat kernel index of the tap */
-    int64_t tmin[3], tmax[3]; /* the least and greatest t per dim */
 } ct_phase;
 
 struct ct_plan {

@@ -84,11 +84,11 @@ static const float *input_vector(const run_ctx *c, const float *xbase, int64_t q
  * skips them (args->taps set); a tile needing them all runs every K term (args->taps 0). */
 static void set_tile_taps(const run_ctx *c, const ct_phase *ph, const int64_t (*rows)[2], int n, ct_igemm_args *args)
 {
+    const int64_t *tfirst = ph->tap_t, *tlast = ph->tap_t + (ph->ntaps - 1) * 3; /* least and greatest t */
     int64_t lo = ph->ntaps, hi = 0;
     for (int v = 0; v < n; v++) {
         const int64_t qz = rows[v][0], qy = rows[v][1];
-        if (qz - ph->tmax[0] >= 0 && qz - ph->tmin[0] < c->in[0] && qy - ph->tmax[1] >= 0 &&
-            qy - ph->tmin[1] < c->in[1]) {
+        if (qz - tlast[0] >= 0 && qz - tfirst[0] < c->in[0] && qy - tlast[1] >= 0 && qy - tfirst[1] < c->in[1]) {
             lo = 0; /* every tap reads a real row */
             hi = ph->ntaps;
             break;
