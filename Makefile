@@ -43,6 +43,9 @@ $(BUILD)/obj/compute/kernels/igemm_avx2.o: compute/kernels/igemm_avx2.c
 $(BUILD)/obj/compute/kernels/igemm_avx512.o: compute/kernels/igemm_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(KERNEL_FLAGS) -mavx512f -mfma -c $< -o $@
+$(BUILD)/obj/compute/kernels/igemm_avx512_ymm.o: compute/kernels/igemm_avx512_ymm.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(KERNEL_FLAGS) -mavx512f -mavx512vl -mfma -c $< -o $@
 
 $(BUILD)/libctcompute.a: $(COMPUTE_OBJ)
 	ar rcs $@ $^

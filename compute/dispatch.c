@@ -14,8 +14,8 @@ static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
 static int cpu_has(const char *isa)
 {
     __builtin_cpu_init();
-    if (strcmp(isa, "avx512") == 0)
-        return __builtin_cpu_supports("avx512f");
+    if (strcmp(isa, "avx512") == 0 || strcmp(isa, "avx512_ymm") == 0) /* the pair needs both */
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
     if (strcmp(isa, "avx2") == 0)
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return strcmp(isa, "generic") == 0;
@@ -49,7 +49,8 @@ const ct_isa_config *ct__isa_config(void)
 
 int ct__force_isa(const char *name)
 {
-    static const ct_isa_config *const all[] = {&ct__isa_avx512, &ct__isa_avx2, &ct__isa_generic};
+    static const ct_isa_config *const all[] = {&ct__isa_avx512, &ct__isa_avx512_ymm, &ct__isa_avx2,
+                                               &ct__isa_generic};
     if (!name) {
         forced_isa = NULL;
         return 1;
@@ -61,11 +62,6 @@ int ct__force_isa(const char *name)
         }
     }
     return 0;
-}
-
-const ct_isa_config *ct__isa_8_floats(void)
-{
-    return cpu_has("avx2") ? &ct__isa_avx2 : &ct__isa_generic;
 }
 
 void ct__force_isa_config(const ct_isa_config *config)

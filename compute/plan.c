@@ -15,19 +15,16 @@
 #define FAR_TAP 65536.0
 
 /* Chooses the tile shape with the least time per output channel: padded channels divided by
- * the shape's speed. The speeds are relative FMA rates of the AVX2 kernels measured here
- * (1x12 needs more pointer registers than x86-64 has, and runs at half speed), so a 6x2 tile
- * with one row of padding beats 1x12 for 5 channels. On a tie the earlier shape wins. */
+ * the shape's measured speed (igemm_isa.h), so on AVX2 a 6x2 tile with one row of padding
+ * beats 1x12 for 5 channels. Shapes are tried in the ISA's order; on a tie the earlier wins. */
 static int choose_shape(const ct_isa_config *isa, int64_t cout_g)
 {
-    static const int order[CT_KERNEL_SHAPES] = {1, 0, 2, 3, 4}; /* 4x3, 6x2, 3x4, 2x6, 1x12 */
-    static const double speed[CT_KERNEL_SHAPES] = {1.0, 1.0, 1.0, 0.85, 0.45}; /* by shape index */
     int best = 0;
     double best_cost = 0;
     for (int i = 0; i < CT_KERNEL_SHAPES; i++) {
-        int s = order[i];
+        int s = isa->order[i];
         int64_t mr = isa->mr[s];
-        double cost = (double)((cout_g + mr - 1) / mr * mr) / speed[s];
+        double cost = (double)((cout_g + mr - 1) / mr * mr) / isa->speed[s];
         if (i == 0 || cost < best_cost) {
             best_cost = cost;
             best = s;
@@ -54,12 +51,13 @@ static int64_t max_phase_terms(const ct_plan *plan)
     return terms;
 }
 
-/* A 4x3 tile's input panel (K terms x 3 vectors) past this streams from L2 for every channel
- * block; a 6x2 tile then reads a third fewer panel bytes per FMA, which pays for its two more
+/* When the ISA's preferred shape is not its tallest (AVX2: 4x3, not 6x2), a 2-d or 3-d layer
+ * whose panel for it passes this size takes the tallest shape instead. A 4x3 tile's input
+ * panel (K terms x 3 vectors) past this streams from L2 for every channel block; a 6x2 tile then reads a third fewer panel bytes per FMA, which pays for its two more
  * broadcasts per term: fcn_256_128 (K = 1024, 96 KiB) 4.5-8% faster in three A/Bs,
  * dcgan_512_256 (K = 2048) within +-3%. Not for 1-d layers, whose rows are cut into segments
  * that keep the panel compact (hifigan_512_256, K = 1024: 1.7% slower with 6x2). Measured with
- * AVX2 only. */
+ * AVX2. The wide shapes of AVX-512 prefer their tallest, 8x3, already. */
 #define PANEL_SPILL_BYTES (64 * 1024)
 
 static void destroy_phases(ct_plan *plan)
@@ -215,9 +213,12 @@ ct_status ct_plan_create(const ct_params *params, const ct_shape *weight_shape,
     }
     plan->isa = ct__isa_config();
     plan->shape = choose_shape(plan->isa, plan->cout_g);
-    if (plan->shape == 1 && params->spatial_dims >= 2 && (plan->cout_g + 5) / 6 * 6 <= plan->cout_g * 11 / 10 &&
-        max_phase_terms(plan) * 3 * plan->isa->vl * (int64_t)sizeof(float) > PANEL_SPILL_BYTES)
-        plan->shape = 0; /* 4x3 -> 6x2, when 6x2 pads at most a tenth more channels */
+    const int64_t mr0 = plan->isa->mr[0];
+    if (plan->shape != 0 && plan->shape == plan->isa->order[0] && params->spatial_dims >= 2 &&
+        (plan->cout_g + mr0 - 1) / mr0 * mr0 <= plan->cout_g * 11 / 10 &&
+        max_phase_terms(plan) * plan->isa->nv[plan->shape] * plan->isa->vl * (int64_t)sizeof(float) >
+            PANEL_SPILL_BYTES)
+        plan->shape = 0; /* the tallest, when it pads at most a tenth more channels */
     plan->mr = plan->isa->mr[plan->shape];
     plan->nv = plan->isa->nv[plan->shape];
     plan->cblocks = (plan->cout_g + plan->mr - 1) / plan->mr;

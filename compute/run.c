@@ -224,7 +224,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     const int64_t ntaps = ph->ntaps;
     const int64_t ci_chunk = rp->ci_chunk;
     const int64_t ncb = cb1 - cb0, tile_floats = (int64_t)mr * nv * vl;
-    float bias_rows[8]; /* >= the largest MR */
+    float bias_rows[CT_MR_MAX];
     for (int64_t ci0 = 0; ci0 < plan->cin_g; ci0 += ci_chunk) {
         const int64_t ci1 = ci0 + ci_chunk < plan->cin_g ? ci0 + ci_chunk : plan->cin_g;
         const int first = ci0 == 0, last = ci1 == plan->cin_g;
@@ -354,7 +354,7 @@ static int64_t plan_run(run_ctx *c, int nthreads)
         if (rp->count[2] > widest)
             widest = rp->count[2];
     }
-    c->isa = plan->isa->vl > 8 && widest <= 8 ? ct__isa_8_floats() : plan->isa;
+    c->isa = plan->isa->rows8 && widest <= 8 ? plan->isa->rows8 : plan->isa;
     for (int64_t p = 0; p < plan->nphases; p++) {
         run_phase *rp = &c->phases[p];
         if (rp->count[0] > 0) {

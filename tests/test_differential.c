@@ -183,6 +183,9 @@ static void run_random(const char *isa, int want)
 TEST(differential_1000_random_layers_default_isa) { run_random(ct_cpu_isa(), 1000); }
 TEST(differential_300_random_layers_generic) { run_random("generic", 300); }
 TEST(differential_300_random_layers_avx2) { rng_state = 12345; run_random("avx2", 300); }
+/* The wide shapes with 8-float vectors for every row (an avx512 plan takes them only for rows
+ * at most 8 wide). */
+TEST(differential_300_random_layers_avx512_ymm) { rng_state = 54321; run_random("avx512_ymm", 300); }
 TEST(differential_100_long_1d_rows)
 {
     long_rows = 1;
@@ -248,8 +251,8 @@ TEST(depthwise_streams_pair_steps_straight_to_an_aligned_output)
  * bias; in every ISA this CPU has and in 16-float vectors, on 1 and 2 threads. */
 TEST(border_tiles_skip_the_taps_that_read_only_padding)
 {
-    const char *isas[] = {"default", "generic", "avx2", "avx512", "vl16"};
-    for (int i = 0; i < 5; i++) {
+    const char *isas[] = {"default", "generic", "avx2", "avx512", "avx512_ymm", "vl16"};
+    for (int i = 0; i < 6; i++) {
         if (strcmp(isas[i], "vl16") == 0)
             ct__force_isa_config(&ct__isa_vl16);
         else if (strcmp(isas[i], "default") != 0 && !ct__force_isa(isas[i]))

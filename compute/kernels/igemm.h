@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #define CT_NV_MAX 12      /* largest NV of any kernel */
+#define CT_MR_MAX 8       /* largest MR of any kernel */
 #define CT_KERNEL_SHAPES 5
 
 typedef struct ct_igemm_args {
@@ -48,10 +49,18 @@ typedef void (*ct_igemm_ukernel)(const ct_igemm_args *args);
 
 /* The kernels of one ISA, all with the same VL, in descending MR. */
 typedef struct ct_isa_config {
-    const char *name;                       /* "avx512", "avx2", "generic" */
+    const char *name;                       /* "avx512", "avx512_ymm", "avx2", "generic" */
     int vl;                                 /* pixels per vector */
     int mr[CT_KERNEL_SHAPES];
     int nv[CT_KERNEL_SHAPES];
+    /* How the plan chooses a shape: the relative FMA rate of each shape's kernel, measured on
+     * this ISA, and the order in which shapes are tried (on a tie the earlier one wins). */
+    double speed[CT_KERNEL_SHAPES];
+    int order[CT_KERNEL_SHAPES];
+    /* The config with 8-float vectors and the same tile shapes (so the same packed weights),
+     * for runs whose phase rows are at most 8 outputs wide, which 16-float vectors would
+     * leave half empty; NULL when vl is already 8. */
+    const struct ct_isa_config *rows8;
     /* ukernel[s][n - 1]: shape s (MR = mr[s]) with n <= nv[s] vectors; n = nv[s] is the
      * shape's own kernel, smaller n serve a phase's last, narrower tile */
     ct_igemm_ukernel ukernel[CT_KERNEL_SHAPES][CT_NV_MAX];
@@ -80,15 +89,11 @@ typedef struct ct_isa_config {
 extern const ct_isa_config ct__isa_generic;
 extern const ct_isa_config ct__isa_avx2;
 extern const ct_isa_config ct__isa_avx512;
+extern const ct_isa_config ct__isa_avx512_ymm;
 
-/* The config for this CPU, chosen once. CT_FORCE_ISA=generic|avx2|avx512 in the environment
+/* The config for this CPU, chosen once. CT_FORCE_ISA=generic|avx2|avx512|avx512_ymm in the environment
  * overrides the choice (tests use it to cover every path); an ISA the CPU lacks is ignored. */
 const ct_isa_config *ct__isa_config(void);
-
-/* The best config with 8-float vectors on this CPU (AVX2, else generic): runs whose phase rows
- * are at most 8 outputs wide take it instead of AVX-512, whose 16-float vectors would be
- * half empty. The tile shapes (MR x NV) and so the packed weights are the same. */
-const ct_isa_config *ct__isa_8_floats(void);
 
 /* Test hook: plans created after this call use the named ISA (NULL: back to the CPU's
  * choice). Returns 0 when the CPU lacks it. Not thread-safe. */

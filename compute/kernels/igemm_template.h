@@ -6,9 +6,10 @@
 
 /* One K term: NV input vectors times MR broadcast weights (vector * scalar broadcasts
  * straight from memory).
- * The 12 accumulators leave 4 of AVX2's 16 registers: tiles with at most 3 vectors keep the
- * vectors in registers and stream the weights; wider tiles (NV > 3) keep the MR weights in
- * registers and stream the vectors, one at a time, or an accumulator would spill. */
+ * Tiles with at most 3 vectors keep the vectors in registers and stream the weights (12
+ * accumulators + 3 of AVX2's 16 registers, 24 + 3 of AVX-512's 32); wider tiles (NV > 3)
+ * keep the MR weights in registers and stream the vectors, one at a time, or an accumulator
+ * would spill (3x4: 12 + 3 + 1; 6x4: 24 + 6 + 1). */
 #undef CT_K_STEP
 #if CT_NV <= 3
 #define CT_K_STEP()                                                            \
