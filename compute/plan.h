@@ -82,6 +82,17 @@ typedef struct run_ctx {
      * ext[2] columns): the channels of one tile's K loop then lie a short row apart instead
      * of a whole row, which keeps a chunk's panel within a few pages. */
     int64_t seg_w;
+    /* Phase rows narrower than a vector (a DCGAN's 8-wide first layers) would leave most
+     * lanes idle. With flat set, each phase's pixels are numbered row-major within a z
+     * slab, rows flat_w apart (flat_w = the widest phase row; a narrower phase leaves its
+     * last columns unstored), and a vector takes VL consecutive pixels across rows. Every
+     * input plane is then stored once per x shift s in [shift_min, shift_min + shifts):
+     * copy s holds input column j + s at column j, rows flat_w floats apart with no border
+     * columns, so a vector's pixels read consecutive floats at every tap. The layout is
+     * [n][shift][c][z][y][flat_w]; the tiles go to the output through flat_store. */
+    int flat;
+    int64_t flat_w, shift_min, shifts;
+    int64_t copy_stride;               /* C_in * plane: floats between shift copies */
     /* The padded input is laid out [n][z][y][c][x]: for one output row the K loop walks
      * the channels at a constant stride through one contiguous block (a pattern stride
      * prefetchers follow), and neighbouring tiles reuse that block. */

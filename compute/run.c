@@ -58,6 +58,34 @@ void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst, int borders_
         }
 }
 
+/* The flat layout's copies of input plane `plane_idx` (plan.h): copy s at dst + s *
+ * copy_stride, rows flat_w floats apart, each row the input's columns j + shift_min + s. */
+static void pad_plane_flat(const run_ctx *c, int64_t plane_idx, float *dst, int borders_zeroed)
+{
+    const float *src = c->x + plane_idx * c->in[0] * c->in[1] * c->in[2];
+    const int64_t w = c->in[2], row = c->flat_w;
+    for (int64_t s = 0; s < c->shifts; s++)
+        for (int64_t z = 0; z < c->ext[0]; z++)
+            for (int64_t y = 0; y < c->ext[1]; y++) {
+                float *d = dst + s * c->copy_stride + (z * c->ext[1] + y) * row;
+                const int64_t iz = z + c->org[0], iy = y + c->org[1], org = c->shift_min + s;
+                int64_t a = org < 0 ? -org : 0; /* columns [a, b) hold input columns */
+                int64_t b = org <= w ? w - org : 0;
+                if (b > row)
+                    b = row;
+                if (iz < 0 || iz >= c->in[0] || iy < 0 || iy >= c->in[1] || a >= b) {
+                    if (!borders_zeroed)
+                        memset(d, 0, sizeof(float) * (size_t)row);
+                    continue;
+                }
+                if (!borders_zeroed) {
+                    memset(d, 0, sizeof(float) * (size_t)a);
+                    memset(d + b, 0, sizeof(float) * (size_t)(row - b));
+                }
+                memcpy(d + a, src + (iz * c->in[1] + iy) * w + (a + org), sizeof(float) * (size_t)(b - a));
+            }
+}
+
 /* Sets output plane `plane_idx` (n * C_out + co) to its bias (or zero). */
 static void fill_bias_plane(const run_ctx *c, int64_t plane_idx)
 {
@@ -76,6 +104,54 @@ static const float *input_vector(const run_ctx *c, const float *xbase, int64_t q
         return xbase + seg * c->row_stride + (col - seg * c->seg_w);
     }
     return xbase + ((qz - c->org[0]) * c->ext[1] + (qy - c->org[1])) * c->row_stride + col;
+}
+
+/* The flat layout's input at pixel `pix` (row-major, rows flat_w apart) of slab qz of phase
+ * rp, channel 0 of xbase's group. */
+static const float *flat_vector(const run_ctx *c, const float *xbase, const run_phase *rp, int64_t qz, int64_t pix)
+{
+    return xbase + ((qz - c->org[0]) * c->ext[1] + (rp->qmin[1] - c->org[1])) * c->flat_w + pix;
+}
+
+/* Writes a flat tile's outputs: channel m of vector v is at tile + m * tile_cstride + v * VL,
+ * lane j holding pixel pos[v][1] + j of slab pos[v][0]. With tile2 (the zip partner's tile),
+ * both phases' outputs are interleaved, the partner's one column on. */
+static void flat_store(const run_ctx *c, const ct_phase *ph, const run_phase *rp, float *ybase, const float *tile,
+                       const float *tile2, int64_t tile_cstride, int m, int nv, const int64_t (*pos)[2])
+{
+    const ct_plan *plan = c->plan;
+    const int64_t vl = c->isa->vl, w = c->flat_w, sx = tile2 ? 1 : plan->stride[2];
+    for (int v = 0; v < nv; v++) {
+        const int64_t oz = (int64_t)((__int128)pos[v][0] * plan->stride[0] + ph->residue[0] - c->pad[0]);
+        for (int64_t j0 = 0; j0 < vl;) {
+            const int64_t pix = pos[v][1] + j0, y = pix / w, x0 = pix % w;
+            if (y >= rp->count[1])
+                break;
+            const int64_t n = w - x0 < vl - j0 ? w - x0 : vl - j0; /* the lanes in this row */
+            const int64_t valid = x0 + n < rp->count[2] ? n : rp->count[2] - x0;
+            if (valid > 0) {
+                const int64_t qy = rp->qmin[1] + y, qx = rp->qmin[2] + x0;
+                const int64_t oy = (int64_t)((__int128)qy * plan->stride[1] + ph->residue[1] - c->pad[1]);
+                const int64_t ox = (int64_t)((__int128)qx * plan->stride[2] + ph->residue[2] - c->pad[2]);
+                float *row = ybase + (oz * c->out[1] + oy) * c->out[2] + ox;
+                for (int mm = 0; mm < m; mm++) {
+                    const float *a = tile + mm * tile_cstride + v * vl + j0;
+                    float *d = row + mm * c->out_plane;
+                    if (tile2) {
+                        const float *b = tile2 + mm * tile_cstride + v * vl + j0;
+                        for (int64_t i = 0; i < valid; i++) {
+                            d[2 * i] = a[i];
+                            d[2 * i + 1] = b[i];
+                        }
+                    } else {
+                        for (int64_t i = 0; i < valid; i++)
+                            d[i * sx] = a[i];
+                    }
+                }
+            }
+            j0 += n;
+        }
+    }
 }
 
 /* The tap range of a tile whose vectors lie in rows[v] = (qz, qy), v < n: the first tap of
@@ -113,7 +189,8 @@ static void set_tile_taps(const run_ctx *c, const ct_phase *ph, const int64_t (*
  * resolved by the caller (input, output, lanes and rows), indexed from tile t0's first. */
 static void run_zipped_block(const run_ctx *c, int64_t grp, int64_t p, int64_t t0, int64_t t1, int64_t cb0,
                              int64_t cb1, const float *const *bptr, const float *const *bptr_zip, float *const *optr,
-                             const int *lanes, const int64_t (*vrows)[2], int64_t vectors, float *scratch)
+                             const int *lanes, const int64_t (*vrows)[2], int64_t vectors, float *ybase,
+                             float *scratch)
 {
     const ct_plan *plan = c->plan;
     const int nv = plan->nv, mr = plan->mr, vl = c->isa->vl;
@@ -140,26 +217,34 @@ static void run_zipped_block(const run_ctx *c, int64_t grp, int64_t p, int64_t t
             args.offsets = rp[z]->offsets;
             for (int v = 0; v < tnv; v++)
                 args.b[v] = vec[z][slot0 + v];
-            set_tile_taps(c, ph[z], vrows + slot0, tnv, &args);
+            if (c->flat) /* vrows hold (qz, first pixel): every tap, the buffer has zero rows */
+                args.taps = 0;
+            else
+                set_tile_taps(c, ph[z], vrows + slot0, tnv, &args);
             for (int64_t cb = cb0; cb < cb1; cb++) {
                 const int64_t co0 = cb * mr;
                 const int m = (int)(plan->cout_g - co0 < mr ? plan->cout_g - co0 : mr);
                 float *first = scratch + ((t - t0) * ncb + (cb - cb0)) * tile_floats;
                 float *out[CT_NV_MAX];
                 for (int v = 0; v < tnv; v++) {
+                    args.out[v] = (z == 0 ? first : second) + v * vl;
+                    if (c->flat)
+                        continue;
                     out[v] = optr[slot0 + v] + co0 * c->out_plane;
                     for (int i = 0; z == 1 && i < m; i++) { /* the zip's lines, during the K loop */
                         __builtin_prefetch(out[v] + i * c->out_plane, 1, 3);
                         __builtin_prefetch(out[v] + i * c->out_plane + 2 * lanes[slot0 + v] - 1, 1, 3);
                     }
-                    args.out[v] = (z == 0 ? first : second) + v * vl;
                 }
                 args.m = m;
                 args.bias = plan->bias ? plan->bias + grp * plan->cout_g + co0 : NULL;
                 args.a = plan->packed + grp * plan->group_stride + ph[z]->a_offset + cb * plan->cin_g * ph[z]->ntaps * mr;
                 args.prefetch = cb == cb0;
                 ukernel(&args);
-                if (z == 1)
+                if (z == 1 && c->flat)
+                    flat_store(c, ph[0], rp[0], ybase + co0 * c->out_plane, first, second, (int64_t)nv * vl, m, tnv,
+                               vrows + slot0);
+                else if (z == 1)
                     c->isa->zip_tile(out, c->out_plane, first, second, (int64_t)nv * vl, m, tnv, lanes + slot0);
             }
         }
@@ -181,7 +266,8 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     const int nv = plan->nv, mr = plan->mr, vl = c->isa->vl;
     const ct_igemm_ukernel *ukernels = c->isa->ukernel[plan->shape]; /* by vectors - 1 */
 
-    const float *xbase = c->xpad + n % c->slots * c->image_stride + grp * plan->cin_g * c->ext[2];
+    const float *xbase = c->xpad + n % c->slots * c->image_stride +
+                         grp * plan->cin_g * (c->flat ? c->plane : c->ext[2]);
     float *ybase = c->y + (n * plan->out_channels + grp * plan->cout_g) * c->out_plane;
     const float *a_group = plan->packed + grp * plan->group_stride + ph->a_offset;
 
@@ -194,7 +280,15 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     int64_t vrows[MAX_BLOCK_VECTORS][2]; /* (qz, qy) */
     const int64_t vectors = rp->rows * rp->vpr;
     const int64_t v_end = t1 * nv < vectors ? t1 * nv : vectors;
-    for (int64_t vi = t0 * nv; vi < v_end; vi++) {
+    for (int64_t vi = t0 * nv; vi < v_end && c->flat; vi++) {
+        const int64_t slot = vi - t0 * nv; /* slab, then the vector's first pixel in it */
+        vrows[slot][0] = rp->qmin[0] + vi / rp->vpr;
+        vrows[slot][1] = vi % rp->vpr * vl;
+        bptr_zip[slot] = bptr[slot] = flat_vector(c, xbase, rp, vrows[slot][0], vrows[slot][1]);
+        optr[slot] = NULL;
+        lanes[slot] = vl;
+    }
+    for (int64_t vi = t0 * nv; vi < v_end && !c->flat; vi++) {
         const int64_t slot = vi - t0 * nv;
         int64_t row = vi / rp->vpr, col = vi % rp->vpr * vl;
         int64_t qz = rp->qmin[0] + row / rp->count[1], qy = rp->qmin[1] + row % rp->count[1];
@@ -214,7 +308,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     }
 
     if (rz) {
-        run_zipped_block(c, grp, p, t0, t1, cb0, cb1, bptr, bptr_zip, optr, lanes, vrows, vectors, scratch);
+        run_zipped_block(c, grp, p, t0, t1, cb0, cb1, bptr, bptr_zip, optr, lanes, vrows, vectors, ybase, scratch);
         return;
     }
 
@@ -227,7 +321,9 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     float bias_rows[CT_MR_MAX];
     for (int64_t ci0 = 0; ci0 < plan->cin_g; ci0 += ci_chunk) {
         const int64_t ci1 = ci0 + ci_chunk < plan->cin_g ? ci0 + ci_chunk : plan->cin_g;
-        const int first = ci0 == 0, last = ci1 == plan->cin_g;
+        /* a flat tile's last chunk also goes to scratch, for flat_store */
+        const int first = ci0 == 0, last = ci1 == plan->cin_g && !c->flat;
+        const int store_flat = ci1 == plan->cin_g && c->flat;
         args.k = (size_t)((ci1 - ci0) * ntaps);
         args.offsets = rp->offsets + ci0 * ntaps;
         args.acc_cstride = (int64_t)nv * vl;
@@ -240,7 +336,10 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
             const ct_igemm_ukernel ukernel = ukernels[tnv - 1];
             for (int v = 0; v < tnv; v++)
                 args.b[v] = bptr[slot0 + v];
-            set_tile_taps(c, ph, vrows + slot0, tnv, &args);
+            if (c->flat)
+                args.taps = 0;
+            else
+                set_tile_taps(c, ph, vrows + slot0, tnv, &args);
             for (int64_t cb = cb0; cb < cb1; cb++) {
                 const int64_t co0 = cb * mr;
                 float *partial = scratch + ((t - t0) * ncb + (cb - cb0)) * tile_floats;
@@ -269,6 +368,9 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
                 args.m = last ? args.m : mr;
                 args.prefetch = cb == cb0;
                 ukernel(&args);
+                if (store_flat)
+                    flat_store(c, ph, rp, ybase + co0 * c->out_plane, partial, NULL, (int64_t)nv * vl,
+                               (int)(plan->cout_g - co0 < mr ? plan->cout_g - co0 : mr), tnv, vrows + slot0);
             }
         }
     }
@@ -305,6 +407,39 @@ static int phases_zip(const run_ctx *c, int64_t p, int64_t q)
         if (a->count[d] != b->count[d] || (d < 2 && (a->qmin[d] != b->qmin[d] || pa->residue[d] != pb->residue[d])))
             return 0;
     return (__int128)2 * b->qmin[2] + pb->residue[2] == (__int128)2 * a->qmin[2] + pa->residue[2] + 1;
+}
+
+#define FLAT_MAX_SHIFTS 8  /* flat layout: at most this many copies of the input */
+
+/* Whether the phases' pixels go in flat vectors (plan.h): when their rows are narrower than
+ * a vector and a slab has more than one, so rows can share vectors, and the x shifts the taps
+ * need are few. Sets flat, flat_w, shift_min and shifts. */
+static void choose_flat(run_ctx *c, int64_t widest)
+{
+    const ct_plan *plan = c->plan;
+    c->flat = 0;
+    if (plan->depthwise || widest >= plan->isa->vl)
+        return;
+    int64_t smin = INT64_MAX, smax = INT64_MIN, multirow = 0;
+    for (int64_t p = 0; p < plan->nphases; p++) {
+        const run_phase *rp = &c->phases[p];
+        const ct_phase *ph = &plan->phases[p];
+        if (rp->count[0] <= 0)
+            continue;
+        multirow |= rp->count[1] > 1;
+        /* x taps grow from the first tap's t to the last's: shifts qmin - t */
+        const int64_t tlo = ph->tap_t[2], thi = ph->tap_t[(ph->ntaps - 1) * 3 + 2];
+        if (rp->qmin[2] - thi < smin)
+            smin = rp->qmin[2] - thi;
+        if (rp->qmin[2] - tlo > smax)
+            smax = rp->qmin[2] - tlo;
+    }
+    if (!multirow || smin > smax || smax - smin >= FLAT_MAX_SHIFTS)
+        return;
+    c->flat = 1;
+    c->flat_w = widest;
+    c->shift_min = smin;
+    c->shifts = smax - smin + 1;
 }
 
 /* Lays out phases, the padded input and the work items. Returns the bytes of padded input
@@ -354,10 +489,15 @@ static int64_t plan_run(run_ctx *c, int nthreads)
         if (rp->count[2] > widest)
             widest = rp->count[2];
     }
-    c->isa = plan->isa->rows8 && widest <= 8 ? plan->isa->rows8 : plan->isa;
+    choose_flat(c, widest);
+    c->isa = !c->flat && plan->isa->rows8 && widest <= 8 ? plan->isa->rows8 : plan->isa;
     for (int64_t p = 0; p < plan->nphases; p++) {
         run_phase *rp = &c->phases[p];
-        if (rp->count[0] > 0) {
+        if (rp->count[0] > 0 && c->flat) { /* a slab's pixels in vectors */
+            rp->rows = rp->count[0];
+            rp->vpr = ceil_div(rp->count[1] * c->flat_w, c->isa->vl);
+            rp->tiles = ceil_div(rp->rows * rp->vpr, plan->nv);
+        } else if (rp->count[0] > 0) {
             rp->vpr = ceil_div(rp->count[2], c->isa->vl);
             rp->tiles = ceil_div(rp->rows * rp->vpr, plan->nv);
         }
@@ -371,14 +511,22 @@ static int64_t plan_run(run_ctx *c, int nthreads)
     }
     c->seg_w = 0;
     const int64_t tile_columns = (int64_t)plan->nv * c->isa->vl;
-    if (!plan->depthwise && c->ext[0] == 1 && c->ext[1] == 1 && c->ext[2] > 8 * tile_columns) {
+    if (!plan->depthwise && !c->flat && c->ext[0] == 1 && c->ext[1] == 1 && c->ext[2] > 8 * tile_columns) {
         /* one tile wide; vectors start at column lo or later and end by ext[2] */
         c->seg_w = tile_columns;
         c->ext[1] = ceil_div(c->ext[2] - c->lo[2], c->seg_w);
         c->ext[2] = c->seg_w + c->lo[2] + c->isa->vl;
     }
-    if (!ct__mul(c->ext[0], c->ext[1], &c->plane) || !ct__mul(c->plane, c->ext[2], &c->plane) ||
-        !ct__mul(c->plane, plan->in_channels, &c->image_stride))
+    if (c->flat) {
+        /* every shift's copy of every plane, then a vector's reach past the last */
+        if (!ct__mul(c->ext[0], c->ext[1], &c->plane) || !ct__mul(c->plane, c->flat_w, &c->plane) ||
+            !ct__mul(c->plane, plan->in_channels, &c->copy_stride) ||
+            !ct__mul(c->copy_stride, c->shifts, &c->image_stride) ||
+            !ct__add(c->image_stride, c->isa->vl + 15, &c->image_stride))
+            return -1;
+        c->image_stride = c->image_stride / 16 * 16; /* slots stay 64-byte aligned */
+    } else if (!ct__mul(c->ext[0], c->ext[1], &c->plane) || !ct__mul(c->plane, c->ext[2], &c->plane) ||
+               !ct__mul(c->plane, plan->in_channels, &c->image_stride))
         return -1;
     /* a depthwise item pads its one plane alone: rows are then ext[2] apart */
     c->row_stride = plan->depthwise ? c->ext[2] : plan->in_channels * c->ext[2];
@@ -480,7 +628,12 @@ static void fill_offsets(run_ctx *c, int64_t *table)
         for (int64_t ci = 0; ci < plan->cin_g; ci++)
             for (int t = 0; t < ph->ntaps; t++) {
                 const int64_t *tt = ph->tap_t + t * 3;
-                table[ci * ph->ntaps + t] = ci * c->ext[2] - (tt[0] * c->ext[1] + tt[1]) * c->row_stride - tt[2];
+                if (c->flat) /* the copy of shift qmin - t, where pixel j reads column qmin + j - t */
+                    table[ci * ph->ntaps + t] = (rp->qmin[2] - tt[2] - c->shift_min) * c->copy_stride +
+                                                ci * c->plane - (tt[0] * c->ext[1] + tt[1]) * c->flat_w;
+                else
+                    table[ci * ph->ntaps + t] =
+                        ci * c->ext[2] - (tt[0] * c->ext[1] + tt[1]) * c->row_stride - tt[2];
             }
         table += plan->cin_g * ph->ntaps;
     }
@@ -524,7 +677,10 @@ static void pad_claimed_planes(const run_ctx *c, int64_t n)
             return;
         const int64_t p1 = p0 + c->pad_chunk < cin ? p0 + c->pad_chunk : cin;
         for (int64_t ci = p0; ci < p1; ci++)
-            ct__pad_plane(c, n * cin + ci, slot + ci * c->ext[2], n >= c->slots);
+            if (c->flat)
+                pad_plane_flat(c, n * cin + ci, slot + ci * c->plane, n >= c->slots);
+            else
+                ct__pad_plane(c, n * cin + ci, slot + ci * c->ext[2], n >= c->slots);
         __atomic_fetch_add(&s->planes_done, p1 - p0, __ATOMIC_RELEASE);
     }
 }

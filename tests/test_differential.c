@@ -40,16 +40,19 @@ static int many_images;
 /* Set: stride 2 in the last dim, rows up to 40 wide: the x-phases whose outputs interleave
  * are computed as pairs and zipped (run.c), whole vectors and row tails. */
 static int x_stride_2;
+/* Set: 2-d and 3-d layers whose phase rows are narrower than a vector, several to a plane:
+ * their pixels share vectors across rows (the flat layout, plan.h). */
+static int narrow_rows;
 /* Floats past a 64-byte line at which the fast path's output starts (0: on a line). */
 static int output_misalign;
 
 static void random_layer(layer *L)
 {
-    int nd = long_rows ? 1 : (int)rnd_in(1, 3);
+    int nd = long_rows ? 1 : narrow_rows ? (int)rnd_in(2, 3) : (int)rnd_in(1, 3);
     ct_params_init(&L->p, nd);
     L->p.groups = rnd_in(1, 3);
     int64_t cin_g = wide_k ? rnd_in(2100, 2600) : depthwise ? 1 : rnd_in(long_rows ? 2 : 1, 5);
-    int64_t cout_g = depthwise ? rnd_in(1, 3) : rnd_in(1, 14);
+    int64_t cout_g = depthwise ? rnd_in(1, 3) : rnd_in(1, narrow_rows ? 30 : 14);
     int batched = many_images || rnd() % 4 != 0;
     int64_t batch = many_images ? rnd_in(5, 16) : batched ? rnd_in(1, 3) : 1;
     int r = 0;
@@ -58,7 +61,7 @@ static void random_layer(layer *L)
     L->xs.dims[r++] = cin_g * L->p.groups;
     L->ws.dims[0] = cin_g * L->p.groups;
     L->ws.dims[1] = cout_g;
-    int64_t max_in = wide_k ? 5 : nd == 1 ? 40 : nd == 2 ? (depthwise ? 48 : 12) : 6;
+    int64_t max_in = wide_k || narrow_rows ? 5 : nd == 1 ? 40 : nd == 2 ? (depthwise ? 48 : 12) : 6;
     int64_t max_k = nd == 3 ? 3 : 5;
     for (int d = 0; d < nd; d++) {
         const int zip_dim = x_stride_2 && d == nd - 1;
@@ -312,6 +315,31 @@ TEST(differential_300_layers_with_zipped_x_phases)
     run_random("generic", 50);
     run_random("vl16", 100);
     x_stride_2 = 0;
+}
+
+/* Rows narrower than a vector, several per plane (DCGAN's 4x4 and 8x8 layers): vectors
+ * take pixels of consecutive rows, every vector width, with odd widths, phases of unequal
+ * widths and zipped pairs among them; then the DCGAN shape itself with a K of 2048. */
+TEST(differential_narrow_rows_share_vectors_across_rows)
+{
+    narrow_rows = 1;
+    run_random(ct_cpu_isa(), 150);
+    run_random("generic", 50);
+    run_random("avx2", 50);
+    run_random("avx512_ymm", 50);
+    run_random("vl16", 100);
+    narrow_rows = 0;
+    layer L;
+    memset(&L, 0, sizeof L);
+    ct_params_init(&L.p, 2);
+    L.xs = (ct_shape){4, {2, 512, 8, 8}};
+    L.ws = (ct_shape){4, {512, 20, 4, 4}};
+    L.has_bias = 1;
+    for (int d = 0; d < 2; d++) {
+        L.p.stride[d] = 2;
+        L.p.pads_begin[d] = L.p.pads_end[d] = 1;
+    }
+    CHECK(compare_one(&L, 2));
 }
 
 /* A layer whose K is long enough that each pixel tile is its own item (10 per image), so the
