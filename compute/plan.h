@@ -45,6 +45,13 @@ struct ct_plan {
     const char *algorithm;        /* static string */
     float *weights;               /* a copy, kept only when taps reach very far (FAR_TAP, plan.c) */
     int depthwise;                /* one input channel per group: the row-by-row path */
+    /* Few output channels per group (an image generator's last layer, 64 -> 3): the GEMM +
+     * col2im path (colrun.c) computes every (channel, tap) row at once, col_rows = cout_g x
+     * taps of them, from the unpadded input. col_packed is [group][block][cin_g][col_mr]. */
+    int col;
+    int col_shape, col_mr, col_nv;
+    int64_t col_rows, col_mblocks;
+    float *col_packed;
     int64_t weight_elems;
 };
 
@@ -134,5 +141,10 @@ void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst, int borders_
 /* A depthwise item (image n, group g as n * groups + g), computed into the output;
  * borders_zeroed: this scratch has held a padded plane of this run before. */
 void ct__run_depthwise_item(const run_ctx *c, int64_t item, float *scratch, int borders_zeroed);
+
+/* Runs a col plan (plan->col) on a resolved geometry. Returns 1 when done, 0 when this input
+ * shape would need a col buffer too large for the path (the caller runs the phases), -1 when
+ * out of memory. */
+int ct__run_col(const ct_plan *plan, const ct_geometry *g, const float *x, float *y, int nthreads);
 
 #endif /* CT_COMPUTE_PLAN_H */

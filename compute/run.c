@@ -754,6 +754,13 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
         flops *= (double)c.g.in[d];
     if (flops < TINY_FLOPS)
         nthreads = 1;
+    if (plan->col) {
+        const int done = ct__run_col(plan, &c.g, input, output, nthreads);
+        if (done < 0)
+            return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the col buffers");
+        if (done > 0)
+            return CT_OK;
+    }
 
     c.phases = calloc((size_t)plan->nphases, sizeof *c.phases);
     if (!c.phases)

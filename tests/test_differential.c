@@ -43,6 +43,9 @@ static int x_stride_2;
 /* Set: 2-d and 3-d layers whose phase rows are narrower than a vector, several to a plane:
  * their pixels share vectors across rows (the flat layout, plan.h). */
 static int narrow_rows;
+/* Set: up to 4 output channels per group from 16 to 40 input channels, the GEMM + col2im
+ * path's layers (colrun.c). */
+static int few_outputs;
 /* Floats past a 64-byte line at which the fast path's output starts (0: on a line). */
 static int output_misalign;
 
@@ -51,8 +54,8 @@ static void random_layer(layer *L)
     int nd = long_rows ? 1 : narrow_rows ? (int)rnd_in(2, 3) : (int)rnd_in(1, 3);
     ct_params_init(&L->p, nd);
     L->p.groups = rnd_in(1, 3);
-    int64_t cin_g = wide_k ? rnd_in(2100, 2600) : depthwise ? 1 : rnd_in(long_rows ? 2 : 1, 5);
-    int64_t cout_g = depthwise ? rnd_in(1, 3) : rnd_in(1, narrow_rows ? 30 : 14);
+    int64_t cin_g = wide_k ? rnd_in(2100, 2600) : depthwise ? 1 : few_outputs ? rnd_in(16, 40) : rnd_in(long_rows ? 2 : 1, 5);
+    int64_t cout_g = depthwise ? rnd_in(1, 3) : few_outputs ? rnd_in(1, 4) : rnd_in(1, narrow_rows ? 30 : 14);
     int batched = many_images || rnd() % 4 != 0;
     int64_t batch = many_images ? rnd_in(5, 16) : batched ? rnd_in(1, 3) : 1;
     int r = 0;
@@ -315,6 +318,22 @@ TEST(differential_300_layers_with_zipped_x_phases)
     run_random("generic", 50);
     run_random("vl16", 100);
     x_stride_2 = 0;
+}
+
+/* Layers with few output channels per group, which take the GEMM + col2im path when they
+ * have more than one tap: every dim count and hyperparameter, bands of one image run by
+ * several threads, pixel counts that end mid-vector, on every vector width. */
+TEST(differential_few_output_channels_gemm_col2im)
+{
+    few_outputs = 1;
+    run_random(ct_cpu_isa(), 300);
+    run_random("generic", 60);
+    run_random("avx2", 60);
+    run_random("vl16", 100);
+    many_images = 1;
+    run_random(ct_cpu_isa(), 60);
+    many_images = 0;
+    few_outputs = 0;
 }
 
 /* Rows narrower than a vector, several per plane (DCGAN's 4x4 and 8x8 layers): vectors

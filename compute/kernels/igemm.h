@@ -65,11 +65,16 @@ typedef struct ct_isa_config {
      * shape's own kernel, smaller n serve a phase's last, narrower tile */
     ct_igemm_ukernel ukernel[CT_KERNEL_SHAPES][CT_NV_MAX];
     const char *algorithm[CT_KERNEL_SHAPES]; /* "phase_igemm_4x3__avx2": the plan's name */
+    const char *col_algorithm[CT_KERNEL_SHAPES]; /* "gemm_col2im_4x3__avx2" (colrun.c) */
     /* The outputs of two x-phases of a stride-2 layer, computed into scratch tiles a and b
      * ([MR][NV][VL], channels tile_cstride apart), interleaved into out[v] + m * out_cstride:
      * a's element j at 2j, b's at 2j + 1, for j < lanes[v]. */
     void (*zip_tile)(float *const *out, int64_t out_cstride, const float *a, const float *b, int64_t tile_cstride,
                      int m, int nv, const int *lanes);
+    /* col2im's row operations (colrun.c): dst[i] += src[i] for i < n; and the n outputs
+     * dst[2j] = even[j], dst[2j + 1] = odd[j] of a stride-2 row. */
+    void (*add_row)(float *restrict dst, const float *restrict src, int64_t n);
+    void (*zip_row)(float *restrict dst, const float *restrict even, const float *restrict odd, int64_t n);
     /* The depthwise path (dwconv_template.h): a phase's rows, and the two x-phases of
      * stride-2 rows zipped into output order (stream: line-aligned steps bypass the cache). */
     void (*dw_row)(const float *src, const int64_t *off, const float *w, int64_t wstride, int64_t ntaps,

@@ -97,6 +97,35 @@ static void CT_ZIP_TILE(float *const *out, int64_t out_cstride, const float *a, 
                          0, lanes[v], 2 * (int64_t)lanes[v]);
 }
 
+#define CT_ADD_ROW CT_ZIP_GLUE(ct_f32_add_row, CT_ISA)
+#define CT_ZIP_ROW CT_ZIP_GLUE(ct_f32_zip_row, CT_ISA)
+
+/* dst[i] += src[i] for i < n (colrun.c's col2im). */
+static void CT_ADD_ROW(float *restrict dst, const float *restrict src, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + CT_VL <= n; i += CT_VL)
+        *(ct_vf_unaligned *)(dst + i) += *(const ct_vf_unaligned *)(src + i);
+    for (; i < n; i++)
+        dst[i] += src[i];
+}
+
+/* dst[2j] = even[j], dst[2j + 1] = odd[j], for the n outputs dst[0 .. n) (colrun.c). */
+static void CT_ZIP_ROW(float *restrict dst, const float *restrict even, const float *restrict odd, int64_t n)
+{
+    int64_t j = 0;
+    for (; 2 * (j + CT_VL) <= n; j += CT_VL) {
+        const ct_vf a = *(const ct_vf_unaligned *)(even + j), b = *(const ct_vf_unaligned *)(odd + j);
+        *(ct_vf_unaligned *)(dst + 2 * j) = CT_ZIP_LO(a, b);
+        *(ct_vf_unaligned *)(dst + 2 * j + CT_VL) = CT_ZIP_HI(a, b);
+    }
+    for (; 2 * j < n; j++) {
+        dst[2 * j] = even[j];
+        if (2 * j + 1 < n)
+            dst[2 * j + 1] = odd[j];
+    }
+}
+
 #ifndef CT_PREFETCH_DISTANCE
 #define CT_PREFETCH_DISTANCE 16 /* K terms */
 #endif
@@ -344,6 +373,13 @@ const ct_isa_config CT_ISA_CONFIG = {
         "phase_igemm_2x12__" CT_STR(CT_ISA),
         "phase_igemm_1x12__" CT_STR(CT_ISA),
     },
+    .col_algorithm = {
+        "gemm_col2im_8x3__" CT_STR(CT_ISA),
+        "gemm_col2im_6x4__" CT_STR(CT_ISA),
+        "gemm_col2im_3x8__" CT_STR(CT_ISA),
+        "gemm_col2im_2x12__" CT_STR(CT_ISA),
+        "gemm_col2im_1x12__" CT_STR(CT_ISA),
+    },
 #else
     .mr = {6, 4, 3, 2, 1},
     .nv = {2, 3, 4, 6, 12},
@@ -366,11 +402,20 @@ const ct_isa_config CT_ISA_CONFIG = {
         "phase_igemm_2x6__" CT_STR(CT_ISA),
         "phase_igemm_1x12__" CT_STR(CT_ISA),
     },
+    .col_algorithm = {
+        "gemm_col2im_6x2__" CT_STR(CT_ISA),
+        "gemm_col2im_4x3__" CT_STR(CT_ISA),
+        "gemm_col2im_3x4__" CT_STR(CT_ISA),
+        "gemm_col2im_2x6__" CT_STR(CT_ISA),
+        "gemm_col2im_1x12__" CT_STR(CT_ISA),
+    },
 #endif
 #if CT_VL == 16
     .rows8 = &CT_ISA_ROWS8,
 #endif
     .zip_tile = CT_ZIP_TILE,
+    .add_row = CT_ADD_ROW,
+    .zip_row = CT_ZIP_ROW,
     .dw_row = CT_DW_ROW,
     .dw_pair = CT_DW_PAIR,
     .stream_copy = CT_STREAM_COPY,
