@@ -59,31 +59,56 @@ void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst, int borders_
 }
 
 /* The flat layout's copies of input plane `plane_idx` (plan.h): copy s at dst + s *
- * copy_stride, rows flat_w floats apart, each row the input's columns j + shift_min + s. */
+ * copy_stride, rows flat_w floats apart, each row the input's columns j + shift_min + s.
+ * Rows are short (a few floats: dcgan_512_256's are 8), so when they are as wide as the
+ * input's, a slab's rows are one contiguous copy from the input's, shifted, with the few
+ * columns that wrapped in from a neighbouring row zeroed after. */
 static void pad_plane_flat(const run_ctx *c, int64_t plane_idx, float *dst, int borders_zeroed)
 {
     const float *src = c->x + plane_idx * c->in[0] * c->in[1] * c->in[2];
-    const int64_t w = c->in[2], row = c->flat_w;
-    for (int64_t s = 0; s < c->shifts; s++)
-        for (int64_t z = 0; z < c->ext[0]; z++)
-            for (int64_t y = 0; y < c->ext[1]; y++) {
-                float *d = dst + s * c->copy_stride + (z * c->ext[1] + y) * row;
-                const int64_t iz = z + c->org[0], iy = y + c->org[1], org = c->shift_min + s;
-                int64_t a = org < 0 ? -org : 0; /* columns [a, b) hold input columns */
-                int64_t b = org <= w ? w - org : 0;
-                if (b > row)
-                    b = row;
-                if (iz < 0 || iz >= c->in[0] || iy < 0 || iy >= c->in[1] || a >= b) {
-                    if (!borders_zeroed)
-                        memset(d, 0, sizeof(float) * (size_t)row);
-                    continue;
+    const int64_t w = c->in[2], row = c->flat_w, ext1 = c->ext[1];
+    /* slab rows [ylo, yhi) hold input rows */
+    const int64_t ylo = c->org[1] < 0 ? -c->org[1] : 0;
+    const int64_t yhi = c->in[1] - c->org[1] < ext1 ? c->in[1] - c->org[1] : ext1;
+    for (int64_t s = 0; s < c->shifts; s++) {
+        const int64_t org = c->shift_min + s;
+        const int64_t a = org < 0 ? -org : 0; /* columns [a, b) hold input columns */
+        const int64_t b = org <= w ? (w - org < row ? w - org : row) : 0;
+        for (int64_t z = 0; z < c->ext[0]; z++) {
+            float *slab = dst + s * c->copy_stride + z * ext1 * row;
+            const int64_t iz = z + c->org[0];
+            if (iz < 0 || iz >= c->in[0] || ylo >= yhi || a >= b) {
+                if (!borders_zeroed)
+                    memset(slab, 0, sizeof(float) * (size_t)(ext1 * row));
+                continue;
+            }
+            if (!borders_zeroed) {
+                memset(slab, 0, sizeof(float) * (size_t)(ylo * row));
+                memset(slab + yhi * row, 0, sizeof(float) * (size_t)((ext1 - yhi) * row));
+            }
+            const float *in_rows = src + (iz * c->in[1] + ylo + c->org[1]) * w + org;
+            float *rows = slab + ylo * row;
+            if (row == w) {
+                const int64_t n = (yhi - ylo) * row;
+                memcpy(rows + a, in_rows + a, sizeof(float) * (size_t)(n - a - (row - b)));
+                for (int64_t y = 0; y < yhi - ylo; y++) {
+                    for (int64_t j = 0; j < a; j++)
+                        rows[y * row + j] = 0.0f;
+                    for (int64_t j = b; j < row; j++)
+                        rows[y * row + j] = 0.0f;
                 }
+                continue;
+            }
+            for (int64_t y = 0; y < yhi - ylo; y++) {
+                float *d = rows + y * row;
                 if (!borders_zeroed) {
                     memset(d, 0, sizeof(float) * (size_t)a);
                     memset(d + b, 0, sizeof(float) * (size_t)(row - b));
                 }
-                memcpy(d + a, src + (iz * c->in[1] + iy) * w + (a + org), sizeof(float) * (size_t)(b - a));
+                memcpy(d + a, in_rows + y * w + a, sizeof(float) * (size_t)(b - a));
             }
+        }
+    }
 }
 
 /* Sets output plane `plane_idx` (n * C_out + co) to its bias (or zero). */
@@ -182,6 +207,27 @@ static void set_tile_taps(const run_ctx *c, const ct_phase *ph, const int64_t (*
     args->tap_count = lo < hi ? (size_t)(hi - lo) : 0;
 }
 
+/* Tile t's vectors, of a phase with `vectors` of them in `tiles` tiles: returns how many and
+ * sets the first's index. Tiles are NV vectors wide, but a phase whose last tile would hold
+ * one vector ends with tiles of NV - 1 and 2: a one-vector kernel keeps only MR accumulator
+ * chains, too few to hide the FMA latency (dcgan_512_256's flat phases, 4 vectors: its 8x1
+ * tiles ran at 2/3 of 8x3's rate). */
+static int tile_vectors(const run_ctx *c, int64_t vectors, int64_t tiles, int64_t t, int64_t *first)
+{
+    const int nv = c->plan->nv;
+    *first = t * nv;
+    int count = (int)(vectors - *first < nv ? vectors - *first : nv);
+    if (nv >= 3 && vectors % nv == 1 && tiles >= 2) {
+        if (t == tiles - 2) {
+            count = nv - 1;
+        } else if (t == tiles - 1) {
+            --*first;
+            count = 2;
+        }
+    }
+    return count;
+}
+
 /* Tiles t0..t1 of phase p and its zip partner (one K chunk each) for channel blocks
  * cb0..cb1. Per tile, the first phase for every channel block into the scratch's partial
  * tiles, then the partner's, each zipped with its first-phase tile into the output as it
@@ -189,8 +235,8 @@ static void set_tile_taps(const run_ctx *c, const ct_phase *ph, const int64_t (*
  * resolved by the caller (input, output, lanes and rows), indexed from tile t0's first. */
 static void run_zipped_block(const run_ctx *c, int64_t grp, int64_t p, int64_t t0, int64_t t1, int64_t cb0,
                              int64_t cb1, const float *const *bptr, const float *const *bptr_zip, float *const *optr,
-                             const int *lanes, const int64_t (*vrows)[2], int64_t vectors, float *ybase,
-                             float *scratch)
+                             const int *lanes, const int64_t (*vrows)[2], int64_t vbeg, int64_t vectors,
+                             float *ybase, float *scratch)
 {
     const ct_plan *plan = c->plan;
     const int nv = plan->nv, mr = plan->mr, vl = c->isa->vl;
@@ -209,8 +255,9 @@ static void run_zipped_block(const run_ctx *c, int64_t grp, int64_t p, int64_t t
     for (int v = 0; v < nv; v++)
         args.lanes[v] = vl;
     for (int64_t t = t0; t < t1; t++) {
-        const int64_t slot0 = (t - t0) * nv;
-        const int tnv = (int)(vectors - t * nv < nv ? vectors - t * nv : nv);
+        int64_t slot0;
+        const int tnv = tile_vectors(c, vectors, rp[0]->tiles, t, &slot0);
+        slot0 -= vbeg;
         const ct_igemm_ukernel ukernel = c->isa->ukernel[plan->shape][tnv - 1];
         for (int z = 0; z < 2; z++) {
             args.k = (size_t)(plan->cin_g * ph[z]->ntaps);
@@ -279,17 +326,19 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     int lanes[MAX_BLOCK_VECTORS];
     int64_t vrows[MAX_BLOCK_VECTORS][2]; /* (qz, qy) */
     const int64_t vectors = rp->rows * rp->vpr;
-    const int64_t v_end = t1 * nv < vectors ? t1 * nv : vectors;
-    for (int64_t vi = t0 * nv; vi < v_end && c->flat; vi++) {
-        const int64_t slot = vi - t0 * nv; /* slab, then the vector's first pixel in it */
+    int64_t vbeg, vlast; /* the block's vectors: from its first tile's first to its last tile's last */
+    tile_vectors(c, vectors, rp->tiles, t0, &vbeg);
+    const int64_t vend = tile_vectors(c, vectors, rp->tiles, t1 - 1, &vlast) + vlast;
+    for (int64_t vi = vbeg; vi < vend && c->flat; vi++) {
+        const int64_t slot = vi - vbeg; /* slab, then the vector's first pixel in it */
         vrows[slot][0] = rp->qmin[0] + vi / rp->vpr;
         vrows[slot][1] = vi % rp->vpr * vl;
         bptr_zip[slot] = bptr[slot] = flat_vector(c, xbase, rp, vrows[slot][0], vrows[slot][1]);
         optr[slot] = NULL;
         lanes[slot] = vl;
     }
-    for (int64_t vi = t0 * nv; vi < v_end && !c->flat; vi++) {
-        const int64_t slot = vi - t0 * nv;
+    for (int64_t vi = vbeg; vi < vend && !c->flat; vi++) {
+        const int64_t slot = vi - vbeg;
         int64_t row = vi / rp->vpr, col = vi % rp->vpr * vl;
         int64_t qz = rp->qmin[0] + row / rp->count[1], qy = rp->qmin[1] + row % rp->count[1];
         int64_t qx = rp->qmin[2] + col;
@@ -308,7 +357,8 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     }
 
     if (rz) {
-        run_zipped_block(c, grp, p, t0, t1, cb0, cb1, bptr, bptr_zip, optr, lanes, vrows, vectors, ybase, scratch);
+        run_zipped_block(c, grp, p, t0, t1, cb0, cb1, bptr, bptr_zip, optr, lanes, vrows, vbeg, vectors, ybase,
+                         scratch);
         return;
     }
 
@@ -330,9 +380,10 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
         /* Tiles outside, channel blocks inside: a tile's input panel (K chunk x NV vectors)
          * stays in L1 while the weight blocks stream through it from L2. */
         for (int64_t t = t0; t < t1; t++) {
-            const int64_t slot0 = (t - t0) * nv;
             /* the phase's last tile may have fewer vectors: a narrower kernel, no idle ones */
-            const int tnv = (int)(vectors - t * nv < nv ? vectors - t * nv : nv);
+            int64_t slot0;
+            const int tnv = tile_vectors(c, vectors, rp->tiles, t, &slot0);
+            slot0 -= vbeg;
             const ct_igemm_ukernel ukernel = ukernels[tnv - 1];
             for (int v = 0; v < tnv; v++)
                 args.b[v] = bptr[slot0 + v];
