@@ -116,6 +116,7 @@ void ct_plan_destroy(ct_plan *plan)
     destroy_phases(plan);
     free(plan->packed);
     free(plan->col_packed);
+    ct__workspace_destroy(plan->workspace);
     free(plan->bias);
     free(plan->weights);
     free(plan);
@@ -295,6 +296,8 @@ ct_status ct_plan_create(const ct_params *params, const ct_shape *weight_shape,
         memcpy(plan->bias, bias, sizeof(float) * (size_t)plan->out_channels);
     }
     plan->depthwise = plan->cin_g == 1;
+    if (!plan->depthwise && !(plan->workspace = ct__workspace_create()))
+        goto error;
     plan->algorithm = plan->depthwise ? plan->isa->dw_algorithm : plan->isa->algorithm[plan->shape];
     if (wants_col(plan)) {
         /* the phases' packing stays: an input too large for col buffers runs them */

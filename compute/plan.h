@@ -16,6 +16,20 @@
 #include "internal.h"
 #include "kernels/igemm.h"
 
+/* The workspace a plan keeps for its next run (workspace.c), and the layout it is kept for:
+ * a run_ctx's padding geometry (run.c's workspace_key). */
+#define CT_WORKSPACE_KEY 20
+typedef struct ct_workspace ct_workspace;
+ct_workspace *ct__workspace_create(void);
+void ct__workspace_destroy(ct_workspace *ws);
+/* A workspace of at least `bytes` for a run of this layout: the kept one when no other run
+ * holds it (*kept = 1; *zeroed_slots of its slots already have this layout's zero borders),
+ * else a fresh one (*kept = 0, *zeroed_slots = 0). NULL when out of memory. */
+float *ct__workspace_take(ct_workspace *ws, int64_t bytes, const int64_t *key, int64_t *zeroed_slots, int *kept);
+/* Ends a run's use of mem: kept, it stays with the plan, its first zeroed_slots slots padded;
+ * otherwise freed. */
+void ct__workspace_give(ct_workspace *ws, float *mem, int kept, int64_t zeroed_slots);
+
 typedef struct ct_phase {
     int64_t residue[3];  /* r per dim */
     int64_t ntaps;       /* sub-kernel taps in this phase, >= 1 */
@@ -44,6 +58,7 @@ struct ct_plan {
     float *packed;
     const char *algorithm;        /* static string */
     float *weights;               /* a copy, kept only when taps reach very far (FAR_TAP, plan.c) */
+    ct_workspace *workspace;      /* kept between runs: mutable state behind a const plan */
     int depthwise;                /* one input channel per group: the row-by-row path */
     /* Few output channels per group (an image generator's last layer, 64 -> 3): the GEMM +
      * col2im path (colrun.c) computes every (channel, tap) row at once, col_rows = cout_g x
@@ -113,6 +128,7 @@ typedef struct run_ctx {
      * of it, and take items from one counter with no barrier between images. */
     float *xpad;                       /* slots * C_in padded planes */
     int64_t slots;
+    int64_t zeroed_slots;              /* slots whose borders a previous run of the plan zeroed */
     int64_t pad_chunk;                 /* planes a thread claims at a time */
     struct image_sync *sync;           /* per image; NULL for depthwise runs */
     int64_t next_item;                 /* the item counter, taken atomically */

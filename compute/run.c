@@ -669,6 +669,17 @@ static int64_t plan_run(run_ctx *c, int nthreads)
     return bytes;
 }
 
+/* What a padded slot's zero borders depend on: a kept workspace serves a run with the same. */
+static void workspace_key(const run_ctx *c, int64_t *key)
+{
+    const int64_t fields[] = {c->in[0], c->in[1], c->in[2], c->org[0], c->org[1], c->org[2], c->ext[0],
+                              c->ext[1], c->ext[2], c->row_stride, c->image_stride, c->seg_w, c->flat,
+                              c->flat_w, c->shift_min, c->shifts, c->plane, c->copy_stride};
+    _Static_assert(sizeof fields / sizeof fields[0] <= CT_WORKSPACE_KEY, "CT_WORKSPACE_KEY");
+    memset(key, 0, sizeof(int64_t) * CT_WORKSPACE_KEY);
+    memcpy(key, fields, sizeof fields);
+}
+
 static void fill_offsets(run_ctx *c, int64_t *table)
 {
     const ct_plan *plan = c->plan;
@@ -729,9 +740,9 @@ static void pad_claimed_planes(const run_ctx *c, int64_t n)
         const int64_t p1 = p0 + c->pad_chunk < cin ? p0 + c->pad_chunk : cin;
         for (int64_t ci = p0; ci < p1; ci++)
             if (c->flat)
-                pad_plane_flat(c, n * cin + ci, slot + ci * c->plane, n >= c->slots);
+                pad_plane_flat(c, n * cin + ci, slot + ci * c->plane, n >= c->slots || n < c->zeroed_slots);
             else
-                ct__pad_plane(c, n * cin + ci, slot + ci * c->ext[2], n >= c->slots);
+                ct__pad_plane(c, n * cin + ci, slot + ci * c->ext[2], n >= c->slots || n < c->zeroed_slots);
         __atomic_fetch_add(&s->planes_done, p1 - p0, __ATOMIC_RELEASE);
     }
 }
@@ -825,23 +836,24 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
     int64_t terms = plan->cin_g * (plan->kernel[0] * plan->kernel[1] * plan->kernel[2]);
     if (plan->depthwise && xpad_bytes >= 0)
         xpad_bytes = 0; /* its planes are in the threads' scratch */
-    int64_t total, table_at = (xpad_bytes + 63) / 64 * 64; /* keep the offsets 8-byte aligned */
-    if (xpad_bytes < 0 || !ct__add(table_at, terms * (int64_t)sizeof(int64_t), &total) || (uint64_t)total > SIZE_MAX) {
+    if (xpad_bytes < 0 || (uint64_t)xpad_bytes > SIZE_MAX / 2) {
         free(c.phases);
         return ct__fail(msg, cap, CT_E_OVERFLOW, "input: the padded workspace size overflows");
     }
-    char *workspace = NULL;
-    if (posix_memalign((void **)&workspace, 64, (size_t)total + 64) != 0) {
+    int64_t key[CT_WORKSPACE_KEY];
+    workspace_key(&c, key);
+    int kept = 0;
+    c.xpad = plan->depthwise ? NULL : ct__workspace_take(plan->workspace, xpad_bytes, key, &c.zeroed_slots, &kept);
+    int64_t *table = malloc(sizeof(int64_t) * (size_t)(terms > 0 ? terms : 1));
+    if ((!plan->depthwise && !c.xpad) || !table ||
+        (!plan->depthwise && !(c.sync = calloc((size_t)c.g.batch, sizeof *c.sync)))) {
+        if (c.xpad)
+            ct__workspace_give(plan->workspace, c.xpad, kept, 0);
+        free(table);
         free(c.phases);
-        return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for a %lld-byte workspace", (long long)total);
+        return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for a %lld-byte workspace", (long long)xpad_bytes);
     }
-    c.xpad = (float *)workspace;
-    fill_offsets(&c, (int64_t *)(workspace + table_at));
-    if (!plan->depthwise && !(c.sync = calloc((size_t)c.g.batch, sizeof *c.sync))) {
-        free(workspace);
-        free(c.phases);
-        return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the run's image table");
-    }
+    fill_offsets(&c, table);
 
     int threads = nthreads < c.items ? nthreads : (int)(c.items > 0 ? c.items : 1);
     int failed = 0;
@@ -852,7 +864,10 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
         run_parallel(&c, plan, &failed); /* no OpenMP runtime for one thread */
     }
     free(c.sync);
-    free(workspace);
+    if (c.xpad) /* every slot of the run was padded, unless a thread failed */
+        ct__workspace_give(plan->workspace, c.xpad, kept,
+                           failed ? 0 : c.slots > c.zeroed_slots ? c.slots : c.zeroed_slots);
+    free(table);
     free(c.phases);
     if (failed)
         return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the per-thread scratch tiles");

@@ -2,6 +2,9 @@
  * dim count, groups, stride, padding (symmetric and ONNX asymmetric, auto_pad, output_shape,
  * PyTorch output_size), output_padding, dilation, bias, unbatched input, channel counts that
  * straddle every kernel's MR, and each ISA this CPU has. */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "convtranspose.h"
@@ -359,6 +362,101 @@ TEST(differential_narrow_rows_share_vectors_across_rows)
         L.p.pads_begin[d] = L.p.pads_end[d] = 1;
     }
     CHECK(compare_one(&L, 2));
+}
+
+/* A plan run again and again (workspace.c keeps its padded slots between runs). */
+typedef struct reuse_case {
+    const layer *L;
+    const ct_plan *plan;
+    const float *w, *b;
+    const ct_shape *shape; /* for reuse_thread */
+    int runs, failures;
+} reuse_case;
+
+/* Runs rc's plan on an input of shape xs filled from seed, against the reference: 0 when they
+ * agree. No global state: threads call it at once. */
+static int reuse_run(const reuse_case *rc, const ct_shape *xs, uint32_t seed)
+{
+    char msg[256];
+    ct_shape os;
+    const layer *L = rc->L;
+    const int64_t cout = L->ws.dims[1] * L->p.groups;
+    if (ct_plan_output_shape(rc->plan, xs, &os, msg, sizeof msg) != CT_OK)
+        return 1;
+    const int64_t nx = ct_shape_elements(xs), n = ct_shape_elements(&os);
+    float *x = malloc(sizeof(float) * (size_t)nx), *fast = malloc(sizeof(float) * (size_t)n);
+    float *ref = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < nx; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = (float)((int)(seed >> 16) % 2001 - 1000) / 1000.0f;
+    }
+    int bad = ct_plan_run(rc->plan, xs, x, fast, 2, msg, sizeof msg) != CT_OK ||
+              ct_reference_run(&L->p, xs, x, &L->ws, rc->w, rc->b, cout, ref, msg, sizeof msg) != CT_OK;
+    const double tol = 1e-6 * (double)(ct_shape_elements(&L->ws) / L->p.groups) + 1e-6;
+    for (int64_t i = 0; !bad && i < n; i++)
+        bad = !(fabs((double)fast[i] - (double)ref[i]) <= tol);
+    free(x);
+    free(fast);
+    free(ref);
+    return bad;
+}
+
+static void *reuse_thread(void *arg)
+{
+    reuse_case *rc = arg;
+    for (int i = 0; i < rc->runs; i++)
+        rc->failures += reuse_run(rc, rc->shape, 1000u + (uint32_t)i * 7u + (uint32_t)(uintptr_t)rc % 97u);
+    return NULL;
+}
+
+/* Runs shapes[0..n) in order on one plan of layer L, then shapes[0] from two threads at once. */
+static void check_plan_reuse(layer *L, const ct_shape *shapes, int n)
+{
+    char msg[256];
+    const int64_t cout = L->ws.dims[1] * L->p.groups;
+    float *w = random_tensor(ct_shape_elements(&L->ws)), *b = random_tensor(cout);
+    ct_plan *plan = NULL;
+    CHECK_INT_EQ(ct_plan_create(&L->p, &L->ws, w, b, cout, &plan, msg, sizeof msg), CT_OK);
+    reuse_case rc = {.L = L, .plan = plan, .w = w, .b = b};
+    for (int i = 0; i < n; i++)
+        if (reuse_run(&rc, &shapes[i], (uint32_t)i))
+            FAIL("run %d (input rank %d, dims %lld x %lld ...) disagrees with the reference", i, shapes[i].rank,
+                 (long long)shapes[i].dims[0], (long long)shapes[i].dims[1]);
+    reuse_case per_thread[2] = {rc, rc};
+    pthread_t threads[2];
+    for (int t = 0; t < 2; t++) {
+        per_thread[t].shape = &shapes[0];
+        per_thread[t].runs = 20;
+        CHECK_INT_EQ(pthread_create(&threads[t], NULL, reuse_thread, &per_thread[t]), 0);
+    }
+    for (int t = 0; t < 2; t++) {
+        pthread_join(threads[t], NULL);
+        CHECK_INT_EQ(per_thread[t].failures, 0);
+    }
+    ct_plan_destroy(plan);
+    free(w);
+    free(b);
+}
+
+TEST(plan_reuses_its_padded_slots_only_for_the_same_layout)
+{
+    layer L;
+    memset(&L, 0, sizeof L);
+    ct_params_init(&L.p, 2);
+    L.ws = (ct_shape){4, {8, 5, 3, 3}};
+    for (int d = 0; d < 2; d++) {
+        L.p.stride[d] = 2;
+        L.p.pads_begin[d] = L.p.pads_end[d] = 1;
+    }
+    /* same shape again; taller; fewer images; unbatched; narrower; then the first again */
+    const ct_shape phase[] = {{4, {2, 8, 9, 11}}, {4, {2, 8, 9, 11}}, {4, {3, 8, 12, 11}}, {4, {2, 8, 9, 11}},
+                              {4, {1, 8, 9, 11}}, {3, {8, 9, 11}},      {4, {2, 8, 9, 7}},   {4, {2, 8, 9, 11}}};
+    check_plan_reuse(&L, phase, 8);
+    /* the flat layout (rows narrower than a vector): DCGAN's 4x4 kernel on small planes */
+    L.ws = (ct_shape){4, {16, 20, 4, 4}};
+    const ct_shape flat[] = {{4, {2, 16, 4, 4}}, {4, {2, 16, 4, 4}}, {4, {2, 16, 5, 5}},
+                             {4, {3, 16, 4, 4}}, {4, {2, 16, 4, 3}}, {4, {2, 16, 4, 4}}};
+    check_plan_reuse(&L, flat, 6);
 }
 
 /* A layer whose K is long enough that each pixel tile is its own item (10 per image), so the
