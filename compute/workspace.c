@@ -11,7 +11,7 @@
 
 #include "plan.h"
 
-#define KEEP_MAX_BYTES ((int64_t)32 << 20) /* larger workspaces are freed after their run */
+#define KEEP_MAX_BYTES ((int64_t)16 << 20) /* larger workspaces are freed after their run */
 
 struct ct_workspace {
     int busy;                    /* a run holds mem (atomic) */
