@@ -189,6 +189,29 @@ static void run_random(const char *isa, int want)
     ct__force_isa(NULL);
 }
 
+/* A given layer with bias and default hyperparameters, for the tests to adjust. */
+static layer fixed_layer(int nd, ct_shape xs, ct_shape ws)
+{
+    layer L;
+    memset(&L, 0, sizeof L);
+    ct_params_init(&L.p, nd);
+    L.xs = xs;
+    L.ws = ws;
+    L.has_bias = 1;
+    return L;
+}
+
+/* run_random on every vector width: this CPU's ISA, generic, AVX2, avx512_ymm and the
+ * 16-float test config (tests/isa_vl16.c), that many layers each (0: none). */
+static void run_random_widths(int cpu, int generic, int avx2, int ymm, int vl16)
+{
+    const char *isa[] = {ct_cpu_isa(), "generic", "avx2", "avx512_ymm", "vl16"};
+    const int count[] = {cpu, generic, avx2, ymm, vl16};
+    for (int i = 0; i < 5; i++)
+        if (count[i] > 0)
+            run_random(isa[i], count[i]);
+}
+
 TEST(differential_1000_random_layers_default_isa) { run_random(ct_cpu_isa(), 1000); }
 TEST(differential_300_random_layers_generic) { run_random("generic", 300); }
 TEST(differential_300_random_layers_avx2) { rng_state = 12345; run_random("avx2", 300); }
@@ -317,9 +340,7 @@ TEST(differential_200_layers_with_many_images_and_threads)
 TEST(differential_300_layers_with_zipped_x_phases)
 {
     x_stride_2 = 1;
-    run_random(ct_cpu_isa(), 150);
-    run_random("generic", 50);
-    run_random("vl16", 100);
+    run_random_widths(150, 50, 0, 0, 100);
     x_stride_2 = 0;
 }
 
@@ -329,10 +350,7 @@ TEST(differential_300_layers_with_zipped_x_phases)
 TEST(differential_few_output_channels_gemm_col2im)
 {
     few_outputs = 1;
-    run_random(ct_cpu_isa(), 300);
-    run_random("generic", 60);
-    run_random("avx2", 60);
-    run_random("vl16", 100);
+    run_random_widths(300, 60, 60, 0, 100);
     many_images = 1;
     run_random(ct_cpu_isa(), 60);
     many_images = 0;
@@ -345,18 +363,9 @@ TEST(differential_few_output_channels_gemm_col2im)
 TEST(differential_narrow_rows_share_vectors_across_rows)
 {
     narrow_rows = 1;
-    run_random(ct_cpu_isa(), 150);
-    run_random("generic", 50);
-    run_random("avx2", 50);
-    run_random("avx512_ymm", 50);
-    run_random("vl16", 100);
+    run_random_widths(150, 50, 50, 50, 100);
     narrow_rows = 0;
-    layer L;
-    memset(&L, 0, sizeof L);
-    ct_params_init(&L.p, 2);
-    L.xs = (ct_shape){4, {2, 512, 8, 8}};
-    L.ws = (ct_shape){4, {512, 20, 4, 4}};
-    L.has_bias = 1;
+    layer L = fixed_layer(2, (ct_shape){4, {2, 512, 8, 8}}, (ct_shape){4, {512, 20, 4, 4}});
     for (int d = 0; d < 2; d++) {
         L.p.stride[d] = 2;
         L.p.pads_begin[d] = L.p.pads_end[d] = 1;
@@ -440,10 +449,7 @@ static void check_plan_reuse(layer *L, const ct_shape *shapes, int n)
 
 TEST(plan_reuses_its_padded_slots_only_for_the_same_layout)
 {
-    layer L;
-    memset(&L, 0, sizeof L);
-    ct_params_init(&L.p, 2);
-    L.ws = (ct_shape){4, {8, 5, 3, 3}};
+    layer L = fixed_layer(2, (ct_shape){0, {0}}, (ct_shape){4, {8, 5, 3, 3}});
     for (int d = 0; d < 2; d++) {
         L.p.stride[d] = 2;
         L.p.pads_begin[d] = L.p.pads_end[d] = 1;
@@ -465,12 +471,7 @@ TEST(plan_reuses_its_padded_slots_only_for_the_same_layout)
  * reference each time. */
 TEST(images_reuse_padded_slots_only_after_their_items_finish)
 {
-    layer L;
-    memset(&L, 0, sizeof L);
-    ct_params_init(&L.p, 2);
-    L.xs = (ct_shape){4, {9, 256, 12, 12}};
-    L.ws = (ct_shape){4, {256, 8, 3, 3}};
-    L.has_bias = 1;
+    layer L = fixed_layer(2, (ct_shape){4, {9, 256, 12, 12}}, (ct_shape){4, {256, 8, 3, 3}});
     for (int i = 0; i < 30; i++)
         CHECK(compare_one(&L, 2 + i % 3));
 }
