@@ -357,6 +357,17 @@ TEST(differential_few_output_channels_gemm_col2im)
     few_outputs = 0;
 }
 
+/* A few-output-channel layer whose one input row would need a col buffer of more than
+ * colrun.c's COL_MAX_BYTES (8 MiB): that input runs the phases instead (the plan keeps both
+ * packings); a shorter row of the same plan runs the col path. Both against the reference. */
+TEST(few_output_channels_with_a_huge_row_run_the_phases)
+{
+    layer L = fixed_layer(1, (ct_shape){3, {1, 16, 600000}}, (ct_shape){3, {16, 2, 3}});
+    CHECK(compare_one(&L, 2));
+    L.xs.dims[2] = 5000;
+    CHECK(compare_one(&L, 2));
+}
+
 /* Rows narrower than a vector, several per plane (DCGAN's 4x4 and 8x8 layers): vectors
  * take pixels of consecutive rows, every vector width, with odd widths, phases of unequal
  * widths and zipped pairs among them; then the DCGAN shape itself with a K of 2048. */
