@@ -198,15 +198,11 @@ static void col_parallel(col_ctx *c)
 static int col_layout(col_ctx *c, const ct_geometry *g, int nthreads)
 {
     const ct_plan *plan = c->plan;
-    const int shift = 3 - g->nd;
-    for (int d = 0; d < 3; d++) {
-        c->in[d] = d < shift ? 1 : g->in[d - shift];
-        c->out[d] = d < shift ? 1 : g->out[d - shift];
-        c->pad[d] = d < shift ? 0 : g->pad_begin[d - shift];
+    ct__geometry_3d(g, c->in, c->out, c->pad);
+    for (int d = 0; d < 3; d++)
         if (c->in[d] > COL_MAX_EXTENT || c->out[d] > COL_MAX_EXTENT || c->pad[d] > COL_MAX_EXTENT ||
             c->pad[d] < -COL_MAX_EXTENT)
             return 0;
-    }
     c->bd = g->nd == 3 ? 0 : 1;
     c->slab = c->bd == 0 ? c->in[1] * c->in[2] : c->in[2];
     c->in_plane = c->in[0] * c->in[1] * c->in[2];

@@ -158,6 +158,10 @@ void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst, int borders_
  * borders_zeroed: this scratch has held a padded plane of this run before. */
 void ct__run_depthwise_item(const run_ctx *c, int64_t item, float *scratch, int borders_zeroed);
 
+/* A resolved geometry's input and output sizes and leading padding as 3 dims, with unit
+ * dims (and zero padding) in front: how run.c and colrun.c index every layer. */
+void ct__geometry_3d(const ct_geometry *g, int64_t in[3], int64_t out[3], int64_t pad[3]);
+
 /* Runs a col plan (plan->col) on a resolved geometry. Returns 1 when done, 0 when this input
  * shape would need a col buffer too large for the path (the caller runs the phases), -1 when
  * out of memory. */

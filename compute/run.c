@@ -25,6 +25,17 @@
 #define STREAM_PLANE_FLOATS (64 * 1024) /* depthwise output planes of at most 256 KiB may stream */
 #define PAD_CHUNK_FLOATS 8192    /* padding is claimed in runs of planes about this large */
 
+/* One padded row of `row` floats: zeros, the input's columns [a, b) from src (its column a),
+ * zeros; with borders_zeroed the zeros are in place already. */
+static void pad_row(float *d, int64_t row, const float *src, int64_t a, int64_t b, int borders_zeroed)
+{
+    if (!borders_zeroed) {
+        memset(d, 0, sizeof(float) * (size_t)a);
+        memset(d + b, 0, sizeof(float) * (size_t)(row - b));
+    }
+    memcpy(d + a, src, sizeof(float) * (size_t)(b - a));
+}
+
 /* One pass: each padded row (row_stride apart) is zeros, or zeros + an input row + zeros.
  * Every image of a run has the same geometry, so a buffer that already holds a padded plane
  * has its zeros in place: with borders_zeroed only the input rows are copied. */
@@ -50,11 +61,7 @@ void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst, int borders_
                     memset(d, 0, sizeof(float) * (size_t)row);
                 continue;
             }
-            if (!borders_zeroed)
-                memset(d, 0, sizeof(float) * (size_t)a);
-            memcpy(d + a, src + (iz * c->in[1] + iy) * w + (a + org), sizeof(float) * (size_t)(b - a));
-            if (!borders_zeroed)
-                memset(d + b, 0, sizeof(float) * (size_t)(row - b));
+            pad_row(d, row, src + (iz * c->in[1] + iy) * w + (a + org), a, b, borders_zeroed);
         }
 }
 
@@ -99,15 +106,19 @@ static void pad_plane_flat(const run_ctx *c, int64_t plane_idx, float *dst, int 
                 }
                 continue;
             }
-            for (int64_t y = 0; y < yhi - ylo; y++) {
-                float *d = rows + y * row;
-                if (!borders_zeroed) {
-                    memset(d, 0, sizeof(float) * (size_t)a);
-                    memset(d + b, 0, sizeof(float) * (size_t)(row - b));
-                }
-                memcpy(d + a, in_rows + y * w + a, sizeof(float) * (size_t)(b - a));
-            }
+            for (int64_t y = 0; y < yhi - ylo; y++)
+                pad_row(rows + y * row, row, in_rows + y * w + a, a, b, borders_zeroed);
         }
+    }
+}
+
+void ct__geometry_3d(const ct_geometry *g, int64_t in[3], int64_t out[3], int64_t pad[3])
+{
+    const int shift = 3 - g->nd;
+    for (int d = 0; d < 3; d++) {
+        in[d] = d < shift ? 1 : g->in[d - shift];
+        out[d] = d < shift ? 1 : g->out[d - shift];
+        pad[d] = d < shift ? 0 : g->pad_begin[d - shift];
     }
 }
 
@@ -394,8 +405,9 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
             for (int64_t cb = cb0; cb < cb1; cb++) {
                 const int64_t co0 = cb * mr;
                 float *partial = scratch + ((t - t0) * ncb + (cb - cb0)) * tile_floats;
+                const int m = (int)(plan->cout_g - co0 < mr ? plan->cout_g - co0 : mr);
                 args.a = a_group + (cb * plan->cin_g + ci0) * ntaps * mr;
-                args.m = (int)(plan->cout_g - co0 < mr ? plan->cout_g - co0 : mr);
+                args.m = m;
                 args.bias = plan->bias ? plan->bias + grp * plan->cout_g + co0 : NULL;
                 for (int v = 0; v < tnv; v++) {
                     args.acc[v] = first ? NULL : partial + v * vl;
@@ -416,12 +428,12 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
                     memcpy(bias_rows, args.bias, sizeof(float) * (size_t)args.m);
                     args.bias = bias_rows;
                 }
-                args.m = last ? args.m : mr;
+                args.m = last ? m : mr;
                 args.prefetch = cb == cb0;
                 ukernel(&args);
                 if (store_flat)
-                    flat_store(c, ph, rp, ybase + co0 * c->out_plane, partial, NULL, (int64_t)nv * vl,
-                               (int)(plan->cout_g - co0 < mr ? plan->cout_g - co0 : mr), tnv, vrows + slot0);
+                    flat_store(c, ph, rp, ybase + co0 * c->out_plane, partial, NULL, (int64_t)nv * vl, m, tnv,
+                               vrows + slot0);
             }
         }
     }
@@ -498,11 +510,8 @@ static void choose_flat(run_ctx *c, int64_t widest)
 static int64_t plan_run(run_ctx *c, int nthreads)
 {
     const ct_plan *plan = c->plan;
-    const int shift = 3 - c->g.nd;
+    ct__geometry_3d(&c->g, c->in, c->out, c->pad);
     for (int d = 0; d < 3; d++) {
-        c->in[d] = d < shift ? 1 : c->g.in[d - shift];
-        c->out[d] = d < shift ? 1 : c->g.out[d - shift];
-        c->pad[d] = d < shift ? 0 : c->g.pad_begin[d - shift];
         c->lo[d] = (plan->kernel[d] - 1) * plan->dilation[d] / plan->stride[d];
     }
     /* The rows the kernels read: q - t for the outputs' q of every phase and t in [0, lo].
