@@ -125,9 +125,12 @@ typedef struct run_ctx {
     /* Padded images live in a ring of slots, few enough that a padded image is read back
      * from cache, not memory. Image n takes slot n % slots once every item of image
      * n - slots has finished; the threads pad its planes together, on first need or ahead
-     * of it, and take items from one counter with no barrier between images. */
+     * of it, and take items from one counter with no barrier between images.
+     * The first owned_images images are not shared: thread t pads and computes images t,
+     * t + threads, ... alone (slots == threads), and the counter starts after them. */
     float *xpad;                       /* slots * C_in padded planes */
     int64_t slots;
+    int64_t owned_images;
     int64_t zeroed_slots;              /* slots whose borders a previous run of the plan zeroed */
     int64_t pad_chunk;                 /* planes a thread claims at a time */
     struct image_sync *sync;           /* per image; NULL for depthwise runs */

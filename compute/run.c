@@ -670,6 +670,19 @@ static int64_t plan_run(run_ctx *c, int nthreads)
      * images can be padded while those are computed. */
     const int64_t step = c->items_per_image > 0 ? ceil_div(4 * (int64_t)nthreads, c->items_per_image) : c->g.batch;
     c->slots = 2 * step < c->g.batch ? 2 * step : c->g.batch;
+    /* Shared, an image's padded planes are written by every thread and read by every
+     * thread: each reads most of the image from the other cores' caches. Owned, a thread
+     * reads its own image from its own cache but all of the weights, not a share of them.
+     * Whichever is smaller is the cheaper to move. Owned, vol_32_16 took 0.73x the time,
+     * dilated_64_64 0.82x, dcgan_128_64 0.87x; dcgan_512_256, with 8 MiB of weights, 1.2x. */
+    int64_t weight_floats;
+    c->owned_images = 0;
+    if (nthreads > 1 && !plan->depthwise && c->g.batch >= nthreads &&
+        ct__mul(plan->group_stride, plan->groups, &weight_floats) && weight_floats <= c->image_stride) {
+        c->owned_images = c->g.batch / nthreads * nthreads;
+        c->slots = nthreads;
+    }
+    c->next_item = c->owned_images * c->items_per_image;
     c->pad_chunk = c->plane < PAD_CHUNK_FLOATS ? PAD_CHUNK_FLOATS / c->plane : 1;
     int64_t bytes;
     if (!ct__mul(plan->depthwise ? c->plane : c->image_stride, plan->depthwise ? nthreads : c->slots, &bytes) ||
@@ -769,8 +782,22 @@ static void ensure_padded(const run_ctx *c, int64_t n)
     wait_for_count(&s->planes_done, cin);
 }
 
-/* The body of a run: bias fill, then the work items, each image padded on first need or
- * ahead of it. Called by every thread of the parallel region, or alone outside any region. */
+/* Runs item i (or marks the run failed when the thread has no scratch) and counts it done
+ * for its image: once all of them are, image n + slots may take the image's slot. */
+static void run_counted_item(const run_ctx *c, int64_t i, float *scratch, int scratch_used, int *failed)
+{
+    if (scratch)
+        run_item(c, i, scratch, scratch_used);
+    else
+#pragma omp atomic write
+        *failed = 1;
+    if (c->sync)
+        __atomic_fetch_add(&c->sync[i / c->items_per_image].items_done, 1, __ATOMIC_RELEASE);
+}
+
+/* The body of a run: bias fill, the images this thread owns, then the shared items, each
+ * image padded on first need or ahead of it. Called by every thread of the parallel
+ * region, or alone outside any region. */
 static void run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
 {
     if (plan->needs_bias_fill) {
@@ -782,24 +809,29 @@ static void run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
     if (posix_memalign((void **)&scratch, 64, sizeof(float) * (size_t)(c->scratch_floats + 1)) != 0)
         scratch = NULL;
     const int64_t per_image = c->items_per_image;
-    for (int scratch_used = 0;; scratch_used = 1) {
+    int scratch_used = 0;
+    if (c->owned_images > 0) {
+        /* a nested region may have fewer threads than planned: they still cover every image */
+        const int64_t threads = omp_get_num_threads();
+        for (int64_t n = omp_get_thread_num(); n < c->owned_images; n += threads) {
+            ensure_padded(c, n); /* after this thread's previous image in the slot */
+            for (int64_t i = n * per_image; i < (n + 1) * per_image; i++) {
+                run_counted_item(c, i, scratch, scratch_used, failed);
+                scratch_used = 1;
+            }
+        }
+    }
+    for (;; scratch_used = 1) {
         const int64_t i = __atomic_fetch_add(&c->next_item, 1, __ATOMIC_RELAXED);
         if (i >= c->items)
             break;
         const int64_t n = i / per_image;
         if (c->sync)
             ensure_padded(c, n);
-        if (scratch)
-            run_item(c, i, scratch, scratch_used);
-        else
-#pragma omp atomic write
-            *failed = 1;
-        if (c->sync) {
-            __atomic_fetch_add(&c->sync[n].items_done, 1, __ATOMIC_RELEASE);
-            /* the next image, if its slot is free: padded before anyone waits for it */
-            if (n + 1 < c->g.batch && slot_free(c, n + 1))
-                pad_claimed_planes(c, n + 1);
-        }
+        run_counted_item(c, i, scratch, scratch_used, failed);
+        /* the next image, if its slot is free: padded before anyone waits for it */
+        if (c->sync && n + 1 < c->g.batch && slot_free(c, n + 1))
+            pad_claimed_planes(c, n + 1);
     }
     if (c->stream) /* this thread's streamed stores, before the region's closing barrier */
         c->isa->stream_fence();

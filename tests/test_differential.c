@@ -476,15 +476,39 @@ TEST(plan_reuses_its_padded_slots_only_for_the_same_layout)
     check_plan_reuse(&L, flat, 6);
 }
 
-/* A layer whose K is long enough that each pixel tile is its own item (10 per image), so the
- * run pads its 9 images into a ring of 2 slots: an image may only take a slot once every item
- * of the image before it there has finished. Run 30 times on 2 to 4 threads, against the
- * reference each time. */
+/* A layer whose K is long enough that an image has only 5 items, so the run pads its 9
+ * images into a ring of 4 to 8 slots: an image may only take a slot once every item of the
+ * image before it there has finished. Its weights outweigh a padded image, so the threads
+ * share every image (run.c, owned_images). Run 12 times on 2 to 4 threads, against the reference each time. */
 TEST(images_reuse_padded_slots_only_after_their_items_finish)
 {
-    layer L = fixed_layer(2, (ct_shape){4, {9, 256, 12, 12}}, (ct_shape){4, {256, 8, 3, 3}});
-    for (int i = 0; i < 30; i++)
+    layer L = fixed_layer(2, (ct_shape){4, {9, 256, 12, 12}}, (ct_shape){4, {256, 80, 3, 3}});
+    for (int i = 0; i < 12; i++)
         CHECK(compare_one(&L, 2 + i % 3));
+}
+
+/* Weights lighter than a padded image: each thread pads and computes whole images alone
+ * (run.c, owned_images), and the last batch % threads images are shared. Batches of 1 to 7
+ * on 2 and 3 threads, stride 1 and 2; then runs from inside an OpenMP region, whose nested
+ * region has one thread instead of the 2 or 3 asked for, which must still run every image. */
+TEST(threads_own_whole_images_and_share_the_rest)
+{
+    layer L = fixed_layer(2, (ct_shape){4, {1, 24, 10, 9}}, (ct_shape){4, {24, 6, 3, 3}});
+    for (int stride = 1; stride <= 2; stride++)
+        for (int64_t batch = 1; batch <= 7; batch++)
+            for (int threads = 2; threads <= 3; threads++) {
+                L.p.stride[0] = L.p.stride[1] = stride;
+                L.xs.dims[0] = batch;
+                CHECK(compare_one(&L, threads));
+            }
+    int compared = 0;
+#pragma omp parallel num_threads(2)
+#pragma omp single
+    for (int64_t batch = 4; batch <= 6; batch++) {
+        L.xs.dims[0] = batch;
+        compared += compare_one(&L, 2 + (int)batch % 2);
+    }
+    CHECK_INT_EQ(compared, 3);
 }
 
 /* The AVX-512 tiling (16-float vectors), run on any CPU: see tests/isa_vl16.c. */
