@@ -89,6 +89,7 @@ typedef struct run_phase {
 /* Per image of a run: how far its padding and its items have got (updated atomically). */
 typedef struct image_sync {
     int64_t planes_claimed, planes_done, items_done;
+    int64_t items_taken; /* an owned image's items, taken by its owner and then by helpers */
 } image_sync;
 
 typedef struct run_ctx {
@@ -127,7 +128,8 @@ typedef struct run_ctx {
      * n - slots has finished; the threads pad its planes together, on first need or ahead
      * of it, and take items from one counter with no barrier between images.
      * The first owned_images images are not shared: thread t pads and computes images t,
-     * t + threads, ... alone (slots == threads), and the counter starts after them. */
+     * t + threads, ... alone (slots == threads), then helps with the items left in the
+     * others' padded images; the counter starts after them. */
     float *xpad;                       /* slots * C_in padded planes */
     int64_t slots;
     int64_t owned_images;

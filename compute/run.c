@@ -673,8 +673,10 @@ static int64_t plan_run(run_ctx *c, int nthreads)
     /* Shared, an image's padded planes are written by every thread and read by every
      * thread: each reads most of the image from the other cores' caches. Owned, a thread
      * reads its own image from its own cache but all of the weights, not a share of them.
-     * Whichever is smaller is the cheaper to move. Owned, vol_32_16 took 0.73x the time,
-     * dilated_64_64 0.82x, dcgan_128_64 0.87x; dcgan_512_256, with 8 MiB of weights, 1.2x. */
+     * Whichever is smaller is the cheaper to move. What sharing costs varies with where the
+     * host puts the cores: in one hour owned images took vol_32_16 0.73x the time,
+     * dilated_64_64 0.82x and dcgan_128_64 0.87x; in another, with the threads also
+     * finishing each other's last items, 0.95-0.97x. dcgan_512_256 (8 MiB of weights): 1.2x. */
     int64_t weight_floats;
     c->owned_images = 0;
     if (nthreads > 1 && !plan->depthwise && c->g.batch >= nthreads &&
@@ -795,6 +797,17 @@ static void run_counted_item(const run_ctx *c, int64_t i, float *scratch, int sc
         __atomic_fetch_add(&c->sync[i / c->items_per_image].items_done, 1, __ATOMIC_RELEASE);
 }
 
+/* Runs the items of padded image n that no thread has taken yet; returns whether it ran any. */
+static int run_owned_items(const run_ctx *c, int64_t n, float *scratch, int scratch_used, int *failed)
+{
+    int ran = 0;
+    for (int64_t j; (j = __atomic_fetch_add(&c->sync[n].items_taken, 1, __ATOMIC_RELAXED)) < c->items_per_image;) {
+        run_counted_item(c, n * c->items_per_image + j, scratch, scratch_used || ran, failed);
+        ran = 1;
+    }
+    return ran;
+}
+
 /* The body of a run: bias fill, the images this thread owns, then the shared items, each
  * image padded on first need or ahead of it. Called by every thread of the parallel
  * region, or alone outside any region. */
@@ -815,11 +828,13 @@ static void run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
         const int64_t threads = omp_get_num_threads();
         for (int64_t n = omp_get_thread_num(); n < c->owned_images; n += threads) {
             ensure_padded(c, n); /* after this thread's previous image in the slot */
-            for (int64_t i = n * per_image; i < (n + 1) * per_image; i++) {
-                run_counted_item(c, i, scratch, scratch_used, failed);
-                scratch_used = 1;
-            }
+            scratch_used |= run_owned_items(c, n, scratch, scratch_used, failed);
         }
+        /* A thread done early takes items of images still running; never of an image not
+         * yet padded, whose owner will pad it (its slot may still be another's). */
+        for (int64_t n = 0; n < c->owned_images; n++)
+            if (__atomic_load_n(&c->sync[n].planes_done, __ATOMIC_ACQUIRE) >= c->plan->in_channels)
+                scratch_used |= run_owned_items(c, n, scratch, scratch_used, failed);
     }
     for (;; scratch_used = 1) {
         const int64_t i = __atomic_fetch_add(&c->next_item, 1, __ATOMIC_RELAXED);
