@@ -655,7 +655,7 @@ static int64_t plan_run(run_ctx *c, int nthreads)
          * the thread's scratch (in L2) and copied out with stores that bypass the cache, so
          * the output's lines are not read before they are written. Only for planes that fit
          * L2 with room to spare. */
-        c->stream = c->tensor_bytes > ct__llc_bytes() / 2 && c->out_plane <= STREAM_PLANE_FLOATS;
+        c->stream = c->tensor_bytes > ct__llc_bytes() / 4 * 3 && c->out_plane <= STREAM_PLANE_FLOATS;
         c->items_per_image = plan->groups;
         c->items = c->g.batch * plan->groups;
         if (!ct__add(c->dw_row_floats, c->plane, &c->scratch_floats) ||
@@ -676,10 +676,13 @@ static int64_t plan_run(run_ctx *c, int nthreads)
      * Whichever is smaller is the cheaper to move. What sharing costs varies with where the
      * host puts the cores: in one hour owned images took vol_32_16 0.73x the time,
      * dilated_64_64 0.82x and dcgan_128_64 0.87x; in another, with the threads also
-     * finishing each other's last items, 0.95-0.97x. dcgan_512_256 (8 MiB of weights): 1.2x. */
+     * finishing each other's last items, 0.95-0.97x. dcgan_512_256 (8 MiB of weights): 1.2x.
+     * Depthwise items pad their own planes; owned, the same thread writes the same output
+     * planes run after run, which then stay in its caches when they fit (depthwise_64 in
+     * cache stores: 0.227 ms owned, 0.520 shared). */
     int64_t weight_floats;
     c->owned_images = 0;
-    if (nthreads > 1 && !plan->depthwise && c->g.batch >= nthreads &&
+    if (nthreads > 1 && c->g.batch >= nthreads &&
         ct__mul(plan->group_stride, plan->groups, &weight_floats) && weight_floats <= c->image_stride) {
         c->owned_images = c->g.batch / nthreads * nthreads;
         c->slots = nthreads;
@@ -784,26 +787,31 @@ static void ensure_padded(const run_ctx *c, int64_t n)
     wait_for_count(&s->planes_done, cin);
 }
 
-/* Runs item i (or marks the run failed when the thread has no scratch) and counts it done
- * for its image: once all of them are, image n + slots may take the image's slot. */
-static void run_counted_item(const run_ctx *c, int64_t i, float *scratch, int scratch_used, int *failed)
+/* Runs item i, or marks the run failed when the thread has no scratch. */
+static void run_item_or_fail(const run_ctx *c, int64_t i, float *scratch, int scratch_used, int *failed)
 {
     if (scratch)
         run_item(c, i, scratch, scratch_used);
     else
 #pragma omp atomic write
         *failed = 1;
-    if (c->sync)
-        __atomic_fetch_add(&c->sync[i / c->items_per_image].items_done, 1, __ATOMIC_RELEASE);
 }
 
 /* Runs the items of padded image n that no thread has taken yet; returns whether it ran any. */
 static int run_owned_items(const run_ctx *c, int64_t n, float *scratch, int scratch_used, int *failed)
 {
+    /* Depthwise items (a plane each) are light: taken a few at a time, since each locked
+     * add also waits for the thread's pending stores to drain. */
+    const int64_t per_image = c->items_per_image;
+    const int64_t take = c->plan->depthwise ? ceil_div(per_image, 16) : 1;
     int ran = 0;
-    for (int64_t j; (j = __atomic_fetch_add(&c->sync[n].items_taken, 1, __ATOMIC_RELAXED)) < c->items_per_image;) {
-        run_counted_item(c, n * c->items_per_image + j, scratch, scratch_used || ran, failed);
-        ran = 1;
+    for (int64_t j; (j = __atomic_fetch_add(&c->sync[n].items_taken, take, __ATOMIC_RELAXED)) < per_image;) {
+        const int64_t end = j + take < per_image ? j + take : per_image;
+        for (int64_t i = n * per_image + j; i < n * per_image + end; i++) {
+            run_item_or_fail(c, i, scratch, scratch_used || ran, failed);
+            ran = 1;
+        }
+        __atomic_fetch_add(&c->sync[n].items_done, end - j, __ATOMIC_RELEASE);
     }
     return ran;
 }
@@ -827,13 +835,14 @@ static void run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
         /* a nested region may have fewer threads than planned: they still cover every image */
         const int64_t threads = omp_get_num_threads();
         for (int64_t n = omp_get_thread_num(); n < c->owned_images; n += threads) {
-            ensure_padded(c, n); /* after this thread's previous image in the slot */
+            if (!plan->depthwise) /* its items pad their own planes */
+                ensure_padded(c, n); /* after this thread's previous image in the slot */
             scratch_used |= run_owned_items(c, n, scratch, scratch_used, failed);
         }
         /* A thread done early takes items of images still running; never of an image not
          * yet padded, whose owner will pad it (its slot may still be another's). */
         for (int64_t n = 0; n < c->owned_images; n++)
-            if (__atomic_load_n(&c->sync[n].planes_done, __ATOMIC_ACQUIRE) >= c->plan->in_channels)
+            if (plan->depthwise || __atomic_load_n(&c->sync[n].planes_done, __ATOMIC_ACQUIRE) >= plan->in_channels)
                 scratch_used |= run_owned_items(c, n, scratch, scratch_used, failed);
     }
     for (;; scratch_used = 1) {
@@ -841,11 +850,13 @@ static void run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
         if (i >= c->items)
             break;
         const int64_t n = i / per_image;
-        if (c->sync)
+        if (!plan->depthwise)
             ensure_padded(c, n);
-        run_counted_item(c, i, scratch, scratch_used, failed);
+        run_item_or_fail(c, i, scratch, scratch_used, failed);
+        /* counted done: once all of image n's are, image n + slots may take its slot */
+        __atomic_fetch_add(&c->sync[n].items_done, 1, __ATOMIC_RELEASE);
         /* the next image, if its slot is free: padded before anyone waits for it */
-        if (c->sync && n + 1 < c->g.batch && slot_free(c, n + 1))
+        if (!plan->depthwise && n + 1 < c->g.batch && slot_free(c, n + 1))
             pad_claimed_planes(c, n + 1);
     }
     if (c->stream) /* this thread's streamed stores, before the region's closing barrier */
@@ -902,7 +913,7 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
     c.xpad = plan->depthwise ? NULL : ct__workspace_take(plan->workspace, xpad_bytes, key, &c.zeroed_slots, &kept);
     int64_t *table = malloc(sizeof(int64_t) * (size_t)(terms > 0 ? terms : 1));
     if ((!plan->depthwise && !c.xpad) || !table ||
-        (!plan->depthwise && !(c.sync = calloc((size_t)c.g.batch, sizeof *c.sync)))) {
+        !(c.sync = calloc((size_t)c.g.batch, sizeof *c.sync))) {
         if (c.xpad)
             ct__workspace_give(plan->workspace, c.xpad, kept, 0);
         free(table);
