@@ -143,6 +143,124 @@ static void dw_group_rows(const run_ctx *c, const dw_group *gr, int64_t iz, int6
     }
 }
 
+/* Two pairs of a stride-2 plane whose rows interleave (upper row r right above lower row r),
+ * set up for the quad kernel (isa->dw_quad), which computes both with each input vector
+ * loaded once: its 3x3 window's weights and where the window of row pair 0 starts. */
+typedef struct dw_quad {
+    const dw_group *upper, *lower;
+    float w[16];
+    int64_t row, col; /* the window's first padded row (slice 0) and column */
+    int64_t rows;     /* row pairs: each group's rows */
+} dw_quad;
+
+/* Places the taps of one phase of a pair (slot 0: the even zipped outputs, 1: the odd) in the
+ * window: tap (ty, tx) at row + a, column + b. Returns 0 when one lies outside its 2x2 block. */
+static int dw_quad_place(const run_ctx *c, const dw_group *gr, const run_phase *rp, const ct_phase *ph,
+                         const float *w, int lower, int slot, dw_quad *q)
+{
+    const int64_t sh = slot == 0 ? gr->sh_f : gr->sh_s;
+    for (int64_t t = 0; t < ph->ntaps; t++) {
+        const int64_t *tt = ph->tap_t + t * 3;
+        const int64_t a = rp->qmin[1] - tt[1] - c->org[1] - q->row - lower;
+        const int64_t b = gr->ilo + sh - tt[2] - c->org[2] - q->col - slot;
+        if (tt[0] != 0 || a < 0 || a > 1 || b < 0 || b > 1)
+            return 0;
+        q->w[(lower * 2 + slot) * 4 + a * 2 + b] += w[t * c->plan->mr];
+    }
+    return 1;
+}
+
+/* Whether groups g and h make a quad: stride 2 in y and x, both aligned pairs of the same
+ * columns, slices and number of rows, h's first output row right below g's (or g's below
+ * h's), every zipped output inside the row, and every tap inside the window. */
+static int dw_quad_init(const run_ctx *c, const dw_group *g, const dw_group *h, dw_quad *q)
+{
+    const ct_plan *plan = c->plan;
+    if (plan->stride[1] != 2 || plan->stride[2] != 2 || !g->pair || !h->pair || !g->aligned || !h->aligned ||
+        g->ilo != h->ilo || g->iend != h->iend || g->iend - g->ilo < c->isa->vl || g->sh_f != h->sh_f ||
+        g->sh_s != h->sh_s || g->odd != h->odd || g->rp->qmin[0] != h->rp->qmin[0] ||
+        g->rp->count[0] != h->rp->count[0] || g->ph->residue[0] != h->ph->residue[0])
+        return 0;
+    const int64_t gy = dw_group_first_row(c, g), hy = dw_group_first_row(c, h), first = dw_pair_first(c, g);
+    if ((gy + 1 != hy && hy + 1 != gy) || g->rp->count[1] != h->rp->count[1] || first < 0 ||
+        first + 2 * (g->iend - g->ilo) > c->out[2])
+        return 0;
+    q->upper = gy < hy ? g : h;
+    q->lower = gy < hy ? h : g;
+    q->rows = g->rp->count[1];
+    /* the window's corner: the upper pair's lowest row and the even slot's lowest column */
+    q->row = INT64_MAX;
+    q->col = INT64_MAX;
+    for (int lower = 0; lower < 2; lower++) {
+        const dw_group *gr = lower ? q->lower : q->upper;
+        for (int slot = 0; slot < 2; slot++) {
+            const ct_phase *ph = (slot == 0) == !gr->odd ? gr->ph : gr->qh;
+            const run_phase *rp = (slot == 0) == !gr->odd ? gr->rp : gr->rq;
+            const int64_t sh = slot == 0 ? gr->sh_f : gr->sh_s;
+            for (int64_t t = 0; t < ph->ntaps; t++) {
+                const int64_t *tt = ph->tap_t + t * 3;
+                const int64_t row = rp->qmin[1] - tt[1] - c->org[1] - lower, col = gr->ilo + sh - tt[2] - c->org[2] - slot;
+                q->row = row < q->row ? row : q->row;
+                q->col = col < q->col ? col : q->col;
+            }
+        }
+    }
+    /* Every window position must be a tap of its phase: a zero weight standing in for a
+     * missing tap would still read its input (an inf there would make a NaN), and from
+     * outside the rows and columns the pair kernels read (k = 3: uninitialized scratch). */
+    if (g->ph->ntaps + g->qh->ntaps + h->ph->ntaps + h->qh->ntaps != 16)
+        return 0; /* then each phase's taps fill its 2x2 block, or one lands outside it */
+    memset(q->w, 0, sizeof q->w);
+    for (int lower = 0; lower < 2; lower++) {
+        const dw_group *gr = lower ? q->lower : q->upper;
+        const int first_is_p = !gr->odd; /* slot 0 is phase p unless the padding is odd */
+        if (!dw_quad_place(c, gr, first_is_p ? gr->rp : gr->rq, first_is_p ? gr->ph : gr->qh,
+                           first_is_p ? gr->w : gr->w1, lower, 0, q) ||
+            !dw_quad_place(c, gr, first_is_p ? gr->rq : gr->rp, first_is_p ? gr->qh : gr->ph,
+                           first_is_p ? gr->w1 : gr->w, lower, 1, q))
+            return 0;
+    }
+    return 1;
+}
+
+/* Slice iz of a quad's row pairs. */
+static void dw_quad_rows(const run_ctx *c, const dw_quad *q, int64_t iz, float bias, const float *xbase,
+                         float *ybase, int stream)
+{
+    const ct_plan *plan = c->plan;
+    const dw_group *u = q->upper;
+    const int64_t qz = u->rp->qmin[0] + iz;
+    const int64_t oz = (int64_t)((__int128)qz * plan->stride[0] + u->ph->residue[0] - c->pad[0]);
+    const int64_t oy = dw_group_first_row(c, u);
+    const float *src = xbase + ((qz - c->org[0]) * c->ext[1] + q->row) * c->row_stride + q->col;
+    c->isa->dw_quad(src, c->row_stride, q->w, bias, ybase + (oz * c->out[1] + oy) * c->out[2] + dw_pair_first(c, u),
+                    c->out[2], u->iend - u->ilo, q->rows, stream);
+}
+
+/* Every group of output channel co (of group grp) into ybase, a group at a time or, where a
+ * group and the next make a quad, both at once. */
+static void dw_run_groups(const run_ctx *c, int64_t grp, int64_t co, float bias, const float *xbase, float *ybase,
+                          float *tmp, int stream)
+{
+    dw_group gr[2];
+    int64_t p = 0;
+    int have = dw_next_group(c, grp, co, &p, &gr[0]), cur = 0;
+    while (have) {
+        const int has_next = dw_next_group(c, grp, co, &p, &gr[1 - cur]);
+        dw_quad q;
+        if (has_next && dw_quad_init(c, &gr[cur], &gr[1 - cur], &q)) {
+            for (int64_t iz = 0; iz < gr[cur].rp->count[0]; iz++)
+                dw_quad_rows(c, &q, iz, bias, xbase, ybase, stream);
+            have = dw_next_group(c, grp, co, &p, &gr[cur]);
+            continue;
+        }
+        for (int64_t iz = 0; iz < gr[cur].rp->count[0]; iz++)
+            dw_group_rows(c, &gr[cur], iz, 0, gr[cur].rp->count[1], bias, xbase, ybase, tmp, stream);
+        have = has_next;
+        cur = 1 - cur;
+    }
+}
+
 /* Whether a streamed plane can go straight from the pair kernels to out: every phase with
  * outputs is one of a stride-2 pair of x-phases, and their steps (4 vectors of outputs from
  * a multiple of 16 floats into each row) start on 64-byte lines, since only whole lines can
@@ -179,10 +297,7 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
         /* The pair kernels stream their line-aligned steps to the output themselves, spread
          * through the computing, instead of a copy-out pass whose stores would wait on the
          * memory's write bandwidth with nothing to overlap; the few edge outputs go in place. */
-        dw_group gr;
-        for (int64_t p = 0; dw_next_group(c, grp, co, &p, &gr);)
-            for (int64_t iz = 0; iz < gr.rp->count[0]; iz++)
-                dw_group_rows(c, &gr, iz, 0, gr.rp->count[1], bias, xbase, out, scratch, 1);
+        dw_run_groups(c, grp, co, bias, xbase, out, scratch, 1);
         return;
     }
     float *ybase = c->stream ? oplane : out;
@@ -193,22 +308,16 @@ static void run_depthwise_channel(const run_ctx *c, int64_t n, int64_t channel, 
     dw_group groups[MAX_GROUPS];
     int ngroups = 0, banded = c->stream && c->out[0] == 1;
     dw_group gr;
-    for (int64_t p = 0; dw_next_group(c, grp, co, &p, &gr);) {
-        if (banded && ngroups < MAX_GROUPS) {
+    for (int64_t p = 0; banded && dw_next_group(c, grp, co, &p, &gr);) {
+        if (ngroups == MAX_GROUPS)
+            banded = 0; /* many phases: the plane copied out at the end */
+        else
             groups[ngroups++] = gr;
-            continue;
-        }
-        banded = 0; /* many phases: one at a time, the plane copied at the end */
-        for (int g = 0; g < ngroups; g++)
-            dw_group_rows(c, &groups[g], 0, 0, groups[g].rp->count[1], bias, xbase, ybase, scratch, 0);
-        ngroups = 0;
-        for (int64_t iz = 0; iz < gr.rp->count[0]; iz++)
-            dw_group_rows(c, &gr, iz, 0, gr.rp->count[1], bias, xbase, ybase, scratch, 0);
     }
-    if (!c->stream)
-        return;
     if (!banded) {
-        c->isa->stream_copy(out, oplane, c->out_plane);
+        dw_run_groups(c, grp, co, bias, xbase, ybase, scratch, 0);
+        if (c->stream)
+            c->isa->stream_copy(out, oplane, c->out_plane);
         return;
     }
     const int64_t width = c->out[2], height = c->out[1];

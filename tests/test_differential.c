@@ -276,6 +276,43 @@ TEST(depthwise_streams_pair_steps_straight_to_an_aligned_output)
     ct__force_llc_bytes(0);
 }
 
+/* Depthwise stride-2 planes: with a 4x4 kernel (2 taps per phase and dim) a y-phase pair of
+ * x-phase pairs runs as one quad (depthwise.c, dw_quad) over the rows both have, the other
+ * rows alone; 2x2 and 3x3 kernels, whose phases leave holes in the quad's window, run as
+ * pairs. Every padding 0-3 (the zip's first output before, at and after
+ * the row start), output_padding 0 and 1, widths from under a vector to 5 (of 8), one and two
+ * channels per group, a 3-d layer of such planes; in place, streamed, and streamed into an
+ * output off its line, in 8- and 16-float vectors. */
+TEST(depthwise_stride_2_planes_run_as_quads)
+{
+    int compared = 0;
+    for (int config = 0; config < 4; config++) {
+        ct__force_isa_config(config & 1 ? &ct__isa_vl16 : NULL);
+        ct__force_llc_bytes(config & 2 ? 1 : 0);
+        output_misalign = config == 3 ? 4 : 0;
+        for (int64_t k = 2; k <= 4; k++)
+            for (int pad = 0; pad <= 3 && pad < k; pad++)
+                for (int op = 0; op <= 1; op++)
+                    for (int wi = 0; wi < 5; wi++) {
+                        const int64_t w = (int64_t[]){5, 8, 16, 29, 40}[wi]; /* 16, 32 outputs: whole lines */
+                        const int nd = w == 29 && k == 4 ? 3 : 2;
+                        layer L = fixed_layer(nd, nd == 3 ? (ct_shape){5, {2, 3, 2, 7, w}} : (ct_shape){4, {2, 3, 7 + pad, w}},
+                                              nd == 3 ? (ct_shape){5, {3, 1 + op, 1, k, k}} : (ct_shape){4, {3, 1 + op, k, k}});
+                        L.p.groups = 3;
+                        for (int d = nd - 2; d < nd; d++) {
+                            L.p.stride[d] = 2;
+                            L.p.pads_begin[d] = L.p.pads_end[d] = pad;
+                            L.p.output_padding[d] = op;
+                        }
+                        compared += compare_one(&L, 1 + (int)(w % 2));
+                    }
+    }
+    output_misalign = 0;
+    ct__force_llc_bytes(0);
+    ct__force_isa_config(NULL);
+    CHECK_INT_EQ(compared, 4 * 9 * 2 * 5); /* configs, (kernel, padding), output_padding, widths */
+}
+
 /* Tiles whose rows lie in the border skip the taps that would read only zero padding (run.c,
  * set_tile_taps): dilated layers whose first and last rows lose a tap row, a 3-d one whose
  * border planes lose a tap plane, a stride-2 one whose zipped phases lose theirs, and one

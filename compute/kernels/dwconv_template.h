@@ -276,6 +276,70 @@ static void CT_DW_PAIR(const float *src0, const int64_t *off0, const float *w0, 
     }
 }
 
+#define CT_DW_QUAD CT_DW_NAME(ct_f32_dw_quad, CT_ISA)
+#define CT_DW_QUAD_STRIP CT_DW_NAME(ct_dw_quad_strip, CT_ISA)
+
+/* One vector of window columns [j, j + VL) down all rows of a quad (CT_DW_QUAD): the window's
+ * three rows slide down, so each row pair loads one new input row (three column shifts) for
+ * its 16 multiply-adds. Streamed when asked and the stores fall on whole lines. */
+static inline __attribute__((always_inline)) void CT_DW_QUAD_STRIP(const float *src, int64_t sstride,
+                                                                   const ct_vf *wt, float bias, float *dst,
+                                                                   int64_t dstride, int64_t rows, int stream)
+{
+    const ct_vf vbias = CT_SPLAT(bias);
+    ct_vf u0 = *(const ct_vf_unaligned *)src, u1 = *(const ct_vf_unaligned *)(src + 1),
+          u2 = *(const ct_vf_unaligned *)(src + 2);
+    ct_vf m0 = *(const ct_vf_unaligned *)(src + sstride), m1 = *(const ct_vf_unaligned *)(src + sstride + 1),
+          m2 = *(const ct_vf_unaligned *)(src + sstride + 2);
+    stream = stream && ((uintptr_t)dst & 63) == 0 && ((dstride * (int64_t)sizeof(float)) & 63) == 0;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = src + (r + 2) * sstride;
+        const ct_vf l0 = *(const ct_vf_unaligned *)row, l1 = *(const ct_vf_unaligned *)(row + 1),
+                    l2 = *(const ct_vf_unaligned *)(row + 2);
+        const ct_vf y00 = vbias + u0 * wt[0] + u1 * wt[1] + m0 * wt[2] + m1 * wt[3];
+        const ct_vf y01 = vbias + u1 * wt[4] + u2 * wt[5] + m1 * wt[6] + m2 * wt[7];
+        const ct_vf y10 = vbias + m0 * wt[8] + m1 * wt[9] + l0 * wt[10] + l1 * wt[11];
+        const ct_vf y11 = vbias + m1 * wt[12] + m2 * wt[13] + l1 * wt[14] + l2 * wt[15];
+        float *upper = dst + 2 * r * dstride, *lower = upper + dstride;
+        if (stream) {
+            CT_STREAM(upper, CT_ZIP_LO(y00, y01));
+            CT_STREAM(upper + CT_VL, CT_ZIP_HI(y00, y01));
+            CT_STREAM(lower, CT_ZIP_LO(y10, y11));
+            CT_STREAM(lower + CT_VL, CT_ZIP_HI(y10, y11));
+        } else {
+            *(ct_vf_unaligned *)upper = CT_ZIP_LO(y00, y01);
+            *(ct_vf_unaligned *)(upper + CT_VL) = CT_ZIP_HI(y00, y01);
+            *(ct_vf_unaligned *)lower = CT_ZIP_LO(y10, y11);
+            *(ct_vf_unaligned *)(lower + CT_VL) = CT_ZIP_HI(y10, y11);
+        }
+        u0 = m0, u1 = m1, u2 = m2;
+        m0 = l0, m1 = l1, m2 = l2;
+    }
+}
+
+/* ct_dw_quad: a stride-2 (y and x) plane's four phases at once, for kernels of 2 taps per
+ * phase and dim (DCGAN's 4x4): rows pairs of output rows from dst, count >= VL window
+ * columns whose zipped outputs [2j, 2j + 1] all lie in the row. Window row i, column j is
+ * src[i * sstride + j]. Output row pair r: the upper row dst + 2 r dstride takes the zipped
+ * pair (2j: w[0..3], 2j + 1: w[4..7]) from window rows r, r + 1; the lower row (+ dstride)
+ * takes w[8..11] and w[12..15] from rows r + 1, r + 2. A phase's four weights are its taps
+ * (a, b) at window row + a, column j + b (+ 1 for the odd one). The last vector overlaps the
+ * one before it, writing a few outputs twice with the same values, rather than being cut. */
+static void CT_DW_QUAD(const float *src, int64_t sstride, const float *w, float bias, float *dst, int64_t dstride,
+                       int64_t count, int64_t rows, int stream)
+{
+    ct_vf wt[16];
+    for (int i = 0; i < 16; i++)
+        wt[i] = CT_SPLAT(w[i]);
+    for (int64_t j = 0;; j += CT_VL) {
+        if (j + CT_VL > count)
+            j = count - CT_VL;
+        CT_DW_QUAD_STRIP(src + j, sstride, wt, bias, dst + 2 * j, dstride, rows, stream);
+        if (j + CT_VL >= count)
+            break;
+    }
+}
+
 #define CT_STREAM_COPY CT_DW_NAME(ct_f32_stream_copy, CT_ISA)
 
 static void CT_STREAM_COPY(float *dst, const float *src, int64_t n)

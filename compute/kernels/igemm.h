@@ -83,6 +83,9 @@ typedef struct ct_isa_config {
                     const int64_t *off1, const float *w1, int64_t n1, int64_t wstride, float bias, float *dst,
                     int64_t first, int64_t count, int64_t out_len, int64_t rows, int64_t sstride,
                     int64_t dstride, int stream);
+    /* The four phases of a stride-2 plane's rows at once (dwconv_template.h, CT_DW_QUAD). */
+    void (*dw_quad)(const float *src, int64_t sstride, const float *w, float bias, float *dst, int64_t dstride,
+                    int64_t count, int64_t rows, int stream);
     /* dst[i] = src[i] for i < n, the aligned part with stores that bypass the cache: for
      * outputs too large to stay in cache, which then cost no read-for-ownership. The
      * stores are weakly ordered: a thread calls stream_fence before others may read dst. */

@@ -418,6 +418,7 @@ const ct_isa_config CT_ISA_CONFIG = {
     .zip_row = CT_ZIP_ROW,
     .dw_row = CT_DW_ROW,
     .dw_pair = CT_DW_PAIR,
+    .dw_quad = CT_DW_QUAD,
     .stream_copy = CT_STREAM_COPY,
     .stream_fence = CT_STREAM_FENCE_FN,
     .dw_algorithm = "phase_depthwise__" CT_STR(CT_ISA),
