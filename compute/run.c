@@ -43,6 +43,20 @@ void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst, int borders_
 {
     const float *src = c->x + plane_idx * c->in[0] * c->in[1] * c->in[2];
     const int64_t row = c->ext[2], w = c->in[2];
+    if (borders_zeroed && !c->seg_w) { /* only the input rows: one block of rows per slice */
+        const int64_t org = c->org[2], a = org < 0 ? -org : 0;
+        const int64_t b = org <= w ? (w - org < row ? w - org : row) : 0;
+        /* rows [ylo, yhi) hold input rows; org[1] may be far from 0 (a huge derived padding) */
+        const int64_t oy = c->org[1], ylo = oy >= 0 ? 0 : oy < -c->ext[1] ? c->ext[1] : -oy;
+        const int64_t yhi = oy <= c->in[1] - c->ext[1] ? c->ext[1] : c->in[1] - oy;
+        for (int64_t z = 0; z < c->ext[0] && a < b && ylo < yhi; z++) {
+            const int64_t iz = z + c->org[0];
+            if (iz >= 0 && iz < c->in[0])
+                c->isa->copy_rows(dst + (z * c->ext[1] + ylo) * c->row_stride + a, c->row_stride,
+                                  src + (iz * c->in[1] + ylo + oy) * w + a + org, w, b - a, yhi - ylo);
+        }
+        return;
+    }
     for (int64_t z = 0; z < c->ext[0]; z++)
         for (int64_t y = 0; y < c->ext[1]; y++) {
             float *d = dst + (z * c->ext[1] + y) * c->row_stride;

@@ -74,6 +74,9 @@ typedef struct ct_isa_config {
     /* col2im's row operations (colrun.c): dst[i] += src[i] for i < n; and the n outputs
      * dst[2j] = even[j], dst[2j + 1] = odd[j] of a stride-2 row. */
     void (*add_row)(float *restrict dst, const float *restrict src, int64_t n);
+    /* rows rows of n floats, dst[r * dstride + i] = src[r * sstride + i] (run.c's padded copies). */
+    void (*copy_rows)(float *restrict dst, int64_t dstride, const float *restrict src, int64_t sstride, int64_t n,
+                      int64_t rows);
     void (*zip_row)(float *restrict dst, const float *restrict even, const float *restrict odd, int64_t n);
     /* The depthwise path (dwconv_template.h): a phase's rows, and the two x-phases of
      * stride-2 rows zipped into output order (stream: line-aligned steps bypass the cache). */

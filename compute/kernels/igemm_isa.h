@@ -110,6 +110,29 @@ static void CT_ADD_ROW(float *restrict dst, const float *restrict src, int64_t n
         dst[i] += src[i];
 }
 
+#define CT_COPY_ROWS CT_ZIP_GLUE(ct_f32_copy_rows, CT_ISA)
+
+/* rows rows of n floats, sstride and dstride apart (the padded copies' input rows): inline
+ * vectors, the last one overlapping the one before it, instead of a memcpy call per row,
+ * which costs more than the copy for rows of a few hundred bytes. */
+static void CT_COPY_ROWS(float *restrict dst, int64_t dstride, const float *restrict src, int64_t sstride, int64_t n,
+                         int64_t rows)
+{
+    for (int64_t r = 0; r < rows; r++, dst += dstride, src += sstride) {
+        if (n < CT_VL) {
+            memcpy(dst, src, sizeof(float) * (size_t)n);
+            continue;
+        }
+        for (int64_t i = 0;; i += CT_VL) {
+            if (i + CT_VL > n)
+                i = n - CT_VL;
+            *(ct_vf_unaligned *)(dst + i) = *(const ct_vf_unaligned *)(src + i);
+            if (i + CT_VL >= n)
+                break;
+        }
+    }
+}
+
 /* dst[2j] = even[j], dst[2j + 1] = odd[j], for the n outputs dst[0 .. n) (colrun.c). */
 static void CT_ZIP_ROW(float *restrict dst, const float *restrict even, const float *restrict odd, int64_t n)
 {
@@ -415,6 +438,7 @@ const ct_isa_config CT_ISA_CONFIG = {
 #endif
     .zip_tile = CT_ZIP_TILE,
     .add_row = CT_ADD_ROW,
+    .copy_rows = CT_COPY_ROWS,
     .zip_row = CT_ZIP_ROW,
     .dw_row = CT_DW_ROW,
     .dw_pair = CT_DW_PAIR,
