@@ -847,8 +847,12 @@ static void run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
     int scratch_used = 0;
     if (c->owned_images > 0) {
         /* a nested region may have fewer threads than planned: they still cover every image */
-        const int64_t threads = omp_get_num_threads();
-        for (int64_t n = omp_get_thread_num(); n < c->owned_images; n += threads) {
+#ifdef _OPENMP
+        const int64_t threads = omp_get_num_threads(), me = omp_get_thread_num();
+#else
+        const int64_t threads = 1, me = 0; /* built without OpenMP (the fuzzers): one thread */
+#endif
+        for (int64_t n = me; n < c->owned_images; n += threads) {
             if (!plan->depthwise) /* its items pad their own planes */
                 ensure_padded(c, n); /* after this thread's previous image in the slot */
             scratch_used |= run_owned_items(c, n, scratch, scratch_used, failed);
