@@ -8,8 +8,9 @@
  * no thread idles at the end of a batch step while another finishes its last item. An item
  * walks the input channels in cache-sized chunks and calls an indirect-GEMM microkernel
  * (kernels/igemm.h) per MR channels x NV pixel vectors. The two x-phases of a stride-2 row
- * whose outputs interleave are computed one after the other into scratch tiles and zipped,
- * so their outputs leave as whole vectors rather than every other float. Depthwise layers
+ * whose outputs interleave are computed one after the other, the first into a scratch tile
+ * that the second's kernel zips with its own into the output, so their outputs leave as
+ * whole vectors rather than every other float. Depthwise layers
  * take their own items (depthwise.c). */
 #include <omp.h>
 #include <sched.h>
@@ -274,11 +275,9 @@ static void run_zipped_block(const run_ctx *c, int64_t grp, int64_t p, int64_t t
     ct_igemm_args args;
     args.acc[0] = NULL;
     args.acc_cstride = (int64_t)nv * vl;
-    args.out_cstride = (int64_t)nv * vl;
+    args.zip_cstride = (int64_t)nv * vl;
     args.out_xstride = 1;
     args.prefetch_out = 0;
-    for (int v = 0; v < nv; v++)
-        args.lanes[v] = vl;
     for (int64_t t = t0; t < t1; t++) {
         int64_t slot0;
         const int tnv = tile_vectors(c, vectors, rp[0]->tiles, t, &slot0);
@@ -297,15 +296,16 @@ static void run_zipped_block(const run_ctx *c, int64_t grp, int64_t p, int64_t t
                 const int64_t co0 = cb * mr;
                 const int m = (int)(plan->cout_g - co0 < mr ? plan->cout_g - co0 : mr);
                 float *first = scratch + ((t - t0) * ncb + (cb - cb0)) * tile_floats;
-                float *out[CT_NV_MAX];
+                /* the second phase zips straight into the output, unless flat_store places it */
+                const int zip_out = z == 1 && !c->flat;
+                args.zip_first = zip_out ? first : NULL;
+                args.out_cstride = zip_out ? c->out_plane : (int64_t)nv * vl;
                 for (int v = 0; v < tnv; v++) {
-                    args.out[v] = (z == 0 ? first : second) + v * vl;
-                    if (c->flat)
-                        continue;
-                    out[v] = optr[slot0 + v] + co0 * c->out_plane;
-                    for (int i = 0; z == 1 && i < m; i++) { /* the zip's lines, during the K loop */
-                        __builtin_prefetch(out[v] + i * c->out_plane, 1, 3);
-                        __builtin_prefetch(out[v] + i * c->out_plane + 2 * lanes[slot0 + v] - 1, 1, 3);
+                    args.out[v] = zip_out ? optr[slot0 + v] + co0 * c->out_plane : (z == 0 ? first : second) + v * vl;
+                    args.lanes[v] = zip_out ? lanes[slot0 + v] : vl;
+                    for (int i = 0; zip_out && i < m; i++) { /* the zip's lines, during the K loop */
+                        __builtin_prefetch(args.out[v] + i * c->out_plane, 1, 3);
+                        __builtin_prefetch(args.out[v] + i * c->out_plane + 2 * lanes[slot0 + v] - 1, 1, 3);
                     }
                 }
                 args.m = m;
@@ -316,8 +316,6 @@ static void run_zipped_block(const run_ctx *c, int64_t grp, int64_t p, int64_t t
                 if (z == 1 && c->flat)
                     flat_store(c, ph[0], rp[0], ybase + co0 * c->out_plane, first, second, (int64_t)nv * vl, m, tnv,
                                vrows + slot0);
-                else if (z == 1)
-                    c->isa->zip_tile(out, c->out_plane, first, second, (int64_t)nv * vl, m, tnv, lanes + slot0);
             }
         }
     }
@@ -390,6 +388,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     /* K in chunks: partial sums of all but the last chunk go to a contiguous scratch tile
      * per (tile, channel block), laid out [MR][NV][VL]; the last chunk writes the output. */
     ct_igemm_args args;
+    args.zip_first = NULL;
     const int64_t ntaps = ph->ntaps;
     const int64_t ci_chunk = rp->ci_chunk;
     const int64_t ncb = cb1 - cb0, tile_floats = (int64_t)mr * nv * vl;

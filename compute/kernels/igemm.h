@@ -37,6 +37,11 @@ typedef struct ct_igemm_args {
     int64_t out_cstride;        /* output elements between channels */
     int64_t out_xstride;        /* output elements between consecutive pixels of a vector */
     const float *bias;          /* M biases or NULL; read only when acc[0] is NULL */
+    /* Non-NULL: this is the second x-phase of a stride-2 pair, and zip_first the first's tile
+     * ([MR][NV][VL], channels zip_cstride apart): out[v] + m * out_cstride receives the two
+     * interleaved, the first's element j at 2j and this one's at 2j + 1, for j < lanes[v]. */
+    const float *zip_first;
+    int64_t zip_cstride;
     int prefetch;               /* 1: the input panel is cold, prefetch it ahead */
     int prefetch_out;           /* 1: out is the output tensor: fetch its lines before the K loop */
     /* 0: all K terms. Otherwise K is channels of `taps` terms each, and only each channel's
@@ -66,11 +71,6 @@ typedef struct ct_isa_config {
     ct_igemm_ukernel ukernel[CT_KERNEL_SHAPES][CT_NV_MAX];
     const char *algorithm[CT_KERNEL_SHAPES]; /* "phase_igemm_4x3__avx2": the plan's name */
     const char *col_algorithm[CT_KERNEL_SHAPES]; /* "gemm_col2im_4x3__avx2" (colrun.c) */
-    /* The outputs of two x-phases of a stride-2 layer, computed into scratch tiles a and b
-     * ([MR][NV][VL], channels tile_cstride apart), interleaved into out[v] + m * out_cstride:
-     * a's element j at 2j, b's at 2j + 1, for j < lanes[v]. */
-    void (*zip_tile)(float *const *out, int64_t out_cstride, const float *a, const float *b, int64_t tile_cstride,
-                     int m, int nv, const int *lanes);
     /* col2im's row operations (colrun.c): dst[i] += src[i] for i < n; and the n outputs
      * dst[2j] = even[j], dst[2j + 1] = odd[j] of a stride-2 row. */
     void (*add_row)(float *restrict dst, const float *restrict src, int64_t n);

@@ -60,7 +60,6 @@ typedef float ct_vf_unaligned __attribute__((vector_size(CT_VL * sizeof(float)),
 #define CT_ZIP_GLUE_(base, isa) base##__##isa
 #define CT_ZIP_GLUE(base, isa) CT_ZIP_GLUE_(base, isa)
 #define CT_ZIP_STORE CT_ZIP_GLUE(ct_f32_zip_store, CT_ISA)
-#define CT_ZIP_TILE CT_ZIP_GLUE(ct_f32_zip_tile, CT_ISA)
 
 /* The zip and store of one vector of each phase: a and b hold VL floats, the first n valid,
  * zipped to dst[at], dst[at + 1], ..; only the part inside [0, out_len) is stored. */
@@ -82,19 +81,6 @@ static void CT_ZIP_STORE(const float *a, const float *b, float *dst, int64_t at,
         end = out_len;
     for (int64_t i = at + from; i < end; i++) /* a few floats: no library call */
         dst[i] = tmp[i - at];
-}
-
-/* The two x-phases of a stride-2 tile, each computed into a scratch tile laid out like the
- * kernels' partial sums (channel m, vector v at m * tile_cstride + v * VL, all VL floats
- * written): element j of a's vector goes to output 2j and b's to 2j + 1 from out[v], so a
- * whole vector pair leaves as two contiguous vector stores instead of 2 * VL scalar ones. */
-static void CT_ZIP_TILE(float *const *out, int64_t out_cstride, const float *a, const float *b,
-                        int64_t tile_cstride, int m, int nv, const int *lanes)
-{
-    for (int i = 0; i < m; i++)
-        for (int v = 0; v < nv; v++)
-            CT_ZIP_STORE(a + i * tile_cstride + v * CT_VL, b + i * tile_cstride + v * CT_VL, out[v] + i * out_cstride,
-                         0, lanes[v], 2 * (int64_t)lanes[v]);
 }
 
 #define CT_ADD_ROW CT_ZIP_GLUE(ct_f32_add_row, CT_ISA)
@@ -436,7 +422,6 @@ const ct_isa_config CT_ISA_CONFIG = {
 #if CT_VL == 16
     .rows8 = &CT_ISA_ROWS8,
 #endif
-    .zip_tile = CT_ZIP_TILE,
     .add_row = CT_ADD_ROW,
     .copy_rows = CT_COPY_ROWS,
     .zip_row = CT_ZIP_ROW,

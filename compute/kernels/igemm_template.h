@@ -104,6 +104,26 @@ void CT_KNAME(const ct_igemm_args *restrict args)
         CT_K_STEP();
     }
 
+    if (args->zip_first) { /* whole vector pairs as two stores, no scratch tile for this phase */
+#pragma GCC unroll 16
+        for (int v = 0; v < CT_NV; v++) {
+            const int lanes = args->lanes[v];
+            for (int m = 0; m < m_valid && lanes > 0; m++) {
+                const ct_vf first = *(const ct_vf_unaligned *)(args->zip_first + m * args->zip_cstride + v * CT_VL);
+                float *dst = args->out[v] + m * args->out_cstride;
+                if (lanes == CT_VL) {
+                    *(ct_vf_unaligned *)dst = CT_ZIP_LO(first, acc[m][v]);
+                    *(ct_vf_unaligned *)(dst + CT_VL) = CT_ZIP_HI(first, acc[m][v]);
+                } else {
+                    float a[CT_VL], b[CT_VL];
+                    memcpy(a, &first, sizeof a);
+                    memcpy(b, &acc[m][v], sizeof b);
+                    CT_ZIP_STORE(a, b, dst, 0, lanes, 2 * (int64_t)lanes);
+                }
+            }
+        }
+        return;
+    }
 #pragma GCC unroll 16
     for (int v = 0; v < CT_NV; v++) {
         const int lanes = args->lanes[v];
