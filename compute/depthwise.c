@@ -153,21 +153,22 @@ typedef struct dw_quad {
     int64_t rows;     /* row pairs: each group's rows */
 } dw_quad;
 
-/* Places the taps of one phase of a pair (slot 0: the even zipped outputs, 1: the odd) in the
- * window: tap (ty, tx) at row + a, column + b. Returns 0 when one lies outside its 2x2 block. */
-static int dw_quad_place(const run_ctx *c, const dw_group *gr, const run_phase *rp, const ct_phase *ph,
-                         const float *w, int lower, int slot, dw_quad *q)
+/* The phase of a pair in zipped slot `slot` (0: the even outputs): phase p, unless the
+ * padding is odd. */
+static int dw_slot_is_p(const dw_group *gr, int slot)
 {
-    const int64_t sh = slot == 0 ? gr->sh_f : gr->sh_s;
-    for (int64_t t = 0; t < ph->ntaps; t++) {
-        const int64_t *tt = ph->tap_t + t * 3;
-        const int64_t a = rp->qmin[1] - tt[1] - c->org[1] - q->row - lower;
-        const int64_t b = gr->ilo + sh - tt[2] - c->org[2] - q->col - slot;
-        if (tt[0] != 0 || a < 0 || a > 1 || b < 0 || b > 1)
-            return 0;
-        q->w[(lower * 2 + slot) * 4 + a * 2 + b] += w[t * c->plan->mr];
-    }
-    return 1;
+    return (slot == 0) == !gr->odd;
+}
+
+/* Where tap t of a pair's slot reads (the quad's lower pair when `lower`), as the corner of
+ * the window that would hold it at (0, 0): a padded row of slice 0 and a column. */
+static void dw_quad_tap(const run_ctx *c, const dw_group *gr, int lower, int slot, int64_t t, int64_t *row,
+                        int64_t *col)
+{
+    const int is_p = dw_slot_is_p(gr, slot);
+    const int64_t *tt = (is_p ? gr->ph : gr->qh)->tap_t + t * 3;
+    *row = (is_p ? gr->rp : gr->rq)->qmin[1] - tt[1] - c->org[1] - lower;
+    *col = gr->ilo + (slot == 0 ? gr->sh_f : gr->sh_s) - tt[2] - c->org[2] - slot;
 }
 
 /* Whether groups g and h make a quad: stride 2 in y and x, both aligned pairs of the same
@@ -188,37 +189,37 @@ static int dw_quad_init(const run_ctx *c, const dw_group *g, const dw_group *h, 
     q->upper = gy < hy ? g : h;
     q->lower = gy < hy ? h : g;
     q->rows = g->rp->count[1];
-    /* the window's corner: the upper pair's lowest row and the even slot's lowest column */
-    q->row = INT64_MAX;
-    q->col = INT64_MAX;
-    for (int lower = 0; lower < 2; lower++) {
-        const dw_group *gr = lower ? q->lower : q->upper;
-        for (int slot = 0; slot < 2; slot++) {
-            const ct_phase *ph = (slot == 0) == !gr->odd ? gr->ph : gr->qh;
-            const run_phase *rp = (slot == 0) == !gr->odd ? gr->rp : gr->rq;
-            const int64_t sh = slot == 0 ? gr->sh_f : gr->sh_s;
-            for (int64_t t = 0; t < ph->ntaps; t++) {
-                const int64_t *tt = ph->tap_t + t * 3;
-                const int64_t row = rp->qmin[1] - tt[1] - c->org[1] - lower, col = gr->ilo + sh - tt[2] - c->org[2] - slot;
-                q->row = row < q->row ? row : q->row;
-                q->col = col < q->col ? col : q->col;
-            }
-        }
-    }
     /* Every window position must be a tap of its phase: a zero weight standing in for a
      * missing tap would still read its input (an inf there would make a NaN), and from
      * outside the rows and columns the pair kernels read (k = 3: uninitialized scratch). */
     if (g->ph->ntaps + g->qh->ntaps + h->ph->ntaps + h->qh->ntaps != 16)
         return 0; /* then each phase's taps fill its 2x2 block, or one lands outside it */
+    /* the window's corner: the upper pair's lowest row and the even slot's lowest column */
+    q->row = INT64_MAX;
+    q->col = INT64_MAX;
+    for (int k = 0; k < 4; k++) { /* k = lower * 2 + slot */
+        const dw_group *gr = k / 2 ? q->lower : q->upper;
+        for (int64_t t = 0; t < (dw_slot_is_p(gr, k % 2) ? gr->ph : gr->qh)->ntaps; t++) {
+            int64_t row, col;
+            dw_quad_tap(c, gr, k / 2, k % 2, t, &row, &col);
+            q->row = row < q->row ? row : q->row;
+            q->col = col < q->col ? col : q->col;
+        }
+    }
+    /* each tap (ty, tx) at window row + a, column + b of its slot's 2x2 block */
     memset(q->w, 0, sizeof q->w);
-    for (int lower = 0; lower < 2; lower++) {
-        const dw_group *gr = lower ? q->lower : q->upper;
-        const int first_is_p = !gr->odd; /* slot 0 is phase p unless the padding is odd */
-        if (!dw_quad_place(c, gr, first_is_p ? gr->rp : gr->rq, first_is_p ? gr->ph : gr->qh,
-                           first_is_p ? gr->w : gr->w1, lower, 0, q) ||
-            !dw_quad_place(c, gr, first_is_p ? gr->rq : gr->rp, first_is_p ? gr->qh : gr->ph,
-                           first_is_p ? gr->w1 : gr->w, lower, 1, q))
-            return 0;
+    for (int k = 0; k < 4; k++) {
+        const dw_group *gr = k / 2 ? q->lower : q->upper;
+        const int is_p = dw_slot_is_p(gr, k % 2);
+        const ct_phase *ph = is_p ? gr->ph : gr->qh;
+        for (int64_t t = 0; t < ph->ntaps; t++) {
+            int64_t row, col;
+            dw_quad_tap(c, gr, k / 2, k % 2, t, &row, &col);
+            const int64_t a = row - q->row, b = col - q->col;
+            if (ph->tap_t[t * 3] != 0 || a < 0 || a > 1 || b < 0 || b > 1)
+                return 0;
+            q->w[k * 4 + a * 2 + b] += (is_p ? gr->w : gr->w1)[t * plan->mr];
+        }
     }
     return 1;
 }

@@ -135,7 +135,7 @@ typedef struct run_ctx {
     int64_t owned_images;
     int64_t zeroed_slots;              /* slots whose borders a previous run of the plan zeroed */
     int64_t pad_chunk;                 /* planes a thread claims at a time */
-    struct image_sync *sync;           /* per image; NULL for depthwise runs */
+    struct image_sync *sync;           /* per image (depthwise runs use only the item counts) */
     int64_t next_item;                 /* the item counter, taken atomically */
     run_phase *phases;
     int64_t tiles_per_block, cgroups;
