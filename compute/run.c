@@ -589,6 +589,20 @@ static int64_t plan_run(run_ctx *c, int nthreads)
         c->seg_w = tile_columns;
         c->ext[1] = ceil_div(c->ext[2] - c->lo[2], c->seg_w);
         c->ext[2] = c->seg_w + c->lo[2] + c->isa->vl;
+    } else if (!plan->depthwise && !c->flat) {
+        /* A row ends where the last vector of a phase row stops reading, often well before
+         * the VL spare columns above (a 16-wide row of vol_32_16 needs 18 columns, not 34):
+         * a 3-d image then fits L2. The bound is at most ext[2], so it cannot overflow. */
+        int64_t reach = 0;
+        for (int64_t p = 0; p < plan->nphases; p++) {
+            const run_phase *rp = &c->phases[p];
+            const int64_t tmin = plan->phases[p].tap_t[2]; /* x taps grow with k: the first reads farthest right */
+            const int64_t end = rp->qmin[2] - tmin - c->org[2] + rp->vpr * c->isa->vl;
+            if (rp->count[0] > 0 && end > reach)
+                reach = end;
+        }
+        if (reach > 0) /* else no phase has outputs: the token buffer stays */
+            c->ext[2] = reach;
     }
     if (c->flat) {
         /* every shift's copy of every plane, then a vector's reach past the last */
