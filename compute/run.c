@@ -303,9 +303,11 @@ static void run_zipped_block(const run_ctx *c, int64_t grp, int64_t p, int64_t t
                 for (int v = 0; v < tnv; v++) {
                     args.out[v] = zip_out ? optr[slot0 + v] + co0 * c->out_plane : (z == 0 ? first : second) + v * vl;
                     args.lanes[v] = zip_out ? lanes[slot0 + v] : vl;
-                    for (int i = 0; zip_out && i < m; i++) { /* the zip's lines, during the K loop */
-                        __builtin_prefetch(args.out[v] + i * c->out_plane, 1, 3);
-                        __builtin_prefetch(args.out[v] + i * c->out_plane + 2 * lanes[slot0 + v] - 1, 1, 3);
+                    /* the zip's lines, during both phases' K loops */
+                    float *zip_dst = c->flat ? NULL : optr[slot0 + v] + co0 * c->out_plane;
+                    for (int i = 0; z == 0 && zip_dst && i < m; i++) {
+                        __builtin_prefetch(zip_dst + i * c->out_plane, 1, 3);
+                        __builtin_prefetch(zip_dst + i * c->out_plane + 2 * lanes[slot0 + v] - 1, 1, 3);
                     }
                 }
                 args.m = m;
