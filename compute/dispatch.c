@@ -95,3 +95,22 @@ void ct__force_llc_bytes(int64_t bytes)
 {
     forced_llc = bytes;
 }
+
+static int64_t forced_l2; /* test hook: see ct__force_l2_bytes */
+
+int64_t ct__l2_bytes(void)
+{
+    if (forced_l2 > 0)
+        return forced_l2;
+    static int64_t l2;
+    if (l2 == 0) { /* a benign race, as above */
+        long size = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        l2 = size > 0 ? size : (int64_t)1 << 20;
+    }
+    return l2;
+}
+
+void ct__force_l2_bytes(int64_t bytes)
+{
+    forced_l2 = bytes;
+}

@@ -142,7 +142,7 @@ typedef struct run_ctx {
     int64_t items_per_image;           /* groups * tile blocks (of the largest phase) * cgroups */
     int64_t scratch_floats;            /* per thread: partial sums of one item's tiles */
     int64_t dw_row_floats;             /* depthwise: floats of a thread's row buffer */
-    int stream;                        /* depthwise: planes go out through stream_copy (large outputs) */
+    int stream;                        /* output stores bypass the cache (outputs larger than the L2s; depthwise: through stream_copy) */
     int64_t items;
     const float *x;
     float *y;

@@ -381,6 +381,52 @@ TEST(differential_300_layers_with_zipped_x_phases)
     x_stride_2 = 0;
 }
 
+/* Outputs of at least half the threads' L2 (forced down to nothing here) leave the kernels
+ * through stores that bypass the cache (run.c, c->stream): whole vectors at vector-aligned
+ * addresses, of zipped x-phase pairs and of unit-stride rows; the other vectors as usual.
+ * Layers whose output rows are whole vectors (16, 32 wide) and rows that end mid-vector,
+ * 2-d and 3-d, a partial channel block, two groups; the output on a line and off it; in every
+ * ISA this CPU has and in 16-float vectors, on 1 and 2 threads; then random zipped layers. */
+TEST(outputs_larger_than_the_l2s_are_stored_past_the_cache)
+{
+    ct__force_l2_bytes(1);
+    const char *isa[] = {"cpu", "vl16", "avx2", "generic"};
+    int compared = 0, configs = 0;
+    for (int config = 0; config < 8; config++) {
+        const char *name = isa[config / 2];
+        if (strcmp(name, "vl16") == 0)
+            ct__force_isa_config(&ct__isa_vl16);
+        else if (strcmp(name, "cpu") != 0 && !ct__force_isa(name))
+            continue;
+        configs++;
+        output_misalign = config % 2 ? 4 : 0;
+        for (int shape = 0; shape < 6; shape++) {
+            const int nd = shape == 2 ? 3 : 2, stride2 = shape < 4;
+            /* stride 2, 3x3, padding 1, output_padding 1: twice the input; stride 1, a dilated
+             * 3x3 with padding 2: the input's size */
+            const int64_t w = (int64_t[]){8, 16, 8, 20, 32, 40}[shape];
+            layer L = fixed_layer(nd, nd == 3 ? (ct_shape){5, {2, 5, 3, 4, w}} : (ct_shape){4, {2, 6, 5, w}},
+                                  nd == 3 ? (ct_shape){5, {5, 11, 3, 3, 3}} : (ct_shape){4, {6, 11 - 5 * (shape == 1), 3, 3}});
+            L.p.groups = shape == 1 ? 2 : 1;
+            for (int d = 0; d < nd; d++) {
+                L.p.stride[d] = stride2 ? 2 : 1;
+                L.p.dilation[d] = stride2 ? 1 : 2;
+                L.p.pads_begin[d] = L.p.pads_end[d] = stride2 ? 1 : 2;
+                L.p.output_padding[d] = stride2;
+            }
+            compared += compare_one(&L, 1 + shape % 2);
+        }
+        ct__force_isa(NULL);
+        ct__force_isa_config(NULL);
+    }
+    output_misalign = 0;
+    CHECK_INT_EQ(compared, 6 * configs);
+    x_stride_2 = 1;
+    run_random_widths(100, 0, 0, 0, 50);
+    x_stride_2 = 0;
+    ct__force_l2_bytes(0);
+}
+
 /* Layers with few output channels per group, which take the GEMM + col2im path when they
  * have more than one tap: every dim count and hyperparameter, bands of one image run by
  * several threads, pixel counts that end mid-vector, on every vector width. */

@@ -44,6 +44,10 @@ typedef struct ct_igemm_args {
     int64_t zip_cstride;
     int prefetch;               /* 1: the input panel is cold, prefetch it ahead */
     int prefetch_out;           /* 1: out is the output tensor: fetch its lines before the K loop */
+    /* 1: whole vectors (and zipped pairs) at vector-aligned out addresses are stored with
+     * non-temporal stores, which skip reading the lines first; the caller fences
+     * (stream_fence) before the output is read. */
+    int stream_out;
     /* 0: all K terms. Otherwise K is channels of `taps` terms each, and only each channel's
      * terms tap0 .. tap0 + tap_count - 1 are summed: a tile whose rows lie in the border
      * skips the taps that would read only zero padding. */
@@ -121,5 +125,12 @@ int64_t ct__llc_bytes(void);
 /* Test hook: ct__llc_bytes returns bytes from now on (0: the real size again), so tests can
  * take the streaming paths with small tensors. Not thread-safe. */
 void ct__force_llc_bytes(int64_t bytes);
+
+/* One core's L2 in bytes: sysconf's, 1 MiB when unknown. */
+int64_t ct__l2_bytes(void);
+
+/* Test hook: ct__l2_bytes returns bytes from now on (0: the real size again). Not
+ * thread-safe. */
+void ct__force_l2_bytes(int64_t bytes);
 
 #endif /* CT_COMPUTE_KERNELS_IGEMM_H */

@@ -111,7 +111,10 @@ void CT_KNAME(const ct_igemm_args *restrict args)
             for (int m = 0; m < m_valid && lanes > 0; m++) {
                 const ct_vf first = *(const ct_vf_unaligned *)(args->zip_first + m * args->zip_cstride + v * CT_VL);
                 float *dst = args->out[v] + m * args->out_cstride;
-                if (lanes == CT_VL) {
+                if (lanes == CT_VL && args->stream_out && (uintptr_t)dst % sizeof(ct_vf) == 0) {
+                    CT_STREAM(dst, CT_ZIP_LO(first, acc[m][v]));
+                    CT_STREAM(dst + CT_VL, CT_ZIP_HI(first, acc[m][v]));
+                } else if (lanes == CT_VL) {
                     *(ct_vf_unaligned *)dst = CT_ZIP_LO(first, acc[m][v]);
                     *(ct_vf_unaligned *)(dst + CT_VL) = CT_ZIP_HI(first, acc[m][v]);
                 } else {
@@ -133,7 +136,9 @@ void CT_KNAME(const ct_igemm_args *restrict args)
             if (m >= m_valid)
                 break;
             float *dst = args->out[v] + m * args->out_cstride;
-            if (lanes == CT_VL && args->out_xstride == 1) {
+            if (lanes == CT_VL && args->out_xstride == 1 && args->stream_out && (uintptr_t)dst % sizeof(ct_vf) == 0) {
+                CT_STREAM(dst, acc[m][v]);
+            } else if (lanes == CT_VL && args->out_xstride == 1) {
                 *(ct_vf_unaligned *)dst = acc[m][v];
             } else if (lanes == CT_VL) {
                 /* a whole strided vector: lanes go straight from the register, unrolled */
