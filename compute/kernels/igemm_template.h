@@ -104,53 +104,75 @@ void CT_KNAME(const ct_igemm_args *restrict args)
         CT_K_STEP();
     }
 
-    if (args->zip_first) { /* whole vector pairs as two stores, no scratch tile for this phase */
+    /* Every channel and vector whole: stores straight from the registers, fully unrolled
+     * (an acc[m][v] indexed by a loop bound only known at run time would live in memory,
+     * and the K loop's accumulators would be spilled to reach it). */
+    int whole = m_valid == CT_MR;
 #pragma GCC unroll 16
-        for (int v = 0; v < CT_NV; v++) {
-            const int lanes = args->lanes[v];
-            for (int m = 0; m < m_valid && lanes > 0; m++) {
+    for (int v = 0; v < CT_NV; v++)
+        whole &= args->lanes[v] == CT_VL;
+    const int stream = args->stream_out;
+    if (whole && args->zip_first) { /* whole vector pairs as two stores, no scratch tile for this phase */
+#pragma GCC unroll 16
+        for (int m = 0; m < CT_MR; m++)
+#pragma GCC unroll 16
+            for (int v = 0; v < CT_NV; v++) {
                 const ct_vf first = *(const ct_vf_unaligned *)(args->zip_first + m * args->zip_cstride + v * CT_VL);
                 float *dst = args->out[v] + m * args->out_cstride;
-                if (lanes == CT_VL && args->stream_out && (uintptr_t)dst % sizeof(ct_vf) == 0) {
+                if (stream && (uintptr_t)dst % sizeof(ct_vf) == 0) {
                     CT_STREAM(dst, CT_ZIP_LO(first, acc[m][v]));
                     CT_STREAM(dst + CT_VL, CT_ZIP_HI(first, acc[m][v]));
-                } else if (lanes == CT_VL) {
+                } else {
                     *(ct_vf_unaligned *)dst = CT_ZIP_LO(first, acc[m][v]);
                     *(ct_vf_unaligned *)(dst + CT_VL) = CT_ZIP_HI(first, acc[m][v]);
-                } else {
-                    float a[CT_VL], b[CT_VL];
-                    memcpy(a, &first, sizeof a);
-                    memcpy(b, &acc[m][v], sizeof b);
-                    CT_ZIP_STORE(a, b, dst, 0, lanes, 2 * (int64_t)lanes);
                 }
             }
-        }
         return;
     }
+    if (whole && args->out_xstride == 1) {
 #pragma GCC unroll 16
-    for (int v = 0; v < CT_NV; v++) {
-        const int lanes = args->lanes[v];
-        if (lanes == 0)
-            continue;
-        for (int m = 0; m < CT_MR; m++) {
-            if (m >= m_valid)
-                break;
-            float *dst = args->out[v] + m * args->out_cstride;
-            if (lanes == CT_VL && args->out_xstride == 1 && args->stream_out && (uintptr_t)dst % sizeof(ct_vf) == 0) {
-                CT_STREAM(dst, acc[m][v]);
-            } else if (lanes == CT_VL && args->out_xstride == 1) {
-                *(ct_vf_unaligned *)dst = acc[m][v];
-            } else if (lanes == CT_VL) {
-                /* a whole strided vector: lanes go straight from the register, unrolled */
-                const int64_t xs = args->out_xstride;
+        for (int m = 0; m < CT_MR; m++)
+#pragma GCC unroll 16
+            for (int v = 0; v < CT_NV; v++) {
+                float *dst = args->out[v] + m * args->out_cstride;
+                if (stream && (uintptr_t)dst % sizeof(ct_vf) == 0)
+                    CT_STREAM(dst, acc[m][v]);
+                else
+                    *(ct_vf_unaligned *)dst = acc[m][v];
+            }
+        return;
+    }
+    /* Strided rows and partial tiles: through a copy of the tile (constant indices keep the
+     * accumulators in registers up to here; a lane is a load from the copy, where from a
+     * register it would take shuffles). */
+    float tile[CT_MR][CT_NV][CT_VL];
+#pragma GCC unroll 16
+    for (int m = 0; m < CT_MR; m++)
+#pragma GCC unroll 16
+        for (int v = 0; v < CT_NV; v++)
+            *(ct_vf_unaligned *)tile[m][v] = acc[m][v];
+    if (whole) { /* strided rows, unrolled */
+        const int64_t xs = args->out_xstride;
+        for (int m = 0; m < CT_MR; m++)
+            for (int v = 0; v < CT_NV; v++) {
+                float *dst = args->out[v] + m * args->out_cstride;
 #pragma GCC unroll 16
                 for (int j = 0; j < CT_VL; j++)
-                    dst[j * xs] = acc[m][v][j];
+                    dst[j * xs] = tile[m][v][j];
+            }
+        return;
+    }
+    for (int v = 0; v < CT_NV; v++) {
+        const int lanes = args->lanes[v];
+        for (int m = 0; m < m_valid && lanes > 0; m++) {
+            float *dst = args->out[v] + m * args->out_cstride;
+            if (args->zip_first) {
+                const float *first = args->zip_first + m * args->zip_cstride + v * CT_VL;
+                CT_ZIP_STORE(first, tile[m][v], dst, 0, lanes, 2 * (int64_t)lanes);
             } else {
-                float tmp[CT_VL];
-                memcpy(tmp, &acc[m][v], sizeof tmp);
+                const int64_t xs = args->out_xstride;
                 for (int j = 0; j < lanes; j++)
-                    dst[j * args->out_xstride] = tmp[j];
+                    dst[j * xs] = tile[m][v][j];
             }
         }
     }
