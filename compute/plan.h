@@ -139,6 +139,7 @@ typedef struct run_ctx {
     int64_t next_item;                 /* the item counter, taken atomically */
     run_phase *phases;
     int64_t tiles_per_block, cgroups;
+    int64_t cb_step;                   /* channel blocks an item runs through every phase at a time */
     int64_t items_per_image;           /* groups * tile blocks (of the largest phase) * cgroups */
     int64_t scratch_floats;            /* per thread: partial sums of one item's tiles */
     int64_t dw_row_floats;             /* depthwise: floats of a thread's row buffer */

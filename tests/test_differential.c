@@ -427,6 +427,44 @@ TEST(outputs_larger_than_the_l2s_are_stored_past_the_cache)
     ct__force_l2_bytes(0);
 }
 
+/* Unzipped phases of a strided row run a few channel blocks at a time through every phase
+ * (run.c, cb_step): 1-d layers like a vocoder's (kernel 16, stride 8) with 75 output channels
+ * (10 blocks, the last partial) and two groups, one with more input channels than a K chunk
+ * (partial sums per channel block), and a 2-d layer with strides 3 and 5; in every ISA this
+ * CPU has and in 16-float vectors, on 1 and 2 threads. */
+TEST(strided_phases_run_a_few_channel_blocks_at_a_time)
+{
+    const char *isa[] = {"cpu", "vl16", "avx2"};
+    int compared = 0, configs = 0;
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(isa[i], "vl16") == 0)
+            ct__force_isa_config(&ct__isa_vl16);
+        else if (strcmp(isa[i], "cpu") != 0 && !ct__force_isa(isa[i]))
+            continue;
+        configs++;
+        for (int shape = 0; shape < 4; shape++) {
+            layer L;
+            if (shape < 3) { /* 1-d: cin 16, 16 in two groups, 1100 */
+                const int64_t cin = shape == 2 ? 1100 : 16, groups = shape == 1 ? 2 : 1;
+                L = fixed_layer(1, (ct_shape){3, {1 + shape % 2, cin, 37}}, (ct_shape){3, {cin, 75, 16}});
+                L.p.groups = groups;
+                L.ws.dims[1] = 75 - (groups - 1) * 35; /* 75 or 2 x 40 */
+                L.p.stride[0] = 8;
+                L.p.pads_begin[0] = L.p.pads_end[0] = 4;
+            } else {
+                L = fixed_layer(2, (ct_shape){4, {2, 6, 9, 11}}, (ct_shape){4, {6, 75, 4, 6}});
+                L.p.stride[0] = 3;
+                L.p.stride[1] = 5;
+                L.p.pads_begin[1] = L.p.pads_end[1] = 1;
+            }
+            compared += compare_one(&L, 1 + shape % 2);
+        }
+        ct__force_isa(NULL);
+        ct__force_isa_config(NULL);
+    }
+    CHECK_INT_EQ(compared, 4 * configs);
+}
+
 /* Layers with few output channels per group, which take the GEMM + col2im path when they
  * have more than one tap: every dim count and hyperparameter, bands of one image run by
  * several threads, pixel counts that end mid-vector, on every vector width. */
