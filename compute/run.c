@@ -715,7 +715,9 @@ static int64_t plan_run(run_ctx *c, int nthreads)
          * the time, unet_128_64 (16 MiB) 0.95x, dilated_64_64 (1 MiB) 0.93x; a 512 KiB
          * output was 1.01x. */
         const int64_t out_bytes = c->g.batch * plan->out_channels * c->out_plane * (int64_t)sizeof(float);
-        c->stream = out_bytes >= ct__l2_bytes() / 2 * nthreads;
+        /* only where the kernels store whole vectors: zipped pairs and unit-stride rows (the
+         * others keep their output prefetches) */
+        c->stream = out_bytes >= ct__l2_bytes() / 2 * nthreads && !c->flat && (zips || plan->stride[2] == 1);
         int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
         const int64_t tile_floats = (int64_t)plan->mr * plan->nv * c->isa->vl;
         c->scratch_floats = (c->tiles_per_block * cb_per_group + (zips ? 1 : 0)) * tile_floats;
