@@ -74,21 +74,27 @@ const char *ct_cpu_isa(void)
     return ct__isa_config()->name;
 }
 
-static int64_t forced_llc; /* test hook: see ct__force_llc_bytes */
+/* A cache size from sysconf, read once (a benign race: every thread computes the same value):
+ * `fallback` when unknown, at most `cap`; `forced` (a test hook's value) when set. */
+static int64_t cache_bytes(int64_t forced, int64_t *cached, int name, int64_t fallback, int64_t cap)
+{
+    if (forced > 0)
+        return forced;
+    if (*cached == 0) {
+        long size = sysconf(name);
+        *cached = size <= 0 ? fallback : size < cap ? size : cap;
+    }
+    return *cached;
+}
+
+static int64_t forced_llc, forced_l2; /* test hooks: see ct__force_llc_bytes, ct__force_l2_bytes */
 
 int64_t ct__llc_bytes(void)
 {
-    if (forced_llc > 0)
-        return forced_llc;
+    /* Virtual machines may report the host's whole L3 (256 MiB here); a core complex shares
+     * at most 32 MiB on current x86 parts, so no more is counted (also when unknown). */
     static int64_t llc;
-    if (llc == 0) { /* a benign race: every thread computes the same value */
-        /* Virtual machines may report the host's whole L3 (256 MiB here); a core complex
-         * shares at most 32 MiB on current x86 parts, so no more is counted. */
-        const int64_t cap = (int64_t)32 << 20;
-        long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-        llc = l3 > 0 && l3 < cap ? l3 : cap;
-    }
-    return llc;
+    return cache_bytes(forced_llc, &llc, _SC_LEVEL3_CACHE_SIZE, (int64_t)32 << 20, (int64_t)32 << 20);
 }
 
 void ct__force_llc_bytes(int64_t bytes)
@@ -96,18 +102,10 @@ void ct__force_llc_bytes(int64_t bytes)
     forced_llc = bytes;
 }
 
-static int64_t forced_l2; /* test hook: see ct__force_l2_bytes */
-
 int64_t ct__l2_bytes(void)
 {
-    if (forced_l2 > 0)
-        return forced_l2;
     static int64_t l2;
-    if (l2 == 0) { /* a benign race, as above */
-        long size = sysconf(_SC_LEVEL2_CACHE_SIZE);
-        l2 = size > 0 ? size : (int64_t)1 << 20;
-    }
-    return l2;
+    return cache_bytes(forced_l2, &l2, _SC_LEVEL2_CACHE_SIZE, (int64_t)1 << 20, INT64_MAX);
 }
 
 void ct__force_l2_bytes(int64_t bytes)

@@ -304,11 +304,12 @@ static void run_zipped_block(const run_ctx *c, int64_t grp, int64_t p, int64_t t
                 for (int v = 0; v < tnv; v++) {
                     args.out[v] = zip_out ? optr[slot0 + v] + co0 * c->out_plane : (z == 0 ? first : second) + v * vl;
                     args.lanes[v] = zip_out ? lanes[slot0 + v] : vl;
-                    /* the zip's lines, during both phases' K loops */
-                    float *zip_dst = c->flat ? NULL : optr[slot0 + v] + co0 * c->out_plane;
-                    for (int i = 0; z == 0 && zip_dst && !c->stream && i < m; i++) {
-                        __builtin_prefetch(zip_dst + i * c->out_plane, 1, 3);
-                        __builtin_prefetch(zip_dst + i * c->out_plane + 2 * lanes[slot0 + v] - 1, 1, 3);
+                    if (z == 0 && !c->flat && !c->stream) { /* the zip's lines, during both phases' K loops */
+                        const float *zip_dst = optr[slot0 + v] + co0 * c->out_plane;
+                        for (int i = 0; i < m; i++) {
+                            __builtin_prefetch(zip_dst + i * c->out_plane, 1, 3);
+                            __builtin_prefetch(zip_dst + i * c->out_plane + 2 * lanes[slot0 + v] - 1, 1, 3);
+                        }
                     }
                 }
                 args.stream_out = zip_out && c->stream;
@@ -685,12 +686,12 @@ static int64_t plan_run(run_ctx *c, int nthreads)
     /* Unzipped phases of a strided row store every stride[2]-th output: all the phases of a
      * tile block write into the same lines. A few channel blocks at a time through every
      * phase keep those lines in L1 between the phases' stores (hifigan_512_256, stride 8:
-     * 4 blocks, 48 KiB of lines, 0.96x the time of all 32 per phase). */
+     * 4 blocks, 48 KiB of lines, 0.95x the time of all 32 per phase). */
     c->cb_step = plan->cblocks;
     if (!zips && !c->flat && plan->stride[2] > 1 && plan->nphases > 1) {
         int64_t line_bytes; /* a channel block's span of lines; strides may be near INT64_MAX */
-        const int64_t tile_bytes = c->tiles_per_block * plan->mr * plan->nv * c->isa->vl * (int64_t)sizeof(float);
-        c->cb_step = ct__mul(tile_bytes, plan->stride[2], &line_bytes) && OUT_LINES_BYTES / line_bytes > 1
+        const int64_t block_out_bytes = c->tiles_per_block * plan->mr * plan->nv * c->isa->vl * (int64_t)sizeof(float);
+        c->cb_step = ct__mul(block_out_bytes, plan->stride[2], &line_bytes) && OUT_LINES_BYTES / line_bytes > 1
                          ? OUT_LINES_BYTES / line_bytes
                          : 1;
     }
@@ -709,14 +710,13 @@ static int64_t plan_run(run_ctx *c, int nthreads)
             return -1;
     } else {
         /* An output at least half the threads' L2 would be evicted before anyone read it
-         * from there: its whole vectors go out with stores that bypass the cache, which
-         * skip fetching every line before writing it. With two threads writing, those
-         * fetches cost: in separate binaries streaming took vol_32_16 (4 MiB out) 0.89x
-         * the time, unet_128_64 (16 MiB) 0.95x, dilated_64_64 (1 MiB) 0.93x; a 512 KiB
-         * output was 1.01x. */
+         * from there: where the kernels store whole vectors (zipped pairs and unit-stride
+         * rows; the others keep their output prefetches), they go out with stores that
+         * bypass the cache, which skip fetching every line before writing it. With two
+         * threads writing, those fetches cost: in separate binaries streaming took vol_32_16
+         * (4 MiB out) 0.93x the time, unet_128_64 (16 MiB) 0.93x, dilated_64_64 (1 MiB)
+         * 0.96x; a 512 KiB output was 1.01x. */
         const int64_t out_bytes = c->g.batch * plan->out_channels * c->out_plane * (int64_t)sizeof(float);
-        /* only where the kernels store whole vectors: zipped pairs and unit-stride rows (the
-         * others keep their output prefetches) */
         c->stream = out_bytes >= ct__l2_bytes() / 2 * nthreads && !c->flat && (zips || plan->stride[2] == 1);
         int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
         const int64_t tile_floats = (int64_t)plan->mr * plan->nv * c->isa->vl;

@@ -170,11 +170,23 @@ done:
 
 extern const ct_isa_config ct__isa_vl16; /* tests/isa_vl16.c */
 
+/* Plans created from now on use the named ISA: "default" (the CPU's choice), "vl16" (the
+ * 16-float template for plain x86-64) or one of ct__force_isa's names. Returns 0 when this
+ * CPU lacks it; ct__force_isa(NULL) goes back to the default. */
+static int use_isa(const char *name)
+{
+    if (strcmp(name, "default") == 0)
+        return ct__force_isa(NULL);
+    if (strcmp(name, "vl16") == 0) {
+        ct__force_isa_config(&ct__isa_vl16);
+        return 1;
+    }
+    return ct__force_isa(name);
+}
+
 static void run_random(const char *isa, int want)
 {
-    if (strcmp(isa, "vl16") == 0) {
-        ct__force_isa_config(&ct__isa_vl16);
-    } else if (!ct__force_isa(isa)) {
+    if (!use_isa(isa)) {
         printf("  (%s not supported by this CPU: skipped)\n", isa);
         return;
     }
@@ -322,9 +334,7 @@ TEST(border_tiles_skip_the_taps_that_read_only_padding)
 {
     const char *isas[] = {"default", "generic", "avx2", "avx512", "avx512_ymm", "vl16"};
     for (int i = 0; i < 6; i++) {
-        if (strcmp(isas[i], "vl16") == 0)
-            ct__force_isa_config(&ct__isa_vl16);
-        else if (strcmp(isas[i], "default") != 0 && !ct__force_isa(isas[i]))
+        if (!use_isa(isas[i]))
             continue;
         for (int kind = 0; kind < 4; kind++) {
             layer L;
@@ -359,7 +369,6 @@ TEST(border_tiles_skip_the_taps_that_read_only_padding)
             CHECK(compare_one(&L, 1 + kind % 2));
         }
         ct__force_isa(NULL);
-        ct__force_isa_config(NULL);
     }
 }
 
@@ -390,13 +399,10 @@ TEST(differential_300_layers_with_zipped_x_phases)
 TEST(outputs_larger_than_the_l2s_are_stored_past_the_cache)
 {
     ct__force_l2_bytes(1);
-    const char *isa[] = {"cpu", "vl16", "avx2", "generic"};
+    const char *isa[] = {"default", "vl16", "avx2", "generic"};
     int compared = 0, configs = 0;
     for (int config = 0; config < 8; config++) {
-        const char *name = isa[config / 2];
-        if (strcmp(name, "vl16") == 0)
-            ct__force_isa_config(&ct__isa_vl16);
-        else if (strcmp(name, "cpu") != 0 && !ct__force_isa(name))
+        if (!use_isa(isa[config / 2]))
             continue;
         configs++;
         output_misalign = config % 2 ? 4 : 0;
@@ -417,7 +423,6 @@ TEST(outputs_larger_than_the_l2s_are_stored_past_the_cache)
             compared += compare_one(&L, 1 + shape % 2);
         }
         ct__force_isa(NULL);
-        ct__force_isa_config(NULL);
     }
     output_misalign = 0;
     CHECK_INT_EQ(compared, 6 * configs);
@@ -434,12 +439,10 @@ TEST(outputs_larger_than_the_l2s_are_stored_past_the_cache)
  * CPU has and in 16-float vectors, on 1 and 2 threads. */
 TEST(strided_phases_run_a_few_channel_blocks_at_a_time)
 {
-    const char *isa[] = {"cpu", "vl16", "avx2"};
+    const char *isa[] = {"default", "vl16", "avx2"};
     int compared = 0, configs = 0;
     for (int i = 0; i < 3; i++) {
-        if (strcmp(isa[i], "vl16") == 0)
-            ct__force_isa_config(&ct__isa_vl16);
-        else if (strcmp(isa[i], "cpu") != 0 && !ct__force_isa(isa[i]))
+        if (!use_isa(isa[i]))
             continue;
         configs++;
         for (int shape = 0; shape < 4; shape++) {
@@ -460,7 +463,6 @@ TEST(strided_phases_run_a_few_channel_blocks_at_a_time)
             compared += compare_one(&L, 1 + shape % 2);
         }
         ct__force_isa(NULL);
-        ct__force_isa_config(NULL);
     }
     CHECK_INT_EQ(compared, 4 * configs);
 }
