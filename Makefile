@@ -97,7 +97,7 @@ bench: $(BUILD)/ctbench
 # libFuzzer harnesses (tests/fuzz/) for every parser and the compute validation, built with
 # clang + ASan + UBSan (OpenMP off: the same code runs serially); each runs FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
-FUZZERS = json_request npy multipart params oip
+FUZZERS = json_request npy multipart params oip raw layer
 fuzz:
 	@scripts/deps.sh clang libclang-rt-14-dev
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPENMP= OPT=-O1 \

@@ -128,6 +128,17 @@ int ct_form_parse_request(const char *content_type, const char *body, size_t len
 /* Parses "1,4,5,5" (an X-Tensor-Shape header) into a shape. 0 or -1. */
 int ct_parse_shape_header(const char *value, ct_shape *shape, ct_api_error *err);
 
+/* Parses a byte-count header (Inference-Header-Content-Length): decimal digits only, no
+ * sign, no overflow. name is the header's, for the message. 0 or -1. */
+int ct_parse_length_header(const char *name, const char *value, long long *out, ct_api_error *err);
+
+/* A raw float32 body with its shape in X-Tensor-Shape: the shape must be within
+ * limits->max_elements and its byte size (checked arithmetic) must equal body->len exactly.
+ * On success body's bytes become out's data (body is left empty, out owns them); on
+ * failure body is untouched. part names the tensor in messages. 0 or -1. */
+int ct_raw_take_tensor(ct_buffer *body, const char *shape_header, const ct_api_limits *limits, const char *part, ct_tensor *out,
+                       ct_api_error *err);
+
 /* Runs req (which has an input) with a plan built for it; *out gets a new tensor. 0 or -1. */
 int ct_api_execute(const ct_request *req, int nthreads, ct_tensor *out, ct_api_error *err);
 

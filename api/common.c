@@ -56,6 +56,8 @@ int ct_buffer_reserve(ct_buffer *b, size_t extra)
 
 int ct_buffer_append(ct_buffer *b, const void *data, size_t len)
 {
+    if (len == 0)
+        return 0; /* an empty buffer has no data pointer to offset */
     if (ct_buffer_reserve(b, len) != 0)
         return -1;
     memcpy(b->data + b->len, data, len);
@@ -67,31 +69,4 @@ void ct_buffer_free(ct_buffer *b)
 {
     free(b->data);
     *b = (ct_buffer){0};
-}
-
-int ct_parse_shape_header(const char *value, ct_shape *shape, ct_api_error *err)
-{
-    shape->rank = 0;
-    const char *p = value;
-    if (!p || !*p)
-        return ct_api_fail(err, 400, "missing_shape", "X-Tensor-Shape: the header is required for a raw float32 body (e.g. \"1,2,3,3\")");
-    for (;;) {
-        while (*p == ' ')
-            p++;
-        char *end;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || v < 0)
-            return ct_api_fail(err, 400, "invalid_shape", "X-Tensor-Shape: \"%s\" must be comma-separated non-negative integers", value);
-        if (shape->rank == CT_MAX_RANK)
-            return ct_api_fail(err, 400, "invalid_rank", "X-Tensor-Shape: at most %d dims are supported", CT_MAX_RANK);
-        shape->dims[shape->rank++] = v;
-        p = end;
-        while (*p == ' ')
-            p++;
-        if (*p == '\0')
-            return 0;
-        if (*p != ',')
-            return ct_api_fail(err, 400, "invalid_shape", "X-Tensor-Shape: \"%s\" must be comma-separated non-negative integers", value);
-        p++;
-    }
 }

@@ -14,12 +14,12 @@ int ct_api_execute_plan(const ct_plan *plan, const ct_tensor *input, int nthread
         ct_api_error_from_status(st, msg, err);
         return -1;
     }
-    int64_t n = ct_shape_elements(&out->shape);
+    int64_t bytes = ct_shape_bytes(&out->shape, sizeof(float)); /* fits: the plan checked it */
     /* on a cache line: the depthwise path writes large outputs past the cache in whole lines */
     void *data = NULL;
-    out->data = posix_memalign(&data, 64, sizeof(float) * (size_t)(n > 0 ? n : 1)) == 0 ? data : NULL;
+    out->data = bytes >= 0 && posix_memalign(&data, 64, (size_t)(bytes > 0 ? bytes : 1)) == 0 ? data : NULL;
     if (!out->data)
-        return ct_api_fail(err, 503, "out_of_memory", "output: out of memory for %lld elements", (long long)n);
+        return ct_api_fail(err, 503, "out_of_memory", "output: out of memory for %lld bytes", (long long)bytes);
     st = ct_plan_run(plan, &input->shape, input->data, out->data, nthreads, msg, sizeof msg);
     if (st != CT_OK) {
         ct_tensor_free(out);

@@ -100,7 +100,7 @@ int ct_npy_parse(const char *buf, size_t len, const ct_api_limits *limits, const
         return ct_api_fail(err, 400, "invalid_npy", "%s: the .npy data is %zu bytes but shape and dtype need %llu", part, payload,
                            (unsigned long long)count * elem);
     out->shape = shape;
-    out->data = malloc(sizeof(float) * (size_t)(count ? count : 1));
+    out->data = malloc((size_t)ct_shape_bytes(&shape, sizeof(float)) + 1); /* count <= payload / elem: fits */
     if (!out->data)
         return ct_api_fail(err, 503, "out_of_memory", "%s: out of memory", part);
     const char *src = buf + start + hlen;
@@ -143,10 +143,10 @@ int ct_npy_write(const ct_shape *shape, const float *data, ct_buffer *out)
 {
     char header[256];
     size_t hlen = ct_npy_header(shape, header);
-    int64_t count = ct_shape_elements(shape);
-    if (count < 0 || ct_buffer_reserve(out, hlen + (size_t)count * 4) != 0)
+    int64_t bytes = ct_shape_bytes(shape, sizeof(float));
+    if (bytes < 0 || (uint64_t)bytes > SIZE_MAX - hlen || ct_buffer_reserve(out, hlen + (size_t)bytes) != 0)
         return -1;
     ct_buffer_append(out, header, hlen);
-    ct_buffer_append(out, data, (size_t)count * 4);
+    ct_buffer_append(out, data, (size_t)bytes);
     return 0;
 }

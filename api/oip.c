@@ -113,9 +113,10 @@ static int take_binary(ct_oip_input *in, char *bin, size_t bin_len, size_t *offs
 {
     int64_t n = ct_shape_elements(&in->shape);
     size_t elem = strcmp(in->datatype, "FP64") == 0 ? 8 : 4;
-    if ((uint64_t)size != (uint64_t)n * elem)
-        return ct_api_fail(err, 400, "invalid_input", "input '%s': binary_data_size %lld, but shape and %s need %llu bytes", in->name, size,
-                           in->datatype, (unsigned long long)n * elem);
+    int64_t need = ct_shape_bytes(&in->shape, elem);
+    if (need < 0 || size != need)
+        return ct_api_fail(err, 400, "invalid_input", "input '%s': binary_data_size %lld, but shape and %s need %lld bytes", in->name, size,
+                           in->datatype, (long long)need);
     if ((uint64_t)size > bin_len - *offset)
         return ct_api_fail(err, 400, "invalid_input", "input '%s': the body ends before its %lld binary bytes", in->name, size);
     char *src = bin + *offset;
@@ -125,7 +126,7 @@ static int take_binary(ct_oip_input *in, char *bin, size_t bin_len, size_t *offs
         in->owned = 0;
         return 0;
     }
-    in->data = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    in->data = malloc((size_t)ct_shape_bytes(&in->shape, sizeof(float)) + 1); /* need fits, so this does */
     if (!in->data)
         return ct_api_fail(err, 503, "out_of_memory", "out of memory");
     in->owned = 1;
@@ -217,13 +218,13 @@ static int request_member(ct_json_scan *s, const char *key, void *ctx, ct_api_er
     return ct_scan_skip_value(s, &from, &to, err);
 }
 
-int ct_oip_parse(char *body, size_t len, long header_len, const ct_api_limits *limits, ct_oip_request *req, ct_api_error *err)
+int ct_oip_parse(char *body, size_t len, long long header_len, const ct_api_limits *limits, ct_oip_request *req, ct_api_error *err)
 {
     memset(req, 0, sizeof *req);
     req->output_requested = 1;
     size_t json_len = header_len >= 0 ? (size_t)header_len : len;
     if (header_len >= 0 && (size_t)header_len > len)
-        return ct_api_fail(err, 400, "invalid_header", "Inference-Header-Content-Length %ld is larger than the body (%zu bytes)", header_len, len);
+        return ct_api_fail(err, 400, "invalid_header", "Inference-Header-Content-Length %lld is larger than the body (%zu bytes)", header_len, len);
     ct_json_scan s = {.start = body, .p = body, .end = body + json_len, .max_depth = limits->max_json_depth > 0 ? limits->max_json_depth : 64};
     long long sizes[CT_OIP_MAX_INPUTS];
     request_ctx c = {req, limits, sizes, 0};
@@ -296,7 +297,7 @@ int ct_oip_write_response(const char *model, const char *version, const ct_oip_r
     for (int i = 0; i < out->shape.rank; i++)
         used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%lld", i ? "," : "", (long long)out->shape.dims[i]);
     char part[512];
-    int64_t bytes = 4 * ct_shape_elements(&out->shape);
+    int64_t bytes = ct_shape_bytes(&out->shape, sizeof(float));
     if (!req->output_requested) {
         snprintf(part, sizeof part, ",\"outputs\":[]}");
         return rc | ct_buffer_append(json, part, strlen(part));

@@ -32,7 +32,7 @@ typedef struct ct_oip_request {
  * in input order, each input naming its size in parameters.binary_data_size. body must stay
  * alive while the request is used: 4-byte-aligned FP32 binary tensors are used in place
  * (others are copied once). 0, or -1 with err. */
-int ct_oip_parse(char *body, size_t len, long header_len, const ct_api_limits *limits, ct_oip_request *req,
+int ct_oip_parse(char *body, size_t len, long long header_len, const ct_api_limits *limits, ct_oip_request *req,
                  ct_api_error *err);
 void ct_oip_request_free(ct_oip_request *req);
 

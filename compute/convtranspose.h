@@ -104,8 +104,15 @@ typedef struct ct_shape {
     int64_t dims[CT_MAX_RANK];
 } ct_shape;
 
-/* Number of elements of a shape, or -1 when the product overflows int64. */
+/* Number of elements of a shape, or -1 when a dim is negative or the product overflows
+ * int64. */
 int64_t ct_shape_elements(const ct_shape *shape);
+
+/* Bytes of a dense tensor of this shape with elem_size-byte elements, or -1 when a dim is
+ * negative or the size does not fit int64 (nor so size_t). Every byte size derived from a
+ * client's shape goes through here: a bare count * sizeof(float) can wrap to a small
+ * number that then "matches" a short buffer. */
+int64_t ct_shape_bytes(const ct_shape *shape, size_t elem_size);
 
 /* Opaque compiled layer: validated hyperparameters and weights packed for the kernels.
  * Create with ct_plan_create, free with ct_plan_destroy. */

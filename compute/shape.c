@@ -194,6 +194,10 @@ ct_status ct__resolve_geometry(const ct_params *p, const ct_shape *w, const ct_s
             return ct__fail(msg, cap, CT_E_SHAPE, "input: dimension %d is %lld; channel and spatial sizes must be positive (input of size %s)",
                             i + (g->batched ? 1 : 0), (long long)xs[i], format_shape(b1, sizeof b1, x));
     }
+    /* The caller holds the input as elements * sizeof(float) bytes: a shape whose byte size
+     * overflows names no buffer that could exist, so nothing may index it. */
+    if (ct_shape_bytes(x, sizeof(float)) < 0)
+        return ct__fail(msg, cap, CT_E_OVERFLOW, "input: the byte size of input of size %s overflows", format_shape(b1, sizeof b1, x));
     if (xs[0] != w->dims[0])
         return ct__fail(msg, cap, CT_E_WEIGHT_SHAPE,
                         "input: given transposed=1, weight of size %s, expected input%s to have %lld channels, but got %lld channels instead",

@@ -50,6 +50,14 @@ int64_t ct_shape_elements(const ct_shape *shape)
     return n;
 }
 
+int64_t ct_shape_bytes(const ct_shape *shape, size_t elem_size)
+{
+    int64_t n = ct_shape_elements(shape), bytes;
+    if (n < 0 || elem_size > (size_t)INT64_MAX || !ct__mul(n, (int64_t)elem_size, &bytes) || (uint64_t)bytes > SIZE_MAX)
+        return -1;
+    return bytes;
+}
+
 bool ct__mul(int64_t a, int64_t b, int64_t *out)
 {
     return !__builtin_mul_overflow(a, b, out);

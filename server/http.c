@@ -195,7 +195,7 @@ int ct_http_store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_e
 {
     ct_buffer b = {0};
     int rc = 0;
-    size_t bytes = sizeof(float) * (size_t)ct_shape_elements(&out->shape);
+    size_t bytes = (size_t)ct_shape_bytes(&out->shape, sizeof(float)); /* validated by the plan */
     if (ct_http_accepts(r->accept, "application/x-npy") || ct_http_accepts(r->accept, "application/octet-stream")) {
         if (ct_http_accepts(r->accept, "application/x-npy")) {
             char header[256];

@@ -51,21 +51,8 @@ static int parse_input(http_request *r, ct_tensor *input, ct_api_error *err)
     const char *type = r->content_type;
     if (type && strncasecmp(type, "application/x-npy", 17) == 0)
         return ct_npy_parse(r->body.data, r->body.len, limits, "input", input, err);
-    if (type && strncasecmp(type, "application/octet-stream", 24) == 0) {
-        if (ct_parse_shape_header(r->tensor_shape, &input->shape, err) != 0)
-            return -1;
-        int64_t n = ct_shape_elements(&input->shape);
-        if (n < 0 || (limits->max_elements > 0 && n > limits->max_elements))
-            return ct_api_fail(err, 413, "too_many_elements", "input: more elements than the limit of %lld", (long long)limits->max_elements);
-        if ((uint64_t)n * 4 != r->body.len)
-            return ct_api_fail(err, 400, "invalid_tensor", "input: the body has %zu bytes but X-Tensor-Shape needs %lld float32 (%lld bytes)",
-                               r->body.len, (long long)n, (long long)n * 4);
-        input->data = malloc(r->body.len ? r->body.len : 1);
-        if (!input->data)
-            return ct_api_fail(err, 503, "out_of_memory", "input: out of memory");
-        memcpy(input->data, r->body.data, r->body.len);
-        return 0;
-    }
+    if (type && strncasecmp(type, "application/octet-stream", 24) == 0)
+        return ct_raw_take_tensor(&r->body, r->tensor_shape, limits, "input", input, err);
     if (ct_http_is_multipart(type)) {
         ct_part parts[8];
         int n;

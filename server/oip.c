@@ -88,27 +88,27 @@ static void run_infer(ct_job *job, int nthreads)
     ct_api_error err;
     ct_tensor out = {0};
     double t0 = ct_now();
-    long header_len = r->inference_header ? atol(r->inference_header) : -1;
+    long long header_len = -1;
     int rc = ct_http_decode_body(r, &err);
-    if (rc != 0) {
-        memset(&req, 0, sizeof req);
-    } else if (header_len == 0) {
+    memset(&req, 0, sizeof req);
+    if (rc == 0 && r->inference_header)
+        rc = ct_parse_length_header("Inference-Header-Content-Length", r->inference_header, &header_len, &err);
+    if (rc == 0 && header_len == 0) {
         /* the raw binary request: the body is the single input's float32, shape in X-Tensor-Shape */
-        memset(&req, 0, sizeof req);
         req.output_requested = 1;
         ct_oip_input *in = &req.inputs[0];
         snprintf(in->name, sizeof in->name, "input");
         snprintf(in->datatype, sizeof in->datatype, "FP32");
+        ct_tensor t;
         rc = !r->layer ? ct_api_fail(&err, 400, "invalid_input", "a raw binary request (Inference-Header-Content-Length: 0) needs a model with one input")
-                       : ct_parse_shape_header(r->tensor_shape, &in->shape, &err);
-        if (rc == 0 && (uint64_t)ct_shape_elements(&in->shape) * 4 != r->body.len)
-            rc = ct_api_fail(&err, 400, "invalid_input", "the body has %zu bytes, X-Tensor-Shape needs %lld", r->body.len,
-                             (long long)ct_shape_elements(&in->shape) * 4);
+                       : ct_raw_take_tensor(&r->body, r->tensor_shape, &srv->limits, "input", &t, &err);
         if (rc == 0) {
-            in->data = (float *)(void *)r->body.data; /* malloc'd: aligned; used in place */
+            in->shape = t.shape;
+            in->data = t.data;
+            in->owned = 1;
             req.ninputs = 1;
         }
-    } else {
+    } else if (rc == 0) {
         rc = ct_oip_parse(r->body.data, r->body.len, header_len, &srv->limits, &req, &err);
     }
     int extra = 0;
@@ -154,7 +154,7 @@ static void run_infer(ct_job *job, int nthreads)
         } else if (req.binary_output && req.output_requested) {
             r->result_header = "Inference-Header-Content-Length";
             snprintf(r->result_header_value, sizeof r->result_header_value, "%zu", json.len);
-            size_t bytes = sizeof(float) * (size_t)ct_shape_elements(&out.shape);
+            size_t bytes = (size_t)ct_shape_bytes(&out.shape, sizeof(float)); /* validated by the plan */
             ct_http_store_two_part(r, 200, "application/octet-stream", &json, out.data, bytes);
             out.data = NULL;
         } else {
@@ -162,8 +162,6 @@ static void run_infer(ct_job *job, int nthreads)
         }
     }
     ct_pool_return(srv->pool, extra);
-    if (header_len == 0)
-        req.inputs[0].data = NULL; /* the body's, not ours */
     ct_oip_request_free(&req);
     ct_tensor_free(&out);
     ct_buffer_free(&r->body);

@@ -65,7 +65,7 @@ static ct_layer *layer_build(const ct_registry *r, const char *name, const ct_re
     }
     ct_sha256 h;
     ct_sha256_init(&h);
-    ct_sha256_update(&h, req->weight.data, sizeof(float) * (size_t)ct_shape_elements(&req->weight.shape));
+    ct_sha256_update(&h, req->weight.data, (size_t)ct_shape_bytes(&req->weight.shape, sizeof(float)));
     if (req->bias.data)
         ct_sha256_update(&h, req->bias.data, sizeof(float) * (size_t)req->bias.shape.dims[0]);
     ct_sha256_hex(&h, l->sha256);

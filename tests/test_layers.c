@@ -71,7 +71,7 @@ TEST(layers_register_use_replace_delete_and_restart)
            (const char *const[]){"Content-Type: application/octet-stream", "X-Tensor-Shape: 1,2,3,3", NULL}, (const char *)x, sizeof x, 200, OUT);
     expect(d.port, "POST", "/v1/layers/seed/convtranspose",
            (const char *const[]){"Content-Type: application/octet-stream", "X-Tensor-Shape: 1,2,3,4", NULL}, (const char *)x, sizeof x, 400,
-           "X-Tensor-Shape needs 24 float32");
+           "X-Tensor-Shape declares 24 float32");
     ct_buffer form = {0};
     const char head[] = "--B\r\nContent-Disposition: form-data; name=\"input\"; filename=\"x.npy\"\r\n\r\n";
     ct_buffer_append(&form, head, sizeof head - 1);

@@ -1,0 +1,106 @@
+/* fuzz_layer.c - libFuzzer harness for a registered layer driven by a client: arbitrary
+ * hyperparameters (pads and strides up to int64's edges), a small weight, an arbitrary
+ * declared input shape (X-Tensor-Shape as text) and a body of any length go through plan
+ * creation, the shared raw parser and a run. Whatever the numbers, the run may only read
+ * the body's bytes and write the output it sized: under ASan any other access is a finding. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+typedef struct reader {
+    const uint8_t *p;
+    size_t left;
+} reader;
+
+static uint8_t byte(reader *r)
+{
+    if (!r->left)
+        return 0;
+    r->left--;
+    return *r->p++;
+}
+
+/* Mostly small values, sometimes near powers of two up to 2^62 and int64's ends. */
+static int64_t value(reader *r)
+{
+    uint8_t kind = byte(r);
+    switch (kind >> 5) {
+    case 0: return (int64_t)(kind & 7) - 1;
+    case 1: return INT64_MAX - (kind & 3);
+    case 2: return (int64_t)((uint64_t)1 << (kind & 62)) - (kind & 1 ? byte(r) : 0);
+    case 3: return (int64_t)((uint64_t)1 << (kind & 62)) + byte(r);
+    default: return kind & 15;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    reader r = {data, size};
+    int nd = 1 + byte(&r) % 3;
+    ct_params p;
+    ct_params_init(&p, nd);
+    p.groups = 1 + byte(&r) % 3;
+    for (int d = 0; d < nd; d++) {
+        p.stride[d] = value(&r);
+        p.dilation[d] = 1 + byte(&r) % 3;
+        p.pads_begin[d] = value(&r);
+        p.pads_end[d] = byte(&r) & 1 ? p.pads_begin[d] : value(&r);
+        p.output_padding[d] = byte(&r) % 3;
+    }
+    uint8_t mode = byte(&r);
+    p.auto_pad = (ct_auto_pad)(mode & 3);
+    p.max_output_elements = 1 << 14;
+    /* A weight of at most 4 x 4 x 3^nd floats: plan building stays cheap. */
+    ct_shape ws = {.rank = nd + 2};
+    ws.dims[0] = p.groups * (1 + byte(&r) % 2);
+    ws.dims[1] = 1 + byte(&r) % 2;
+    for (int d = 0; d < nd; d++)
+        ws.dims[2 + d] = 1 + byte(&r) % 3;
+    int64_t nw = ct_shape_elements(&ws);
+    float w[4 * 4 * 27], b[16];
+    for (int64_t i = 0; i < nw; i++)
+        w[i] = (float)(byte(&r) % 5) - 2;
+    for (int i = 0; i < 16; i++)
+        b[i] = 1;
+    char msg[256];
+    ct_plan *plan;
+    if (ct_plan_create(&p, &ws, w, mode & 4 ? b : NULL, ws.dims[1] * p.groups, &plan, msg, sizeof msg) != CT_OK)
+        return 0;
+    char shape[256];
+    int rank = nd + 1 + (byte(&r) & 1), used = 0;
+    int64_t dims[CT_MAX_RANK];
+    for (int i = 0; i < rank; i++)
+        dims[i] = i == rank - nd - 1 ? ws.dims[0] : value(&r);
+    /* Some inputs get the end padding that crops a huge input to a few outputs, as a
+     * client's pads can: the case where a wrong input size reads far with little output. */
+    if (mode & 8) {
+        for (int d = 0; d < nd; d++) {
+            int64_t in = dims[rank - nd + d], natural, want = 1 + byte(&r) % 8;
+            if (!__builtin_mul_overflow(in - 1, p.stride[d], &natural) && !__builtin_add_overflow(natural, (ws.dims[2 + d] - 1) * p.dilation[d] + 1, &natural) &&
+                !__builtin_sub_overflow(natural, want, &natural) && !__builtin_sub_overflow(natural, p.pads_begin[d], &p.pads_end[d]) &&
+                p.pads_end[d] >= 0) {
+                ct_plan_destroy(plan);
+                p.auto_pad = CT_AUTO_PAD_NOTSET;
+                if (ct_plan_create(&p, &ws, w, mode & 4 ? b : NULL, ws.dims[1] * p.groups, &plan, msg, sizeof msg) != CT_OK)
+                    return 0;
+            }
+        }
+    }
+    for (int i = 0; i < rank; i++)
+        used += snprintf(shape + used, sizeof shape - (size_t)used, "%s%lld", i ? "," : "", (long long)dims[i]);
+    ct_buffer body = {0};
+    ct_buffer_append(&body, r.p, r.left);
+    ct_api_limits limits = {.max_elements = 0, .max_output_elements = 1 << 14}; /* no element cap, as above */
+    ct_api_error err;
+    ct_tensor in = {0}, out = {0};
+    if (ct_raw_take_tensor(&body, shape, &limits, "input", &in, &err) == 0) {
+        if (ct_api_execute_plan(plan, &in, 1 + (int)(size & 1), &out, &err) == 0)
+            ct_tensor_free(&out);
+        ct_tensor_free(&in);
+    }
+    ct_buffer_free(&body);
+    ct_plan_destroy(plan);
+    return 0;
+}
