@@ -14,10 +14,10 @@ LIBS = -lmicrohttpd -ljansson -lz -lpthread -lm
 COMPUTE_SRC = $(wildcard compute/*.c)
 KERNEL_SRC = $(wildcard compute/kernels/*.c)
 API_SRC = $(wildcard api/*.c)
-SERVER_SRC = $(filter-out server/main.c,$(wildcard server/*.c))
+SERVER_SRC = $(filter-out server/main.c,$(wildcard server/*.c)) server/assets.S
 TEST_SRC = $(wildcard tests/*.c)
 
-obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+obj = $(patsubst %.S,$(BUILD)/obj/%.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(1)))
 COMPUTE_OBJ = $(call obj,$(COMPUTE_SRC) $(KERNEL_SRC))
 API_OBJ = $(call obj,$(API_SRC))
 SERVER_OBJ = $(call obj,$(SERVER_SRC))
@@ -31,6 +31,11 @@ deps:
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) -c $< -o $@
+
+# The served files (server/www/) are compiled in with .incbin.
+$(BUILD)/obj/server/assets.o: server/assets.S server/www/openapi.json server/www/docs.html
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
 
 # Kernels: one file per ISA, each compiled for its own instruction set; dispatch.c calls
 # only what the CPU supports. The generic one uses the baseline x86-64 (or host) ISA.
@@ -84,8 +89,9 @@ run: deps
 
 # Every test: unit, differential, fixtures, integration over HTTP. Ends with "N passed, M failed".
 test: deps
+	@scripts/web-deps.sh
 	@$(MAKE) --no-print-directory all
-	@CT_DAEMON=$(BUILD)/convtransposed $(BUILD)/tests
+	@CT_DAEMON=$(BUILD)/convtransposed CT_BUILD=$(BUILD) $(BUILD)/tests
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \

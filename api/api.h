@@ -139,6 +139,11 @@ int ct_parse_length_header(const char *name, const char *value, long long *out, 
 int ct_raw_take_tensor(ct_buffer *body, const char *shape_header, const ct_api_limits *limits, const char *part, ct_tensor *out,
                        ct_api_error *err);
 
+/* Content negotiation: the index of the offer (media types such as "application/json", or
+ * codings) that an Accept-style header prefers by q-value, ties going to the earlier offer;
+ * 0 when the header is absent or empty; -1 when it refuses every offer. */
+int ct_negotiate(const char *header, const char *const *offers, int n);
+
 /* Runs req (which has an input) with a plan built for it; *out gets a new tensor. 0 or -1. */
 int ct_api_execute(const ct_request *req, int nthreads, ct_tensor *out, ct_api_error *err);
 

@@ -40,6 +40,7 @@ static const setting settings[] = {
     {"tls-cert", SETTING_STRING, FIELD(tls_cert), 0, 0, "", "PEM certificate file: serve HTTPS (with --tls-key)"},
     {"tls-key", SETTING_STRING, FIELD(tls_key), 0, 0, "", "PEM private key file for --tls-cert"},
     {"model-dir", SETTING_STRING, FIELD(model_dir), 0, 0, "", "folder keeping registered layers across restarts; empty = memory only"},
+    {"reuse-port", SETTING_INT, FIELD(reuse_port), 0, 1, "0", "1 = share the port with other daemons (SO_REUSEPORT); otherwise a port in use fails the start"},
     {"cors-origin", SETTING_STRING, FIELD(cors_origin), 0, 0, "", "allow browser calls from this origin (\"*\" for any); off when empty"},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -100,12 +101,13 @@ static void env_name(const setting *s, char *out, size_t cap)
 
 static void usage(void)
 {
-    printf("usage: convtransposed [--FLAG VALUE ...] [--healthcheck]\n\n");
+    printf("usage: convtransposed [--FLAG VALUE ...] [--version] [--healthcheck]\n\n");
     for (size_t i = 0; i < NSETTINGS; i++) {
         char env[64];
         env_name(&settings[i], env, sizeof env);
         printf("  --%-24s %s (default %s; env %s)\n", settings[i].flag, settings[i].help, settings[i].default_value, env);
     }
+    printf("  --%-24s %s\n", "version", "print the version and the kernels' instruction set, and exit");
     printf("  --%-24s %s\n", "healthcheck", "probe GET /readyz on --host/--port and exit 0 when ready (for HEALTHCHECK)");
 }
 
@@ -127,6 +129,10 @@ int ct_config_load(ct_config *cfg, int argc, char **argv)
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             usage();
             return 1;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            cfg->version = 1;
+            continue;
         }
         if (strcmp(arg, "--healthcheck") == 0) {
             cfg->healthcheck = 1;

@@ -27,7 +27,9 @@ typedef struct ct_config {
     char tls_key[1024];
     char model_dir[1024];        /* registered layers kept here; empty = memory only */
     char cors_origin[256];       /* allowed browser origin ("*" for any); empty = no CORS */
+    int64_t reuse_port;          /* 1: SO_REUSEPORT, several daemons share the port */
     int healthcheck;             /* --healthcheck: probe /readyz and exit */
+    int version;                 /* --version: print it and exit */
 } ct_config;
 
 /* Fills cfg from defaults, environment and argv. Returns 0, 1 for --help (printed), or -1

@@ -7,6 +7,7 @@
  * connection, and the next call queues it. request_completed frees the state and writes the
  * access log line. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -17,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "docs.h"
 #include "encoding.h"
 #include "log.h"
 #include "request.h"
@@ -45,7 +47,7 @@ enum MHD_Result ct_http_send_built(http_request *r, int status, const char *type
     const char *allow_origin = ct_access_cors_origin(&r->srv->access, r->origin);
     if (allow_origin) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", allow_origin);
-        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Tensor-Shape, Retry-After");
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Tensor-Shape, Inference-Header-Content-Length, Retry-After");
         MHD_add_response_header(resp, "Vary", "Origin");
     }
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
@@ -184,9 +186,13 @@ enum MHD_Result ct_http_submit(http_request *r, void (*run)(ct_job *, int))
     return MHD_YES;
 }
 
+/* The tensor encodings a client may ask for with Accept, JSON first: the default. */
+static const char *const tensor_types[] = {"application/json", "application/x-npy", "application/octet-stream"};
+
 int ct_http_accepts(const char *accept, const char *type)
 {
-    return accept && strcasestr(accept, type) != NULL;
+    int i = ct_negotiate(accept, tensor_types, 3);
+    return i >= 0 && strcmp(tensor_types[i], type) == 0;
 }
 
 /* Encodes the output tensor as the client's Accept asks: .npy, raw float32 or JSON. Binary
@@ -386,8 +392,26 @@ static enum MHD_Result respond_root(http_request *r)
     if (!f)
         return MHD_NO;
     fprintf(f, "{\"name\": \"convtransposed\", \"version\": \"%s\", \"isa\": \"%s\", \"endpoints\": [", CT_VERSION, ct_cpu_isa());
-    for (int i = 0; i < ct_route_count; i++)
-        fprintf(f, "%s{\"path\": \"%s\", \"methods\": \"%s\"}", i ? ", " : "", ct_routes[i].label, ct_routes[i].allow);
+    /* Each route once, its "*" segments named as in its label: {name} or {model}, then {version}. */
+    for (int i = 0; i < ct_route_count; i++) {
+        const char *label = ct_routes[i].label, *open = strchr(label, '{'), *close = open ? strchr(open, '}') : NULL;
+        char path[128];
+        size_t n = 0;
+        int stars = 0;
+        for (const char *p = ct_routes[i].pattern; *p && n + 16 < sizeof path; p++) {
+            if (*p != '*') {
+                path[n++] = *p;
+            } else if (stars++ == 0 && close) {
+                memcpy(path + n, open, (size_t)(close - open + 1));
+                n += (size_t)(close - open + 1);
+            } else {
+                memcpy(path + n, "{version}", 9);
+                n += 9;
+            }
+        }
+        path[n] = '\0';
+        fprintf(f, "%s{\"path\": \"%s\", \"methods\": \"%s\"}", i ? ", " : "", path, ct_routes[i].allow);
+    }
     fprintf(f, "], \"settings\": ");
     ct_config_describe(&r->srv->cfg, f);
     fprintf(f, "}");
@@ -407,6 +431,10 @@ static enum MHD_Result dispatch(http_request *r)
         return ct_http_json(r, 200, "{\"status\": \"ready\"}");
     case ROUTE_ROOT:
         return respond_root(r);
+    case ROUTE_OPENAPI:
+        return ct_docs_send_openapi(r);
+    case ROUTE_DOCS:
+        return ct_docs_send_page(r);
     case ROUTE_CONVTRANSPOSE:
         if (!ct_http_is_json(r->content_type) && !ct_http_is_multipart(r->content_type)) {
             char msg[300];
@@ -469,12 +497,15 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
     r->origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     r->route = ct_route_match(url, r->name, sizeof r->name, r->version, sizeof r->version);
     if (!r->route) {
-        r->route = &ct_route_unknown;
+        r->route = strncmp(url, "/v2/", 4) == 0 ? &ct_route_unknown_v2 : &ct_route_unknown;
         return ct_http_error(r, 404, "not_found", "no such endpoint; GET / lists them", NULL, NULL);
     }
     if (strcmp(method, "OPTIONS") == 0 && ct_access_cors_origin(&srv->access, r->origin))
         return respond_preflight(r);
-    int probe = (r->route->flags & CT_ROUTE_PROBE) != 0;
+    /* A browser opening / is sent to the docs page; programs keep getting JSON. */
+    if (r->route->id == ROUTE_ROOT && strcmp(method, "GET") == 0 && ct_negotiate(r->accept, (const char *const[]){"application/json", "text/html"}, 2) == 1)
+        return ct_http_error(r, 302, "see_docs", "the API's page is /docs", MHD_HTTP_HEADER_LOCATION, "/docs");
+    int probe = (r->route->flags & (CT_ROUTE_PROBE | CT_ROUTE_PUBLIC)) != 0;
     if (!probe && !ct_access_authorized(&srv->access, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization")))
         return ct_http_error(r, 401, "unauthorized", "Authorization: a valid bearer token is required (Authorization: Bearer <token>)",
                              MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"convtransposed\"");
@@ -700,7 +731,10 @@ int ct_server_start(ct_server *srv, const ct_config *cfg, char *msg, size_t cap)
     OPTION(MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout, NULL);
     OPTION(MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, NULL);
     OPTION(MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip, NULL);
-    OPTION(MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL);
+    /* Without --reuse-port a second daemon on a taken port must fail, not share it: the
+     * kernel would split the connections between the two. */
+    if (cfg->reuse_port)
+        OPTION(MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL);
     if (srv->tls_cert_pem) {
         flags |= MHD_USE_TLS;
         OPTION(MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem);
@@ -710,7 +744,10 @@ int ct_server_start(ct_server *srv, const ct_config *cfg, char *msg, size_t cap)
 #undef OPTION
     srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle_request, srv, MHD_OPTION_ARRAY, options, MHD_OPTION_END);
     if (!srv->daemon) {
-        snprintf(msg, cap, "cannot listen on %s:%lld (address in use or not available)", cfg->host, (long long)cfg->port);
+        int taken = errno == EADDRINUSE;
+        snprintf(msg, cap, "cannot listen on %s:%lld: %s", cfg->host, (long long)cfg->port,
+                 taken ? "the port is in use by another process (stop it, pick another --port, or share it with --reuse-port 1)"
+                       : "the address is not available on this machine");
         ct_pool_destroy(srv->pool);
         srv->pool = NULL;
         release_start_state(srv);

@@ -90,6 +90,10 @@ int main(int argc, char **argv)
     int rc = ct_config_load(&cfg, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
+    if (cfg.version) {
+        printf("convtransposed %s (kernels: %s)\n", CT_VERSION, ct_cpu_isa());
+        return 0;
+    }
     if (cfg.healthcheck)
         return healthcheck(&cfg);
     ct_log_set_level(cfg.log_level);

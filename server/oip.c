@@ -176,17 +176,30 @@ static void run_infer(ct_job *job, int nthreads)
     ct_http_job_done(r);
 }
 
+/* The repository index; a body {"ready": true} asks for the models ready to serve only. */
 static enum MHD_Result repository_index(http_request *r)
 {
     char **names;
     int n;
+    int ready_only = 0;
+    if (r->body.len) {
+        json_error_t jerr;
+        json_t *body = json_loadb(r->body.data, r->body.len, 0, &jerr);
+        if (!json_is_object(body)) {
+            json_decref(body);
+            return ct_http_error(r, 400, "invalid_json", "the index request body must be a JSON object such as {\"ready\": true}", NULL, NULL);
+        }
+        ready_only = json_is_true(json_object_get(body, "ready"));
+        json_decref(body);
+    }
     if (ct_registry_names(&r->srv->registry, 1, &names, &n) != 0)
         return ct_http_error(r, 503, "out_of_memory", "out of memory", NULL, NULL);
     json_t *list = json_array();
     json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "name", BUILTIN, "version", MODEL_VERSION, "state", "READY"));
     for (int i = 0; i < n; i++) {
         ct_layer *l = ct_registry_get(&r->srv->registry, names[i]);
-        json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "name", names[i], "version", MODEL_VERSION, "state", l ? "READY" : "UNAVAILABLE"));
+        if (l || !ready_only)
+            json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "name", names[i], "version", MODEL_VERSION, "state", l ? "READY" : "UNAVAILABLE"));
         ct_layer_release(l);
     }
     ct_registry_free_names(names, n);

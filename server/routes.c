@@ -8,6 +8,8 @@ const ct_route ct_routes[] = {
     {"/healthz", ROUTE_HEALTHZ, "GET", CT_ROUTE_PROBE, "/healthz"},
     {"/readyz", ROUTE_READYZ, "GET", CT_ROUTE_PROBE, "/readyz"},
     {"/metrics", ROUTE_METRICS, "GET", 0, "/metrics"},
+    {"/openapi.json", ROUTE_OPENAPI, "GET", CT_ROUTE_PUBLIC, "/openapi.json"},
+    {"/docs", ROUTE_DOCS, "GET", CT_ROUTE_PUBLIC, "/docs"},
     {"/convtranspose", ROUTE_CONVTRANSPOSE, "POST", 0, "/convtranspose"},
     {"/v1/layers", ROUTE_LAYERS, "GET", 0, "/v1/layers"},
     {"/v1/layers/*", ROUTE_LAYER, "GET, PUT, DELETE", 0, "/v1/layers/{name}"},
@@ -29,6 +31,8 @@ const ct_route ct_routes[] = {
 };
 const int ct_route_count = sizeof ct_routes / sizeof ct_routes[0];
 const ct_route ct_route_unknown = {"", ROUTE_NONE, "", 0, "other"};
+/* An unknown path under /v2 is still the protocol's: its 404 has the protocol's error shape. */
+const ct_route ct_route_unknown_v2 = {"", ROUTE_NONE, "", CT_ROUTE_OIP, "other"};
 
 /* Compares one segment of pattern with one of path; "*" captures into out. */
 static int match(const char *pattern, const char *path, char *name, size_t name_cap, char *version, size_t version_cap)

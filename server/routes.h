@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 typedef enum ct_route_id {
-    ROUTE_NONE, ROUTE_ROOT, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS, ROUTE_CONVTRANSPOSE,
+    ROUTE_NONE, ROUTE_ROOT, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS, ROUTE_OPENAPI, ROUTE_DOCS, ROUTE_CONVTRANSPOSE,
     ROUTE_LAYERS, ROUTE_LAYER, ROUTE_LAYER_RUN,
     ROUTE_V2, ROUTE_V2_LIVE, ROUTE_V2_READY, ROUTE_V2_MODEL, ROUTE_V2_MODEL_READY, ROUTE_V2_INFER,
     ROUTE_V2_STATS, ROUTE_V2_REPO_INDEX, ROUTE_V2_REPO_LOAD, ROUTE_V2_REPO_UNLOAD,
@@ -15,6 +15,7 @@ typedef enum ct_route_id {
 
 #define CT_ROUTE_PROBE 1u /* a health probe: answered without authentication */
 #define CT_ROUTE_OIP 2u   /* Open Inference Protocol: errors are {"error": "message"} */
+#define CT_ROUTE_PUBLIC 4u /* the API's description: answered without authentication */
 
 typedef struct ct_route {
     const char *pattern;  /* "/v1/layers/ * /convtranspose" without the spaces */
@@ -26,7 +27,7 @@ typedef struct ct_route {
 
 extern const ct_route ct_routes[];
 extern const int ct_route_count;
-extern const ct_route ct_route_unknown;
+extern const ct_route ct_route_unknown, ct_route_unknown_v2;
 
 /* The route matching path, with its {name} and {version} segments copied out (longer ones
  * are truncated, so the name check refuses them), or NULL. */

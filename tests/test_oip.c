@@ -111,7 +111,7 @@ TEST(oip_builtin_model_infer_json)
     http_response_free(&r);
     const char bad[] = "{\"inputs\":[{\"name\":\"input\",\"shape\":[1],\"datatype\":\"INT8\",\"data\":[1]}]}";
     r = http_request(d.port, "POST", "/v2/models/convtranspose/infer", JSON_HDR, bad, strlen(bad));
-    expect_oip_error(&r, 400, "datatype 'INT8' is not supported");
+    expect_oip_error(&r, 415, "datatype 'INT8' is not supported");
     http_response_free(&r);
     const char stride0[] = "{\"parameters\":{\"stride\":0},\"inputs\":[{\"name\":\"input\",\"shape\":[1,1,1],\"datatype\":\"FP32\",\"data\":[1]},"
                            "{\"name\":\"weight\",\"shape\":[1,1,1],\"datatype\":\"FP32\",\"data\":[1]}]}";
