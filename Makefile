@@ -22,7 +22,7 @@ COMPUTE_OBJ = $(call obj,$(COMPUTE_SRC) $(KERNEL_SRC))
 API_OBJ = $(call obj,$(API_SRC))
 SERVER_OBJ = $(call obj,$(SERVER_SRC))
 
-.PHONY: all deps run test asan bench clean docker-test fuzz fuzzers soak
+.PHONY: all deps run test asan bench clean docker-test bare-test fuzz fuzzers soak
 all: $(BUILD)/convtransposed $(BUILD)/ctbench $(BUILD)/ctabi $(BUILD)/tests
 
 deps:
@@ -122,3 +122,7 @@ clean:
 # The image built and run for real with buildah/podman (../shared/tools/oci); ends with "N passed, M failed".
 docker-test:
 	@docker/test.sh
+
+# make test from a fresh clone in a bare debian:bookworm-slim (only make and git installed).
+bare-test:
+	@docker/bare-test.sh

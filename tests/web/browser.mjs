@@ -11,7 +11,7 @@ const base = `http://127.0.0.1:${port}`;
 let failures = 0;
 const check = (cond, what) => { console.log((cond ? "ok   " : "FAIL ") + what); if (!cond) failures++; };
 
-const browser = await chromium.launch({ executablePath: process.env.CT_CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"] });
+const browser = await chromium.launch({ executablePath: process.env.CT_CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 const errors = [];
 page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
