@@ -56,6 +56,9 @@ static int read_per_dim(json_t *v, const char *field, int n, int allow_full, int
         }
         return 0;
     }
+    if (json_is_array(v))
+        return ct_api_fail(err, 400, "invalid_parameter", "%s: got a list of %zu values for %d spatial dims; give an integer or a list of %d%s", field,
+                           len, n, n, allow_full ? " (or of all dims, batch and channels in front)" : "");
     return ct_api_fail(err, 400, "invalid_parameter", "%s: must be an integer or a list of %d integers (one per spatial dim)%s", field, n,
                        allow_full ? ", optionally with the batch and channel dims in front" : "");
 }
@@ -85,7 +88,8 @@ static int apply_hparam(const char *key, json_t *v, int nd, ct_params *p, ct_api
             return 0;
         }
         if (!json_is_array(v) || json_array_size(v) != (size_t)(2 * nd))
-            return ct_api_fail(err, 400, "invalid_parameter", "pads: must be a list of %d integers [begin per dim..., end per dim...]", 2 * nd);
+            return ct_api_fail(err, 400, "invalid_parameter", "pads: got %s%zu values; give a list of %d integers [begin per dim..., end per dim...]",
+                               json_is_array(v) ? "a list of " : "", json_is_array(v) ? json_array_size(v) : (size_t)0, 2 * nd);
         for (int i = 0; i < 2 * nd; i++) {
             json_t *e = json_array_get(v, (size_t)i);
             if (!json_is_integer(e))
@@ -144,6 +148,7 @@ static int apply_hparams(const char *const *keys, json_t *const *values, int n, 
     if (torch_key && onnx_key)
         return ct_api_fail(err, 400, "conflicting_parameters",
                            "%s (PyTorch) and %s (ONNX) cannot be mixed: their padding rules differ; use one family", torch_key, onnx_key);
+    p->onnx_names = onnx_key != NULL;
     for (int i = 0; i < n; i++)
         if (apply_hparam(keys[i], values[i], nd, p, err) != 0)
             return -1;

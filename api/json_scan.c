@@ -1,5 +1,6 @@
 /* json_scan.c - see json_scan.h. Numbers are read by an exact fast path (decimal.c) with
  * strtof as the fallback, so every value is the correctly rounded float, as strtof gives. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,11 @@ static int scan_number(ct_json_scan *s, float *out, ct_api_error *err)
         tmp[len] = '\0';
         v = strtof(tmp, NULL);
         neg = 0; /* the sign was part of the token */
+        if (isinf(v)) { /* JSON has no infinity: a number past float32's range is the client's error */
+            char what[160];
+            snprintf(what, sizeof what, "the number %.40s overflows float32 (largest finite: 3.4028235e38)", tmp);
+            return ct_scan_error(s, what, err);
+        }
     }
     *out = neg ? -v : v;
     s->p = p;

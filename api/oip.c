@@ -91,6 +91,8 @@ static int parse_input(ct_json_scan *s, const ct_api_limits *limits, ct_oip_inpu
     int64_t count = c.count;
     if (!in->name[0])
         return ct_api_fail(err, 400, "invalid_input", "an input has no name");
+    if (!in->datatype[0])
+        return ct_api_fail(err, 400, "invalid_input", "input '%s': datatype is missing; send \"datatype\": \"FP32\" (or FP64)", in->name);
     if (strcmp(in->datatype, "FP32") != 0 && strcmp(in->datatype, "FP64") != 0)
         return ct_api_fail(err, 415, "unsupported_datatype", "input '%s': datatype '%s' is not supported; use FP32 or FP64", in->name,
                            in->datatype[0] ? in->datatype : "(missing)");

@@ -51,20 +51,25 @@ ct_status ct__validate_layer(const ct_params *p, const ct_shape *w, int has_bias
                             i, (long long)w->dims[i], format_shape(b1, sizeof b1, w));
     }
     if (p->groups <= 0)
-        return ct__fail(msg, cap, CT_E_GROUPS, "groups = %lld: non-positive groups is not supported", (long long)p->groups);
+        return ct__fail(msg, cap, CT_E_GROUPS, "%s = %lld: non-positive groups is not supported", p->onnx_names ? "group" : "groups", (long long)p->groups);
+    /* The client's own names: ONNX's attributes or PyTorch's arguments. */
+    const char *stride = p->onnx_names ? "strides" : "stride", *dilation = p->onnx_names ? "dilations" : "dilation";
     for (int i = 0; i < nd; i++) {
         if (p->stride[i] <= 0)
-            return ct__fail(msg, cap, CT_E_STRIDE, "stride[%d] = %lld: non-positive stride is not supported", i, (long long)p->stride[i]);
+            return ct__fail(msg, cap, CT_E_STRIDE, "%s[%d] = %lld: non-positive stride is not supported", stride, i, (long long)p->stride[i]);
     }
     for (int i = 0; i < nd; i++) {
         if (p->dilation[i] <= 0)
-            return ct__fail(msg, cap, CT_E_DILATION, "dilation[%d] = %lld: dilation should be greater than zero", i, (long long)p->dilation[i]);
+            return ct__fail(msg, cap, CT_E_DILATION, "%s[%d] = %lld: dilation should be greater than zero", dilation, i, (long long)p->dilation[i]);
     }
     for (int i = 0; i < nd; i++) {
+        /* ONNX pads are [begin..., end...]: the end of dim i is pads[nd + i] */
         if (p->pads_begin[i] < 0)
-            return ct__fail(msg, cap, CT_E_PADDING, "padding[%d] = %lld: negative padding is not supported", i, (long long)p->pads_begin[i]);
+            return ct__fail(msg, cap, CT_E_PADDING, "%s[%d] = %lld: negative padding is not supported", p->onnx_names ? "pads" : "padding", i,
+                            (long long)p->pads_begin[i]);
         if (p->pads_end[i] < 0)
-            return ct__fail(msg, cap, CT_E_PADDING, "pads end[%d] = %lld: negative padding is not supported", i, (long long)p->pads_end[i]);
+            return ct__fail(msg, cap, CT_E_PADDING, "%s[%d] = %lld: negative padding is not supported", p->onnx_names ? "pads" : "pads end",
+                            p->onnx_names ? nd + i : i, (long long)p->pads_end[i]);
     }
     if (p->output_size_rule != CT_OUTPUT_SIZE_TORCH) {
         for (int i = 0; i < nd; i++) {
@@ -200,8 +205,11 @@ ct_status ct__resolve_geometry(const ct_params *p, const ct_shape *w, const ct_s
         return ct__fail(msg, cap, CT_E_OVERFLOW, "input: the byte size of input of size %s overflows", format_shape(b1, sizeof b1, x));
     if (xs[0] != w->dims[0])
         return ct__fail(msg, cap, CT_E_WEIGHT_SHAPE,
-                        "input: given transposed=1, weight of size %s, expected input%s to have %lld channels, but got %lld channels instead",
-                        format_shape(b1, sizeof b1, w), format_shape(b2, sizeof b2, x), (long long)w->dims[0], (long long)xs[0]);
+                        "input: given transposed=1, weight of size %s, expected input%s to have %lld channels, but got %lld channels instead%s",
+                        format_shape(b1, sizeof b1, w), format_shape(b2, sizeof b2, x), (long long)w->dims[0], (long long)xs[0],
+                        w->dims[1] * p->groups == xs[0] || w->dims[1] == xs[0]
+                            ? ". A transposed convolution's weight is [in_channels, out_channels/groups, *kernel]; this one looks like a Conv weight [out_channels, in_channels/groups, *kernel]: swap its first two dims (weight.transpose(0, 1) for groups=1)"
+                            : "");
     g->in_channels = xs[0];
     g->groups = p->groups;
     g->out_channels = w->dims[1] * p->groups; /* checked by validate_layer */

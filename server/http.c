@@ -422,6 +422,13 @@ static enum MHD_Result respond_root(http_request *r)
 static enum MHD_Result dispatch(http_request *r)
 {
     ct_server *srv = r->srv;
+    /* A .npy file sent as JSON (no Content-Type, or curl -d's default) would fail as
+     * "invalid JSON"; say what to send instead. */
+    if (ct_http_is_json(r->content_type) && r->body.len >= 6 && memcmp(r->body.data, "\x93NUMPY", 6) == 0)
+        return ct_http_error(r, 415, "unsupported_media_type",
+                             r->route->id == ROUTE_LAYER_RUN ? "body: this is a .npy file; send it with Content-Type: application/x-npy"
+                                                             : "body: this is a .npy file; send .npy tensors as multipart/form-data parts (curl -F input=@x.npy -F weight=@w.npy)",
+                             NULL, NULL);
     switch (r->route->id) {
     case ROUTE_HEALTHZ:
         return ct_http_json(r, 200, "{\"status\": \"ok\"}");

@@ -115,7 +115,11 @@ static void run_infer(ct_job *job, int nthreads)
     if (rc == 0) {
         const ct_oip_input *input = ct_oip_find_input(&req, "input");
         if (!input) {
-            rc = ct_api_fail(&err, 400, "invalid_input", "expected input 'input'");
+            char sent[256] = "";
+            for (int i = 0, n = 0; i < req.ninputs && n < (int)sizeof sent - 70; i++)
+                n += snprintf(sent + n, sizeof sent - (size_t)n, "%s'%.64s'", i ? ", " : "", req.inputs[i].name);
+            rc = ct_api_fail(&err, 400, "invalid_input", "model '%s' needs an input named 'input'%s; the request sent %s", r->layer ? r->layer->name : BUILTIN,
+                             r->layer ? "" : " (and 'weight', optionally 'bias')", req.ninputs ? sent : "no inputs");
         } else if (r->layer) {
             ct_tensor in = {input->shape, input->data};
             extra = ct_http_borrow_threads(r, &in.shape, ct_plan_weight_shape(r->layer->plan), nthreads);
