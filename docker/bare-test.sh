@@ -13,6 +13,8 @@ trap 'rm -rf "$work"' EXIT
 git clone --quiet --no-hardlinks . "$work/src"
 rm -rf "$work/src/.git"
 cp docker/bare.Dockerfile "$work/Dockerfile"
+mkdir -p "$work/local-ca"
+cp /usr/local/share/ca-certificates/*.crt "$work/local-ca/" 2>/dev/null || true
 OCI="$OCI" docker/slim-base.sh >/dev/null 2>&1 || "$OCI" base
 "$OCI" build "$work" "$work/Dockerfile" "$TAG" > "$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 "$OCI" run "$TAG" 2>&1 | tee "$work/test.log"
