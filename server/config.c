@@ -99,16 +99,21 @@ static void env_name(const setting *s, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* Prints the settings as the markdown table the README's Configuration section holds
+ * verbatim (a test compares them), so the two cannot drift. */
 static void usage(void)
 {
     printf("usage: convtransposed [--FLAG VALUE ...] [--version] [--healthcheck]\n\n");
+    printf("| flag | environment | default | meaning |\n| --- | --- | --- | --- |\n");
     for (size_t i = 0; i < NSETTINGS; i++) {
         char env[64];
         env_name(&settings[i], env, sizeof env);
-        printf("  --%-24s %s (default %s; env %s)\n", settings[i].flag, settings[i].help, settings[i].default_value, env);
+        const char *def = settings[i].default_value;
+        printf("| `--%s` | `%s` | %s%s%s | %s |\n", settings[i].flag, env, *def ? "`" : "", *def ? def : "(none)", *def ? "`" : "",
+               settings[i].help);
     }
-    printf("  --%-24s %s\n", "version", "print the version and the kernels' instruction set, and exit");
-    printf("  --%-24s %s\n", "healthcheck", "probe GET /readyz on --host/--port and exit 0 when ready (for HEALTHCHECK)");
+    printf("| `--version` | | | print the version and the kernels' instruction set, and exit |\n");
+    printf("| `--healthcheck` | | | probe GET /readyz on --host/--port and exit 0 when ready (for HEALTHCHECK) |\n");
 }
 
 int ct_config_load(ct_config *cfg, int argc, char **argv)

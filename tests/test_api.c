@@ -207,7 +207,7 @@ TEST(json_request_errors_name_the_field)
     expect_json_error("{\"input\": [[1]], \"weight\": [[[1]]], \"stride\": 2, \"pads\": [0, 0]}", 400, "conflicting_parameters",
                       "stride (PyTorch) and pads (ONNX) cannot be mixed");
     expect_json_error("{\"input\": [[1]], \"weight\": [[[1]]], \"stride\": [1, 2]}", 400, "invalid_parameter",
-                      "stride: must be an integer or a list of 1 integers");
+                      "stride: got a list of 2 values for 1 spatial dims; give an integer or a list of 1");
     expect_json_error("{\"input\": [[1]], \"weight\": [[[1]]], \"stride\": 1.5}", 400, "invalid_parameter", "stride");
     expect_json_error("{\"input\": [[1, 2], [3]], \"weight\": [[[1]]]}", 400, "invalid_tensor", "input: ragged nested list");
     expect_json_error("{\"input\": {\"shape\": [2, 2], \"data\": [1, 2, 3]}, \"weight\": [[[1]]]}", 400, "invalid_tensor",
@@ -250,7 +250,7 @@ TEST(json_numbers_parse_exactly_as_strtof)
             }
         }
         if (st & 128)
-            len += sprintf(t + len, "e%d", (int)((st >> 16) % 90) - 50);
+            len += sprintf(t + len, "e%d", (int)((st >> 16) % 75) - 50); /* below float32's overflow: that is a 400 */
         t[len] = '\0';
         n += sprintf(body + n, "%s%s", i ? "," : "", t);
     }
@@ -266,6 +266,34 @@ TEST(json_numbers_parse_exactly_as_strtof)
             FAIL("%s parsed as %.9g, strtof gives %.9g", texts[i], req.input.data[i], want);
     }
     ct_request_free(&req);
+}
+
+TEST(json_numbers_past_float32_are_refused_and_the_largest_parse)
+{
+    ct_api_limits lim = {.max_elements = 16, .max_output_elements = 1 << 20, .max_json_depth = 8};
+    const char *fine[] = {"3.4028235e38", "-3.4028235e38", "3.40282356e38", "1e-50", "-0"};
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        char body[160];
+        int n = snprintf(body, sizeof body, "{\"weight\": [[[1]]], \"input\": {\"shape\": [1, 1, 1], \"data\": [%s]}}", fine[i]);
+        ct_request req;
+        ct_api_error err;
+        if (ct_json_parse_request(body, (size_t)n, &lim, 1, &req, &err) != 0)
+            FAIL("%s: %s", fine[i], err.message);
+        float want = strtof(fine[i], NULL);
+        CHECK(memcmp(&want, &req.input.data[0], 4) == 0);
+        ct_request_free(&req);
+    }
+    const char *over[] = {"3.5e38", "-1e39", "1e400", "340282366920938463463374607431768211456"};
+    for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
+        char body[160];
+        int n = snprintf(body, sizeof body, "{\"weight\": [[[1]]], \"input\": {\"shape\": [1, 1, 1], \"data\": [%s]}}", over[i]);
+        ct_request req;
+        ct_api_error err;
+        if (ct_json_parse_request(body, (size_t)n, &lim, 1, &req, &err) == 0)
+            FAIL("%s parsed; a number past float32 must be refused", over[i]);
+        CHECK_INT_EQ(err.status, 400);
+        CHECK_CONTAINS(err.message, "overflows float32");
+    }
 }
 
 TEST(json_request_hyperparameters)
