@@ -53,17 +53,17 @@ static int64_t max_phase_terms(const ct_plan *plan)
 
 /* When the ISA's preferred shape is not its tallest (AVX2: 4x3, not 6x2), a 2-d or 3-d layer
  * whose panel for it passes this size takes the tallest shape instead. A 4x3 tile's input
- * panel (K terms x 3 vectors) past this streams from L2 for every channel block; a 6x2 tile then reads a third fewer panel bytes per FMA, which pays for its two more
- * broadcasts per term: fcn_256_128 (K = 1024, 96 KiB) 4.5-8% faster in three A/Bs,
- * dcgan_512_256 (K = 2048) within +-3%. Not for 1-d layers, whose rows are cut into segments
- * that keep the panel compact (hifigan_512_256, K = 1024: 1.7% slower with 6x2). Measured with
- * AVX2. The wide shapes of AVX-512 prefer their tallest, 8x3, already. */
+ * panel (K terms x 3 vectors) past this streams from L2 for every channel block; a 6x2 tile then
+ * reads a third fewer panel bytes per FMA, which pays for its two more broadcasts per term.
+ * Not for 1-d layers, whose rows are cut into segments that keep the panel compact. The wide
+ * shapes of AVX-512 prefer their tallest, 8x3, already. (docs/performance.md has the A/Bs.) */
 #define PANEL_SPILL_BYTES (64 * 1024)
 
 /* The GEMM + col2im path (colrun.c) serves layers with at most COL_MAX_COUT output channels
  * per group (where a phase tile would hold that few channel rows), COL_MIN_CIN input
  * channels (a K long enough to pay for col2im's adds) and more than one tap (a 1x1 layer is
- * a GEMM already). dcgan_64_3 (64 -> 3, 4x4 stride 2): 2.x times faster than its phases. */
+ * a GEMM already): a phase tile of so few channel rows feeds each loaded input vector to that
+ * few FMAs, and the padded copy of a large input would cost more than the GEMM. */
 #define COL_MAX_COUT 4
 #define COL_MIN_CIN 16
 #define COL_MAX_ROWS 1024  /* cout_g x taps */

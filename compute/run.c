@@ -237,8 +237,7 @@ static void set_tile_taps(const run_ctx *c, const ct_phase *ph, const int64_t (*
 /* Tile t's vectors, of a phase with `vectors` of them in `tiles` tiles: returns how many and
  * sets the first's index. Tiles are NV vectors wide, but a phase whose last tile would hold
  * one vector ends with tiles of NV - 1 and 2: a one-vector kernel keeps only MR accumulator
- * chains, too few to hide the FMA latency (dcgan_512_256's flat phases, 4 vectors: its 8x1
- * tiles ran at 2/3 of 8x3's rate). */
+ * chains, too few to hide the FMA latency. */
 static int tile_vectors(const run_ctx *c, int64_t vectors, int64_t tiles, int64_t t, int64_t *first)
 {
     const int nv = c->plan->nv;
@@ -685,8 +684,7 @@ static int64_t plan_run(run_ctx *c, int nthreads)
     }
     /* Unzipped phases of a strided row store every stride[2]-th output: all the phases of a
      * tile block write into the same lines. A few channel blocks at a time through every
-     * phase keep those lines in L1 between the phases' stores (hifigan_512_256, stride 8:
-     * 4 blocks, 48 KiB of lines, 0.95x the time of all 32 per phase). */
+     * phase keep those lines (OUT_LINES_BYTES of them) in L1 between the phases' stores. */
     c->cb_step = plan->cblocks;
     if (!zips && !c->flat && plan->stride[2] > 1 && plan->nphases > 1) {
         int64_t line_bytes; /* a channel block's span of lines; strides may be near INT64_MAX */
@@ -712,10 +710,8 @@ static int64_t plan_run(run_ctx *c, int nthreads)
         /* An output at least half the threads' L2 would be evicted before anyone read it
          * from there: where the kernels store whole vectors (zipped pairs and unit-stride
          * rows; the others keep their output prefetches), they go out with stores that
-         * bypass the cache, which skip fetching every line before writing it. With two
-         * threads writing, those fetches cost: in separate binaries streaming took vol_32_16
-         * (4 MiB out) 0.93x the time, unet_128_64 (16 MiB) 0.93x, dilated_64_64 (1 MiB)
-         * 0.96x; a 512 KiB output was 1.01x. */
+         * bypass the cache, which skip fetching every line before writing it. Smaller
+         * outputs gain nothing from it. */
         const int64_t out_bytes = c->g.batch * plan->out_channels * c->out_plane * (int64_t)sizeof(float);
         c->stream = out_bytes >= ct__l2_bytes() / 2 * nthreads && !c->flat && (zips || plan->stride[2] == 1);
         int64_t cb_per_group = (plan->cblocks + c->cgroups - 1) / c->cgroups;
@@ -729,13 +725,9 @@ static int64_t plan_run(run_ctx *c, int nthreads)
     /* Shared, an image's padded planes are written by every thread and read by every
      * thread: each reads most of the image from the other cores' caches. Owned, a thread
      * reads its own image from its own cache but all of the weights, not a share of them.
-     * Whichever is smaller is the cheaper to move. What sharing costs varies with where the
-     * host puts the cores: in one hour owned images took vol_32_16 0.73x the time,
-     * dilated_64_64 0.82x and dcgan_128_64 0.87x; in another, with the threads also
-     * finishing each other's last items, 0.95-0.97x. dcgan_512_256 (8 MiB of weights): 1.2x.
-     * Depthwise items pad their own planes; owned, the same thread writes the same output
-     * planes run after run, which then stay in its caches when they fit (depthwise_64 in
-     * cache stores: 0.227 ms owned, 0.520 shared). */
+     * Whichever is smaller is the cheaper to move. Depthwise items pad their own planes;
+     * owned, the same thread writes the same output planes run after run, which then stay
+     * in its caches when they fit. */
     int64_t weight_floats;
     c->owned_images = 0;
     if (nthreads > 1 && c->g.batch >= nthreads &&
@@ -858,7 +850,7 @@ static int run_owned_items(const run_ctx *c, int64_t n, float *scratch, int scra
 {
     /* Taken a few at a time where each locked add would wait for the thread's pending
      * stores to drain: light depthwise items (a plane each) and streamed outputs, whose
-     * stores drain to memory (vol_32_16 spent 2% of its time there). */
+     * stores drain to memory. */
     const int64_t per_image = c->items_per_image;
     const int64_t take = c->plan->depthwise || c->stream ? ceil_div(per_image, 16) : 1;
     int ran = 0;

@@ -5,9 +5,8 @@
  * shapes; a 16-float config also names its 8-float companion in CT_ISA_ROWS8 (igemm.h).
  *   - 16 registers (AVX2): MR * NV = 12 accumulators, with room for the NV input vectors
  *     and one broadcast weight: 6x2, 4x3, 3x4, 2x6, 1x12.
- *   - 32 registers: 24 accumulators: 8x3, 6x4, 3x8, 2x12, and 1x12. Twice the FMAs per
- *     loaded vector and broadcast weight: 8-22% faster than the 12-accumulator shapes on
- *     every 16-float suite layer but unet (5%), in an in-process A/B on a Xeon with AVX-512.
+ *   - 32 registers: 24 accumulators: 8x3, 6x4, 3x8, 2x12, and 1x12: twice the FMAs per
+ *     loaded vector and broadcast weight of the 12-accumulator shapes.
  * Each shape also has its narrower MR x 1 .. MR x (NV - 1) instances for a phase's last
  * tile. */
 #include <assert.h>
@@ -370,9 +369,9 @@ const ct_isa_config CT_ISA_CONFIG = {
         {CT_K(2, 1), CT_K(2, 2), CT_K(2, 3), CT_K(2, 4), CT_K(2, 5), CT_K(2, 6), CT_K(2, 7), CT_K(2, 8), CT_K(2, 9), CT_K(2, 10), CT_K(2, 11), CT_K(2, 12)},
         {CT_K(1, 1), CT_K(1, 2), CT_K(1, 3), CT_K(1, 4), CT_K(1, 5), CT_K(1, 6), CT_K(1, 7), CT_K(1, 8), CT_K(1, 9), CT_K(1, 10), CT_K(1, 11), CT_K(1, 12)},
     },
-    /* Measured on a Xeon (AVX-512, 2 threads) with 24 output channels, which every shape
-     * divides: 3x8, 2x12 and 1x12 load a vector per MR FMAs and run near half speed, so they
-     * are taken only for a few channels (3x8 for 3: dcgan_64_3 40% faster than 8x3). */
+    /* Relative speeds, measured with 24 output channels (which every shape divides): 3x8,
+     * 2x12 and 1x12 load a vector per MR FMAs and run near half speed, so they are taken
+     * only where few channels would leave a taller tile mostly padding. */
     .speed = {1.0, 0.98, 0.55, 0.56, 0.51},
     .order = {0, 1, 2, 3, 4},
     .algorithm = {
@@ -399,8 +398,8 @@ const ct_isa_config CT_ISA_CONFIG = {
         {CT_K(2, 1), CT_K(2, 2), CT_K(2, 3), CT_K(2, 4), CT_K(2, 5), CT_K(2, 6)},
         {CT_K(1, 1), CT_K(1, 2), CT_K(1, 3), CT_K(1, 4), CT_K(1, 5), CT_K(1, 6), CT_K(1, 7), CT_K(1, 8), CT_K(1, 9), CT_K(1, 10), CT_K(1, 11), CT_K(1, 12)},
     },
-    /* Measured with AVX2: 1x12 needs more pointer registers than x86-64 has and runs at
-     * half speed, so a 6x2 tile with one row of padding beats 1x12 for 5 channels. 4x3 is
+    /* Relative speeds with AVX2: 1x12 needs more pointer registers than x86-64 has and runs
+     * at half speed, so a 6x2 tile with one row of padding beats 1x12 for 5 channels. 4x3 is
      * tried first: it wins the ties. */
     .speed = {1.0, 1.0, 1.0, 0.85, 0.45},
     .order = {1, 0, 2, 3, 4},
