@@ -25,6 +25,7 @@ int ct_api_fail(ct_api_error *err, int status, const char *code, const char *fmt
 typedef struct ct_api_limits {
     int64_t max_elements;        /* per tensor */
     int64_t max_output_elements; /* per response */
+    double max_flops;            /* nominal FLOPs per run; 0 = no cap */
     int max_json_depth;          /* nesting of arrays and objects */
 } ct_api_limits;
 

@@ -63,6 +63,7 @@ int ct_form_parse_request(const char *content_type, const char *body, size_t len
         }
     }
     req->params.max_output_elements = limits->max_output_elements;
+    req->params.max_flops = limits->max_flops;
     return 0;
 fail:
     ct_request_free(req);

@@ -277,6 +277,7 @@ int ct_json_parse_request(const char *body, size_t len, const ct_api_limits *lim
     if (apply_hparams(b.key_ptrs, b.values, b.nkeys, nd, &req->params, err) != 0)
         goto done;
     req->params.max_output_elements = limits->max_output_elements;
+    req->params.max_flops = limits->max_flops;
     rc = 0;
 done:
     for (int i = 0; i < b.nkeys; i++)

@@ -23,7 +23,7 @@ anchors() {
 }
 ort() {
     [ "${ORT:-1}" = 1 ] || return 0
-    ../shared/bench/ort_anchor.sh --only "$1" "$suite" 2>/dev/null | grep -v '^name' >> "$tmp/ort$2.tsv" || true
+    ../shared/bench/ort_anchor.sh --only "$1" "$(realpath "$suite")" 2>/dev/null | grep -v '^name' >> "$tmp/ort$2.tsv" || true
 }
 for r in $(seq "${ROUNDS:-3}"); do
     for layer in $layers; do

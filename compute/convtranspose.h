@@ -92,6 +92,9 @@ typedef struct ct_params {
     int has_kernel_shape;                     /* ONNX kernel_shape given: must match weight */
     int64_t kernel_shape[CT_MAX_SPATIAL];
     int64_t max_output_elements;              /* cap on N*C_out*prod(out); 0 = no cap */
+    double max_flops;                         /* cap on a run's nominal FLOPs,
+                                                 2*N*C_in*prod(in)*C_out/groups*prod(kernel);
+                                                 0 = no cap */
     int onnx_names;                           /* messages say strides, pads, dilations, group
                                                  (ONNX's attribute names), not PyTorch's */
 } ct_params;

@@ -122,55 +122,87 @@ void ct_plan_destroy(ct_plan *plan)
     free(plan);
 }
 
-/* Distinct residues (k * dilation) mod stride of the taps of one dim, ascending. */
-static int64_t dim_residues(int64_t kernel, int64_t dilation, int64_t stride, int64_t *res)
+/* The taps of one dim grouped by residue (k * dilation) mod stride: residue i is res[i]
+ * (ascending), and its taps are k[start[i]] .. k[start[i + 1] - 1] (ascending). Built by
+ * sorting, so a plan costs O(K log K) per dim even where every tap has its own residue
+ * (stride >= kernel), not O(K^2). */
+typedef struct dim_taps {
+    int64_t nres;
+    int64_t *res, *start, *k;
+} dim_taps;
+
+typedef struct residue_tap {
+    int64_t residue, k;
+} residue_tap;
+
+static int by_residue_then_tap(const void *a, const void *b)
 {
-    int64_t n = 0;
-    for (int64_t k = 0; k < kernel; k++) {
-        int64_t r = k * dilation % stride, i = n;
-        while (i > 0 && res[i - 1] > r)
-            i--;
-        if (i > 0 && res[i - 1] == r)
-            continue;
-        memmove(res + i + 1, res + i, sizeof(int64_t) * (size_t)(n - i));
-        res[i] = r;
-        n++;
+    const residue_tap *x = a, *y = b;
+    if (x->residue != y->residue)
+        return x->residue < y->residue ? -1 : 1;
+    return x->k < y->k ? -1 : x->k > y->k;
+}
+
+static int dim_taps_build(int64_t kernel, int64_t dilation, int64_t stride, dim_taps *t)
+{
+    residue_tap *pairs = malloc(sizeof *pairs * (size_t)kernel);
+    t->res = malloc(sizeof(int64_t) * (size_t)kernel);
+    t->start = malloc(sizeof(int64_t) * (size_t)(kernel + 1));
+    t->k = malloc(sizeof(int64_t) * (size_t)kernel);
+    if (!pairs || !t->res || !t->start || !t->k) {
+        free(pairs);
+        return -1;
     }
-    return n;
+    for (int64_t k = 0; k < kernel; k++)
+        pairs[k] = (residue_tap){k * dilation % stride, k}; /* k * dilation fits: validated extent */
+    qsort(pairs, (size_t)kernel, sizeof *pairs, by_residue_then_tap);
+    t->nres = 0;
+    for (int64_t i = 0; i < kernel; i++) {
+        if (i == 0 || pairs[i].residue != pairs[i - 1].residue) {
+            t->res[t->nres] = pairs[i].residue;
+            t->start[t->nres++] = i;
+        }
+        t->k[i] = pairs[i].k;
+    }
+    t->start[t->nres] = kernel;
+    free(pairs);
+    return 0;
+}
+
+static void dim_taps_free(dim_taps *t)
+{
+    free(t->res);
+    free(t->start);
+    free(t->k);
 }
 
 /* Enumerates the phases that own taps (one per combination of per-dim residues that some
  * tap has; at most prod(kernel) of them), their taps, and where their packed weights go.
- * Output classes of no phase receive only the bias: plan->needs_bias_fill. */
+ * Output classes of no phase receive only the bias: plan->needs_bias_fill. Work and memory
+ * are linear in the number of taps. */
 static ct_status build_phases(ct_plan *plan)
 {
-    int64_t *res[3] = {NULL, NULL, NULL}, nres[3];
+    dim_taps dt[3] = {{0}};
     ct_status st = CT_E_NOMEM;
     plan->needs_bias_fill = 0;
     for (int d = 0; d < 3; d++) {
-        res[d] = malloc(sizeof(int64_t) * (size_t)plan->kernel[d]);
-        if (!res[d])
+        if (dim_taps_build(plan->kernel[d], plan->dilation[d], plan->stride[d], &dt[d]) != 0)
             goto done;
-        nres[d] = dim_residues(plan->kernel[d], plan->dilation[d], plan->stride[d], res[d]);
-        if (nres[d] < plan->stride[d])
+        if (dt[d].nres < plan->stride[d])
             plan->needs_bias_fill = 1;
     }
-    plan->nphases = nres[0] * nres[1] * nres[2];
+    plan->nphases = dt[0].nres * dt[1].nres * dt[2].nres;
     plan->phases = calloc((size_t)plan->nphases, sizeof *plan->phases);
     if (!plan->phases)
         goto done;
     int64_t a_offset = 0;
     for (int64_t idx = 0; idx < plan->nphases; idx++) {
         ct_phase *ph = &plan->phases[idx];
-        ph->residue[0] = res[0][idx / (nres[1] * nres[2])];
-        ph->residue[1] = res[1][idx / nres[2] % nres[1]];
-        ph->residue[2] = res[2][idx % nres[2]];
+        const int64_t ri[3] = {idx / (dt[1].nres * dt[2].nres), idx / dt[2].nres % dt[1].nres, idx % dt[2].nres};
         int64_t count = 1;
         for (int d = 0; d < 3; d++) {
-            int64_t c = 0;
-            for (int64_t k = 0; k < plan->kernel[d]; k++)
-                c += (k * plan->dilation[d]) % plan->stride[d] == ph->residue[d];
-            count *= c;
+            ph->residue[d] = dt[d].res[ri[d]];
+            count *= dt[d].start[ri[d] + 1] - dt[d].start[ri[d]];
         }
         ph->ntaps = count;
         ph->a_offset = a_offset;
@@ -179,26 +211,22 @@ static ct_status build_phases(ct_plan *plan)
         ph->tap_k = malloc(sizeof(int64_t) * (size_t)ph->ntaps);
         if (!ph->tap_t || !ph->tap_k)
             goto done;
+        /* z, y, x ascending: the order the kernels' border ranges rely on (plan.h) */
         int64_t tap = 0;
-        for (int64_t z = 0; z < plan->kernel[0]; z++)
-            for (int64_t y = 0; y < plan->kernel[1]; y++)
-                for (int64_t x = 0; x < plan->kernel[2]; x++) {
-                    int64_t k[3] = {z, y, x};
-                    int in_phase = 1;
-                    for (int d = 0; d < 3; d++)
-                        in_phase &= (k[d] * plan->dilation[d]) % plan->stride[d] == ph->residue[d];
-                    if (!in_phase)
-                        continue;
+        for (int64_t a = dt[0].start[ri[0]]; a < dt[0].start[ri[0] + 1]; a++)
+            for (int64_t b = dt[1].start[ri[1]]; b < dt[1].start[ri[1] + 1]; b++)
+                for (int64_t c = dt[2].start[ri[2]]; c < dt[2].start[ri[2] + 1]; c++) {
+                    const int64_t k[3] = {dt[0].k[a], dt[1].k[b], dt[2].k[c]};
                     for (int d = 0; d < 3; d++)
                         ph->tap_t[tap * 3 + d] = (k[d] * plan->dilation[d] - ph->residue[d]) / plan->stride[d];
-                    ph->tap_k[tap++] = (z * plan->kernel[1] + y) * plan->kernel[2] + x;
+                    ph->tap_k[tap++] = (k[0] * plan->kernel[1] + k[1]) * plan->kernel[2] + k[2];
                 }
     }
     plan->group_stride = a_offset;
     st = CT_OK;
 done:
     for (int d = 0; d < 3; d++)
-        free(res[d]);
+        dim_taps_free(&dt[d]);
     return st;
 }
 

@@ -239,6 +239,14 @@ ct_status ct__resolve_geometry(const ct_params *p, const ct_shape *w, const ct_s
     int64_t bytes;
     if (!ct__mul(elements, (int64_t)sizeof(float), &bytes))
         return ct__fail(msg, cap, CT_E_OVERFLOW, "output: byte count overflows");
+    /* Work grows with the input and the kernel, not only the output: a short input through
+     * a huge kernel is a small request that computes for hours. */
+    double flops = 2.0 * (double)g->batch * (double)g->in_channels * (double)(g->out_channels / g->groups);
+    for (int i = 0; i < nd; i++)
+        flops *= (double)g->in[i] * (double)g->kernel[i];
+    if (p->max_flops > 0 && flops > p->max_flops)
+        return ct__fail(msg, cap, CT_E_TOO_LARGE, "work: %.3g nominal FLOPs (input %s, weight %s) exceed the limit of %.3g", flops,
+                        format_shape(b1, sizeof b1, x), format_shape(b2, sizeof b2, w), p->max_flops);
     if (p->max_output_elements > 0 && elements > p->max_output_elements)
         return ct__fail(msg, cap, CT_E_TOO_LARGE, "output: %lld elements (batch %lld, %lld channels, size %s) exceed the limit of %lld",
                         (long long)elements, (long long)g->batch, (long long)g->out_channels, format_list(b1, sizeof b1, g->out, nd),

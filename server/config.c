@@ -29,6 +29,7 @@ static const setting settings[] = {
     {"max-body", SETTING_SIZE, FIELD(max_body), 1024, INT64_MAX / 2, "64M", "largest request body in bytes (K, M, G suffixes)"},
     {"max-elements", SETTING_SIZE, FIELD(max_elements), 1, INT64_MAX / 8, "64M", "most elements in one tensor"},
     {"max-output-elements", SETTING_SIZE, FIELD(max_output_elements), 1, INT64_MAX / 8, "64M", "most elements in one result"},
+    {"max-gflop", SETTING_INT, FIELD(max_gflop), 0, INT64_MAX / 8, "2000", "most work in one request, in nominal GFLOP (2 N C_in in C_out/groups kernel); more is a 413; 0 = no limit"},
     {"max-json-depth", SETTING_INT, FIELD(max_json_depth), 2, 1000, "32", "deepest nesting of JSON arrays and objects in a request"},
     {"max-connections", SETTING_INT, FIELD(max_connections), 1, 1000000, "1000", "open connections in total"},
     {"max-connections-per-ip", SETTING_INT, FIELD(max_connections_per_ip), 0, 1000000, "0", "open connections per client address; 0 = no limit"},

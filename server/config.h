@@ -16,6 +16,7 @@ typedef struct ct_config {
     int64_t max_elements;        /* per tensor */
     int64_t max_output_elements; /* per response */
     int64_t max_json_depth;      /* nesting of JSON arrays and objects */
+    int64_t max_gflop;           /* nominal GFLOP per request; 0 = none */
     int64_t max_connections;
     int64_t max_connections_per_ip;
     int64_t timeout;             /* idle connection timeout, seconds */

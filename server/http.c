@@ -482,6 +482,55 @@ static enum MHD_Result dispatch(http_request *r)
     }
 }
 
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Decodes %XX in the path in place, as libmicrohttpd's default does, except %00: a NUL would
+ * cut the path short ("PUT /v1/layers/a%00b" would name layer "a"), so it stays "%00", which
+ * no route or layer name accepts. */
+static size_t unescape_path(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    char *w = s;
+    for (const char *p = s; *p;) {
+        int hi = p[0] == '%' ? hex_value(p[1]) : -1, lo = hi >= 0 ? hex_value(p[2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            p += 3;
+        } else {
+            *w++ = *p++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+/* Headers that request smuggling plays on, counted in one pass. */
+typedef struct framing {
+    int content_lengths;
+    const char *first_length;
+    int conflicting;
+    const char *transfer_encoding;
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    framing *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->content_lengths++ == 0)
+            f->first_length = value;
+        else if (strcmp(f->first_length, value ? value : "") != 0)
+            f->conflicting = 1;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->transfer_encoding = value;
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, const char *url, const char *method,
                                   void **req_cls)
 {
@@ -521,6 +570,15 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
         snprintf(msg, sizeof msg, "method %s is not allowed on %s; use %s", r->method, r->path, r->route->allow);
         return ct_http_error(r, 405, "method_not_allowed", msg, MHD_HTTP_HEADER_ALLOW, r->route->allow);
     }
+    /* A proxy that reads the other Content-Length, or a framing we do not know, would see
+     * another request boundary than ours: refuse both before reading a byte of body. */
+    framing fr = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &fr);
+    if (fr.conflicting)
+        return ct_http_error(r, 400, "invalid_header", "Content-Length: the request has conflicting Content-Length headers",
+                             MHD_HTTP_HEADER_CONNECTION, "close");
+    if (fr.transfer_encoding && strcasecmp(fr.transfer_encoding, "chunked") != 0)
+        return ct_http_error(r, 501, "not_implemented", "Transfer-Encoding: only chunked is supported", MHD_HTTP_HEADER_CONNECTION, "close");
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         long long n = strtoll(cl, NULL, 10);
@@ -703,6 +761,7 @@ int ct_server_start(ct_server *srv, const ct_config *cfg, char *msg, size_t cap)
     srv->cfg = *cfg;
     srv->limits.max_elements = cfg->max_elements;
     srv->limits.max_output_elements = cfg->max_output_elements;
+    srv->limits.max_flops = (double)cfg->max_gflop * 1e9;
     srv->limits.max_json_depth = (int)cfg->max_json_depth;
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -712,7 +771,7 @@ int ct_server_start(ct_server *srv, const ct_config *cfg, char *msg, size_t cap)
         return -1;
     }
     srv->budget.limit = cfg->max_memory;
-    if (ct_registry_open(&srv->registry, cfg->model_dir, cfg->max_output_elements, msg, cap) != 0)
+    if (ct_registry_open(&srv->registry, cfg->model_dir, &srv->limits, msg, cap) != 0)
         return -1;
     if (ct_access_init(&srv->access, cfg->auth_token_file, cfg->cors_origin, msg, cap) != 0)
         return -1;
@@ -735,6 +794,7 @@ int ct_server_start(ct_server *srv, const ct_config *cfg, char *msg, size_t cap)
     OPTION(MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)log_mhd_error, NULL);
     OPTION(MHD_OPTION_SOCK_ADDR, 0, &ss);
     OPTION(MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, srv);
+    OPTION(MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_path, NULL);
     OPTION(MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout, NULL);
     OPTION(MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, NULL);
     OPTION(MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip, NULL);

@@ -20,6 +20,7 @@ static void run_put(ct_job *job, int nthreads)
     ct_request req;
     ct_api_error err;
     int replaced = 0;
+    ct_layer *l = NULL;
     int rc = ct_http_decode_body(r, &err);
     if (rc == 0)
         rc = ct_http_is_multipart(r->content_type)
@@ -27,10 +28,9 @@ static void run_put(ct_job *job, int nthreads)
                  : ct_json_parse_request(r->body.data, r->body.len, &srv->limits, 0, &req, &err);
     ct_buffer_free(&r->body);
     if (rc == 0) {
-        rc = ct_registry_put(&srv->registry, r->name, &req, &replaced, &err);
+        rc = ct_registry_put(&srv->registry, r->name, &req, &replaced, &l, &err); /* l: the layer this PUT made */
         ct_request_free(&req);
     }
-    ct_layer *l = rc == 0 ? ct_registry_get(&srv->registry, r->name) : NULL;
     ct_buffer b = {0};
     if (l && ct_layer_describe(l, &b) == 0)
         ct_http_store_json(r, replaced ? 200 : 201, &b);

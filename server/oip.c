@@ -142,6 +142,7 @@ static void run_infer(ct_job *job, int nthreads)
                 ct_params_init(&cr.params, weight->shape.rank - 2);
                 rc = req.parameters ? ct_oip_params(&req, weight->shape.rank - 2, &cr.params, &err) : 0;
                 cr.params.max_output_elements = srv->limits.max_output_elements;
+                cr.params.max_flops = srv->limits.max_flops;
                 extra = ct_http_borrow_threads(r, &cr.input.shape, &cr.weight.shape, nthreads);
                 if (rc == 0)
                     rc = ct_api_execute(&cr, nthreads + extra, &out, &err); /* cr's tensors are borrowed: not freed */

@@ -55,7 +55,8 @@ static ct_layer *layer_build(const ct_registry *r, const char *name, const ct_re
     snprintf(l->name, sizeof l->name, "%s", name);
     char msg[400];
     ct_params params = req->params;
-    params.max_output_elements = r->max_output_elements; /* the server's cap, also for layers read from disk */
+    params.max_output_elements = r->limits.max_output_elements; /* the server's caps, also for layers read from disk */
+    params.max_flops = r->limits.max_flops;
     ct_status st = ct_plan_create(&params, &req->weight.shape, req->weight.data, req->bias.data,
                                   req->bias.data ? req->bias.shape.dims[0] : 0, &l->plan, msg, sizeof msg);
     if (st != CT_OK) {
@@ -241,22 +242,27 @@ static ct_layer *swap_in(ct_registry *r, ct_layer *l, int *failed)
     return old;
 }
 
-int ct_registry_put(ct_registry *r, const char *name, const ct_request *req, int *replaced, ct_api_error *err)
+int ct_registry_put(ct_registry *r, const char *name, const ct_request *req, int *replaced, ct_layer **added, ct_api_error *err)
 {
     ct_layer *l = layer_build(r, name, req, err);
     if (!l)
         return -1;
+    pthread_mutex_lock(&r->store_lock);
     if (r->dir[0] && persist(r, name, req, err) != 0) {
+        pthread_mutex_unlock(&r->store_lock);
         layer_free(l);
         return -1;
     }
     int failed;
+    atomic_fetch_add(&l->refs, 1); /* the caller's, taken before a DELETE can drop the table's */
     ct_layer *old = swap_in(r, l, &failed);
+    pthread_mutex_unlock(&r->store_lock);
     if (failed) {
         layer_free(l);
         return ct_api_fail(err, 503, "out_of_memory", "out of memory");
     }
     *replaced = old != NULL;
+    *added = l;
     ct_layer_release(old);
     return 0;
 }
@@ -274,6 +280,7 @@ ct_layer *ct_registry_get(ct_registry *r, const char *name)
 
 int ct_registry_remove(ct_registry *r, const char *name, int forget_files)
 {
+    pthread_mutex_lock(&r->store_lock);
     pthread_mutex_lock(&r->lock);
     int i = find(r, name);
     ct_layer *l = NULL;
@@ -294,6 +301,7 @@ int ct_registry_remove(ct_registry *r, const char *name, int forget_files)
             remove_version(r->dir, target);
         }
     }
+    pthread_mutex_unlock(&r->store_lock);
     ct_layer_release(l);
     return l || on_disk ? 0 : -1;
 }
@@ -303,14 +311,22 @@ int ct_registry_load(ct_registry *r, const char *name, ct_api_error *err)
     if (!r->dir[0])
         return ct_api_fail(err, 404, "not_found", "layer %s: no --model-dir to load it from", name);
     ct_request req;
-    if (read_layer(r, name, &req, err) != 0)
+    /* held across read, build and swap: a PUT or DELETE meanwhile would leave the table
+     * holding what the disk no longer does */
+    pthread_mutex_lock(&r->store_lock);
+    if (read_layer(r, name, &req, err) != 0) {
+        pthread_mutex_unlock(&r->store_lock);
         return -1;
+    }
     ct_layer *l = layer_build(r, name, &req, err);
     ct_request_free(&req);
-    if (!l)
+    if (!l) {
+        pthread_mutex_unlock(&r->store_lock);
         return -1;
+    }
     int failed;
     ct_layer_release(swap_in(r, l, &failed));
+    pthread_mutex_unlock(&r->store_lock);
     if (failed) {
         layer_free(l);
         return ct_api_fail(err, 503, "out_of_memory", "out of memory");
@@ -359,11 +375,12 @@ void ct_registry_free_names(char **names, int count)
     free(names);
 }
 
-int ct_registry_open(ct_registry *r, const char *dir, int64_t max_output_elements, char *msg, size_t cap)
+int ct_registry_open(ct_registry *r, const char *dir, const ct_api_limits *limits, char *msg, size_t cap)
 {
     memset(r, 0, sizeof *r);
-    r->max_output_elements = max_output_elements;
+    r->limits = *limits;
     pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->store_lock, NULL);
     if (!dir || !dir[0])
         return 0;
     snprintf(r->dir, sizeof r->dir, "%s", dir);
@@ -429,6 +446,7 @@ void ct_registry_close(ct_registry *r)
     r->layers = NULL;
     r->count = r->cap = 0;
     pthread_mutex_destroy(&r->lock);
+    pthread_mutex_destroy(&r->store_lock);
 }
 
 int ct_layer_describe(const ct_layer *l, ct_buffer *out)
@@ -446,6 +464,7 @@ int ct_layer_describe(const ct_layer *l, ct_buffer *out)
         return -1;
     ct_params params = *p;
     params.max_output_elements = 0;
+    params.max_flops = 0;
     if (ct_params_to_json(&params, out) != 0)
         return -1;
     return ct_buffer_append(out, "}", 1);

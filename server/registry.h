@@ -26,11 +26,14 @@ typedef struct ct_layer {
 } ct_layer;
 
 typedef struct ct_registry {
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;        /* the table */
+    pthread_mutex_t store_lock;  /* changes: held from the disk write to the table swap, so
+                                    memory and --model-dir agree after any interleaving of
+                                    PUT, DELETE and load (plans are built before it) */
     ct_layer **layers;
     int count, cap;
     char dir[1024];              /* "" = memory only */
-    int64_t max_output_elements; /* the server's cap, given to every plan */
+    ct_api_limits limits;        /* the server's caps (output elements, FLOPs), given to every plan */
 } ct_registry;
 
 /* Whether name matches [A-Za-z0-9][A-Za-z0-9_.-]{0,63}. */
@@ -38,13 +41,14 @@ int ct_layer_name_valid(const char *name);
 
 /* Opens the registry; with a directory, loads every layer in it (a corrupt entry is logged
  * and skipped) and removes leftovers of interrupted writes. 0 or -1 with msg. */
-int ct_registry_open(ct_registry *r, const char *dir, int64_t max_output_elements, char *msg, size_t cap);
+int ct_registry_open(ct_registry *r, const char *dir, const ct_api_limits *limits, char *msg, size_t cap);
 void ct_registry_close(ct_registry *r);
 
 /* Builds a plan from req (weight, bias, params; no input) and stores it under name,
  * replacing any layer of that name: on disk first (atomically), then in memory.
- * *replaced tells which. 0 or -1 with err. */
-int ct_registry_put(ct_registry *r, const char *name, const ct_request *req, int *replaced, ct_api_error *err);
+ * *replaced tells which; *added gets a reference to the stored layer (the caller releases
+ * it), valid even if a DELETE removes the layer at once. 0 or -1 with err. */
+int ct_registry_put(ct_registry *r, const char *name, const ct_request *req, int *replaced, ct_layer **added, ct_api_error *err);
 
 /* A new reference to the named layer, or NULL. Release with ct_layer_release. */
 ct_layer *ct_registry_get(ct_registry *r, const char *name);
