@@ -9,18 +9,8 @@ missing=""
 command -v node >/dev/null 2>&1 || missing="$missing nodejs"
 command -v npm >/dev/null 2>&1 || missing="$missing npm"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
-if [ -n "$missing" ]; then
-    if [ "$(id -u)" = 0 ]; then
-        echo "web-deps: installing$missing" >&2
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends $missing >/dev/null
-    else
-        echo "web-deps: missing packages; run:" >&2
-        echo "  sudo apt-get install -y$missing" >&2
-        exit 1
-    fi
-fi
+# deps.sh installs them (apt-get as root, or prints the apt line), with the build's packages
+[ -z "$missing" ] || scripts/deps.sh $missing
 # npm ci only when the lock file changed since the last install
 stamp=tests/web/node_modules/.ct-installed
 if [ ! -f "$stamp" ] || [ tests/web/package-lock.json -nt "$stamp" ]; then

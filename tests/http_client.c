@@ -48,6 +48,32 @@ void daemon_start(daemon_proc *d, const char *const *extra)
     CHECK(d->port > 0);
 }
 
+daemon_proc daemon_up(const char *const *extra_args)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    daemon_proc d;
+    daemon_start(&d, extra_args);
+    return d;
+}
+
+int run_command(const char *cmd, char **out)
+{
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    size_t cap = 1 << 16, len = 0, n;
+    char *buf = malloc(cap);
+    CHECK(buf != NULL);
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 4096)
+            CHECK((buf = realloc(buf, cap *= 2)) != NULL);
+    }
+    buf[len] = '\0';
+    *out = buf;
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 int daemon_stop(daemon_proc *d)
 {
     int status;

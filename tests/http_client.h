@@ -15,6 +15,8 @@ typedef struct daemon_proc {
 /* Starts build/convtransposed (CT_DAEMON overrides the path) on 127.0.0.1, port 0, with
  * extra flags (NULL-terminated). Fails the test if it does not print its port in 10 s. */
 void daemon_start(daemon_proc *d, const char *const *extra_args);
+/* curl_global_init, then daemon_start: the first line of most tests. */
+daemon_proc daemon_up(const char *const *extra_args);
 /* SIGTERM and wait; returns the exit status (or -1 if it had to be killed after 20 s). */
 int daemon_stop(daemon_proc *d);
 /* The daemon's stderr so far (malloc'd). */
@@ -37,5 +39,9 @@ char *http_header(const http_response *r, const char *name);
 /* n identical POSTs in flight at once over n connections; responses[i] filled. */
 void http_parallel(int port, const char *path, const char *const *headers, const void *body, size_t body_len, int n,
                    http_response *responses);
+
+/* Runs a shell command (popen); returns its exit status (-1 when it did not exit) and its
+ * standard output in *out (malloc'd; add 2>&1 to the command for its errors too). */
+int run_command(const char *cmd, char **out);
 
 #endif /* CT_TESTS_HTTP_CLIENT_H */

@@ -34,14 +34,6 @@ static const char SEED_3D[] =
     "\"weight\":[[[[[1,1],[1,1]],[[1,1],[1,1]]],[[[1,1],[1,1]],[[1,1],[1,1]]]]]}";
 static const char SEED_3D_CHANNEL[] = "0,1,1,2,6,4,2,5,3,4,10,6,12,28,16,8,18,10,4,9,5,10,22,12,6,13,7";
 
-static daemon_proc start(const char *const *args)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    daemon_proc d;
-    daemon_start(&d, args);
-    return d;
-}
-
 static void stop(daemon_proc *d)
 {
     CHECK_INT_EQ(daemon_stop(d), 0);
@@ -65,7 +57,7 @@ static void check_error(const http_response *r, long status, const char *code, c
 
 TEST(http_health_ready_and_self_description)
 {
-    daemon_proc d = start(NULL);
+    daemon_proc d = daemon_up(NULL);
     http_response r = http_request(d.port, "GET", "/healthz", NULL, NULL, 0);
     CHECK_INT_EQ(r.status, 200);
     CHECK_CONTAINS(r.body, "\"ok\"");
@@ -91,7 +83,7 @@ TEST(http_health_ready_and_self_description)
 
 TEST(http_seed_layers_over_json_exact)
 {
-    daemon_proc d = start(NULL);
+    daemon_proc d = daemon_up(NULL);
     http_response r = http_request(d.port, "POST", "/convtranspose", JSON_HDR, SEED_2D, strlen(SEED_2D));
     CHECK_INT_EQ(r.status, 200);
     CHECK_STR_EQ(r.body, SEED_2D_OUT);
@@ -134,7 +126,7 @@ static void add_npy_part(ct_buffer *b, const char *name, const ct_shape *s, cons
 
 TEST(http_seed_layers_over_multipart_npy_exact)
 {
-    daemon_proc d = start(NULL);
+    daemon_proc d = daemon_up(NULL);
     float x[18], w[36];
     for (int i = 0; i < 18; i++)
         x[i] = (float)i;
@@ -204,7 +196,7 @@ TEST(http_seed_layers_over_multipart_npy_exact)
 
 TEST(http_raw_float32_response_with_shape_header)
 {
-    daemon_proc d = start(NULL);
+    daemon_proc d = daemon_up(NULL);
     const char *const hdr[] = {"Content-Type: application/json", "Accept: application/octet-stream", NULL};
     http_response r = http_request(d.port, "POST", "/convtranspose", hdr, SEED_2D, strlen(SEED_2D));
     CHECK_INT_EQ(r.status, 200);
@@ -224,7 +216,7 @@ TEST(http_raw_float32_response_with_shape_header)
 
 TEST(http_error_paths)
 {
-    daemon_proc d = start((const char *const[]){"--max-body", "4096", NULL});
+    daemon_proc d = daemon_up((const char *const[]){"--max-body", "4096", NULL});
     http_response r = http_request(d.port, "GET", "/nowhere", NULL, NULL, 0);
     check_error(&r, 404, "not_found", "no such endpoint");
     http_response_free(&r);
@@ -307,7 +299,7 @@ TEST(http_error_paths)
 
 TEST_WITH_TIMEOUT(http_64_parallel_clients_all_correct, 120)
 {
-    daemon_proc d = start(NULL);
+    daemon_proc d = daemon_up(NULL);
     enum { N = 64 };
     http_response rs[N];
     http_parallel(d.port, "/convtranspose", JSON_HDR, SEED_2D, strlen(SEED_2D), N, rs);
@@ -339,7 +331,7 @@ static char *slow_body(int c, size_t *len)
 
 TEST_WITH_TIMEOUT(http_full_queue_answers_503_with_retry_after, 120)
 {
-    daemon_proc d = start((const char *const[]){"--threads", "1", "--workers", "1", "--queue", "1", NULL});
+    daemon_proc d = daemon_up((const char *const[]){"--threads", "1", "--workers", "1", "--queue", "1", NULL});
     size_t len;
     char *body = slow_body(256, &len);
     enum { N = 8 };
@@ -385,7 +377,7 @@ static void *send_sigterm(void *arg)
 
 TEST_WITH_TIMEOUT(http_sigterm_finishes_in_flight_requests, 120)
 {
-    daemon_proc d = start((const char *const[]){"--threads", "1", "--workers", "1", NULL});
+    daemon_proc d = daemon_up((const char *const[]){"--threads", "1", "--workers", "1", NULL});
     size_t len;
     char *body = slow_body(192, &len);
     enum { N = 6 };

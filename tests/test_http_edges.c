@@ -37,17 +37,9 @@ static char *raw_exchange(int port, const char *request)
     return buf;
 }
 
-static daemon_proc start(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    daemon_proc d;
-    daemon_start(&d, NULL);
-    return d;
-}
-
 TEST(conflicting_content_lengths_and_unknown_transfer_encodings_are_refused_at_once)
 {
-    daemon_proc d = start();
+    daemon_proc d = daemon_up(NULL);
     char *out = raw_exchange(d.port, "POST /convtranspose HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                                      "Content-Length: 5\r\nContent-Length: 40\r\n\r\n{\"a\":");
     CHECK(strncmp(out, "HTTP/1.1 400", 12) == 0);
@@ -76,7 +68,7 @@ TEST(conflicting_content_lengths_and_unknown_transfer_encodings_are_refused_at_o
 
 TEST(paths_cannot_forge_log_lines_or_cut_names_with_nul)
 {
-    daemon_proc d = start();
+    daemon_proc d = daemon_up(NULL);
     char *out = raw_exchange(d.port, "GET /x%0a2026-12-03T00:00:00.000Z%20INFO%20access%20PUT%20/v1/layers/admin%20201 HTTP/1.1\r\n"
                                      "Host: x\r\nConnection: close\r\n\r\n");
     CHECK(strncmp(out, "HTTP/1.1 404", 12) == 0);

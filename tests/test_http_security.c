@@ -13,21 +13,13 @@
 static const char SEED[] = "{\"input\":[[1,2]],\"weight\":[[[1,10]]],\"bias\":[0.5],\"stride\":2}";
 static const char SEED_OUT[] = "{\"shape\":[1,4],\"dtype\":\"float32\",\"data\":[1.5,10.5,2.5,20.5]}";
 
-static daemon_proc start(const char *const *args)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    daemon_proc d;
-    daemon_start(&d, args);
-    return d;
-}
-
 TEST(auth_bearer_token_required_except_health_probes)
 {
     char path[] = "/tmp/ct-token-XXXXXX";
     int fd = mkstemp(path);
     CHECK(write(fd, "s3cret-t0ken\n", 13) == 13);
     close(fd);
-    daemon_proc d = start((const char *const[]){"--auth-token-file", path, NULL});
+    daemon_proc d = daemon_up((const char *const[]){"--auth-token-file", path, NULL});
     http_response r = http_request(d.port, "GET", "/healthz", NULL, NULL, 0);
     CHECK_INT_EQ(r.status, 200);
     http_response_free(&r);
@@ -63,7 +55,7 @@ TEST(auth_bearer_token_required_except_health_probes)
 
 TEST(cors_off_by_default_and_preflight_when_on)
 {
-    daemon_proc d = start(NULL);
+    daemon_proc d = daemon_up(NULL);
     const char *const from_app[] = {"Origin: https://app.example", "Content-Type: application/json", NULL};
     http_response r = http_request(d.port, "POST", "/convtranspose", from_app, SEED, strlen(SEED));
     CHECK_INT_EQ(r.status, 200);
@@ -74,7 +66,7 @@ TEST(cors_off_by_default_and_preflight_when_on)
     http_response_free(&r);
     CHECK_INT_EQ(daemon_stop(&d), 0);
 
-    d = start((const char *const[]){"--cors-origin", "https://app.example", NULL});
+    d = daemon_up((const char *const[]){"--cors-origin", "https://app.example", NULL});
     const char *const preflight[] = {"Origin: https://app.example", "Access-Control-Request-Method: POST",
                                      "Access-Control-Request-Headers: content-type, authorization", NULL};
     r = http_request(d.port, "OPTIONS", "/convtranspose", preflight, NULL, 0);
@@ -118,7 +110,7 @@ TEST(tls_serves_https_and_plain_http_fails_cleanly)
              "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
              "-keyout %s -out %s >/dev/null 2>&1", key, cert);
     CHECK(system(cmd) == 0);
-    daemon_proc d = start((const char *const[]){"--tls-cert", cert, "--tls-key", key, NULL});
+    daemon_proc d = daemon_up((const char *const[]){"--tls-cert", cert, "--tls-key", key, NULL});
     char url[128], body[512] = {0};
     snprintf(url, sizeof url, "https://127.0.0.1:%d/convtranspose", d.port);
     CURL *c = curl_easy_init();
@@ -173,7 +165,7 @@ static char *sized_body(size_t bytes, size_t *len)
 
 TEST_WITH_TIMEOUT(memory_budget_413_alone_503_together_then_recovers, 120)
 {
-    daemon_proc d = start((const char *const[]){"--max-memory", "30M", "--workers", "2", "--threads", "2", NULL});
+    daemon_proc d = daemon_up((const char *const[]){"--max-memory", "30M", "--workers", "2", "--threads", "2", NULL});
     size_t len;
     char *big = sized_body(6 << 20, &len);
     const char *const json[] = {"Content-Type: application/json", NULL};
@@ -213,7 +205,7 @@ TEST_WITH_TIMEOUT(memory_budget_413_alone_503_together_then_recovers, 120)
 
 TEST(restart_after_sigkill_on_the_same_port)
 {
-    daemon_proc d = start(NULL);
+    daemon_proc d = daemon_up(NULL);
     int port = d.port;
     kill(d.pid, SIGKILL);
     waitpid(d.pid, NULL, 0);

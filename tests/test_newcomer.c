@@ -19,44 +19,21 @@ static const char *daemon_path(void)
     return getenv("CT_DAEMON") ? getenv("CT_DAEMON") : "build/convtransposed";
 }
 
-/* Runs a shell command; returns its exit status and its output in *out (malloc'd). */
-static int run(const char *cmd, char **out)
-{
-    FILE *p = popen(cmd, "r");
-    CHECK(p != NULL);
-    size_t cap = 8192, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0)
-        len += n;
-    buf[len] = '\0';
-    *out = buf;
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static daemon_proc start(const char *const *args)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    daemon_proc d;
-    daemon_start(&d, args);
-    return d;
-}
-
 TEST(a_second_daemon_on_a_taken_port_fails_unless_both_reuse_it)
 {
-    daemon_proc d = start(NULL);
+    daemon_proc d = daemon_up(NULL);
     char cmd[512], *out;
     snprintf(cmd, sizeof cmd, "timeout 10 %s --host 127.0.0.1 --port %d 2>&1", daemon_path(), d.port);
-    int rc = run(cmd, &out);
+    int rc = run_command(cmd, &out);
     CHECK_INT_EQ(rc, 1);
     CHECK_CONTAINS(out, "the port is in use by another process");
     CHECK_CONTAINS(out, "--reuse-port");
     free(out);
     CHECK_INT_EQ(daemon_stop(&d), 0);
 
-    d = start((const char *const[]){"--reuse-port", "1", NULL});
+    d = daemon_up((const char *const[]){"--reuse-port", "1", NULL});
     snprintf(cmd, sizeof cmd, "timeout --preserve-status -s INT 2 %s --host 127.0.0.1 --port %d --reuse-port 1 2>&1", daemon_path(), d.port);
-    rc = run(cmd, &out);
+    rc = run_command(cmd, &out);
     CHECK_INT_EQ(rc, 0); /* served until SIGINT, then drained and exited cleanly */
     CHECK_CONTAINS(out, "listening on 127.0.0.1:");
     free(out);
@@ -67,14 +44,14 @@ TEST(version_flag_prints_the_version_and_the_kernels_isa)
 {
     char cmd[512], *out;
     snprintf(cmd, sizeof cmd, "%s --version", daemon_path());
-    CHECK_INT_EQ(run(cmd, &out), 0);
+    CHECK_INT_EQ(run_command(cmd, &out), 0);
     char want[128];
     snprintf(want, sizeof want, "(kernels: %s)", ct_cpu_isa());
     CHECK(strncmp(out, "convtransposed 0.", 17) == 0);
     CHECK_CONTAINS(out, want);
     free(out);
     snprintf(cmd, sizeof cmd, "%s --help", daemon_path());
-    CHECK_INT_EQ(run(cmd, &out), 0);
+    CHECK_INT_EQ(run_command(cmd, &out), 0);
     CHECK_CONTAINS(out, "--reuse-port");
     CHECK_CONTAINS(out, "--version");
     CHECK_CONTAINS(out, "CONVTRANSPOSED_MAX_MEMORY");
@@ -97,7 +74,7 @@ static char *type_for_accept(int port, const char *accept)
 
 TEST(accept_honours_q_values)
 {
-    daemon_proc d = start(NULL);
+    daemon_proc d = daemon_up(NULL);
     const struct { const char *accept, *type; } cases[] = {
         {"application/x-npy;q=0", "application/json"},
         {"application/x-npy;q=0.1, application/json", "application/json"},
@@ -119,7 +96,7 @@ TEST(accept_honours_q_values)
 
 TEST(root_lists_each_route_once_and_sends_browsers_to_docs)
 {
-    daemon_proc d = start(NULL);
+    daemon_proc d = daemon_up(NULL);
     http_response r = http_request(d.port, "GET", "/", NULL, NULL, 0);
     CHECK_INT_EQ(r.status, 200);
     /* every path appears once: count "path" entries against distinct ones */
@@ -162,7 +139,7 @@ static void expect_error(int port, const char *method, const char *path, const c
 
 TEST(error_messages_name_what_was_sent_and_what_was_expected)
 {
-    daemon_proc d = start(NULL);
+    daemon_proc d = daemon_up(NULL);
     const char *const json[] = {"Content-Type: application/json", NULL};
     /* a .npy body without its Content-Type */
     char npy[128] = "\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }";
@@ -172,29 +149,30 @@ TEST(error_messages_name_what_was_sent_and_what_was_expected)
     CHECK_INT_EQ(r.status, 201);
     http_response_free(&r);
     expect_error(d.port, "POST", "/v1/layers/l1/convtranspose", NULL, npy, 80, 415, "send it with Content-Type: application/x-npy");
-    /* a Conv-layout weight */
-    const char conv[] = "{\"input\": [[[1, 2]], [[3, 4]]], \"weight\": {\"shape\": [3, 1, 1], \"data\": [1, 1, 1]}}";
-    expect_error(d.port, "POST", "/convtranspose", json, conv, strlen(conv), 400, "weight of size [3, 1, 1], expected input[2, 1, 2] to have 3 channels");
-    const char conv2[] = "{\"input\": {\"shape\": [1, 2, 3], \"data\": [1, 2, 3, 4, 5, 6]}, \"weight\": {\"shape\": [4, 2, 1], \"data\": [1, 1, 1, 1, 1, 1, 1, 1]}}";
-    expect_error(d.port, "POST", "/convtranspose", json, conv2, strlen(conv2), 400, "looks like a Conv weight [out_channels, in_channels/groups, *kernel]");
-    /* a per-dim list of the wrong length */
-    const char list[] = "{\"input\": [[[[1]]]], \"weight\": [[[[1]]]], \"stride\": [1, 2, 3]}";
-    expect_error(d.port, "POST", "/convtranspose", json, list, strlen(list), 400, "stride: got a list of 3 values for 2 spatial dims; give an integer or a list of 2");
-    /* ONNX names in the messages about ONNX attributes */
-    const char pads[] = "{\"input\": [[[[1]]]], \"weight\": [[[[1]]]], \"pads\": [0, 0, 0, -1]}";
-    expect_error(d.port, "POST", "/convtranspose", json, pads, strlen(pads), 400, "pads[3] = -1: negative padding");
-    const char strides[] = "{\"input\": [[[[1]]]], \"weight\": [[[[1]]]], \"strides\": [1, 0]}";
-    expect_error(d.port, "POST", "/convtranspose", json, strides, strlen(strides), 400, "strides[1] = 0");
-    const char padding[] = "{\"input\": [[[[1]]]], \"weight\": [[[[1]]]], \"padding\": -2}";
-    expect_error(d.port, "POST", "/convtranspose", json, padding, strlen(padding), 400, "padding[0] = -2");
-    /* numbers past float32 */
-    const char big[] = "{\"input\": {\"shape\": [1, 1, 1], \"data\": [1e400]}, \"weight\": [[[1]]]}";
-    expect_error(d.port, "POST", "/convtranspose", json, big, strlen(big), 400, "the number 1e400 overflows float32");
-    /* OIP: what was sent */
-    const char nodtype[] = "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 1, 2], \"data\": [1, 2]}]}";
-    expect_error(d.port, "POST", "/v2/models/convtranspose/infer", json, nodtype, strlen(nodtype), 400, "input 'input': datatype is missing");
-    const char badname[] = "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 1, 2], \"datatype\": \"FP32\", \"data\": [1, 2]}]}";
-    expect_error(d.port, "POST", "/v2/models/l1/infer", json, badname, strlen(badname), 400, "model 'l1' needs an input named 'input'; the request sent 'x'");
+    /* JSON bodies, each with the words its 400 must hold */
+    static const struct { const char *path, *body, *message; } cases[] = {
+        /* a Conv-layout weight */
+        {"/convtranspose", "{\"input\": [[[1, 2]], [[3, 4]]], \"weight\": {\"shape\": [3, 1, 1], \"data\": [1, 1, 1]}}",
+         "weight of size [3, 1, 1], expected input[2, 1, 2] to have 3 channels"},
+        {"/convtranspose", "{\"input\": {\"shape\": [1, 2, 3], \"data\": [1, 2, 3, 4, 5, 6]}, \"weight\": {\"shape\": [4, 2, 1], \"data\": [1, 1, 1, 1, 1, 1, 1, 1]}}",
+         "looks like a Conv weight [out_channels, in_channels/groups, *kernel]"},
+        /* a per-dim list of the wrong length */
+        {"/convtranspose", "{\"input\": [[[[1]]]], \"weight\": [[[[1]]]], \"stride\": [1, 2, 3]}",
+         "stride: got a list of 3 values for 2 spatial dims; give an integer or a list of 2"},
+        /* ONNX names in the messages about ONNX attributes, PyTorch's about PyTorch's */
+        {"/convtranspose", "{\"input\": [[[[1]]]], \"weight\": [[[[1]]]], \"pads\": [0, 0, 0, -1]}", "pads[3] = -1: negative padding"},
+        {"/convtranspose", "{\"input\": [[[[1]]]], \"weight\": [[[[1]]]], \"strides\": [1, 0]}", "strides[1] = 0"},
+        {"/convtranspose", "{\"input\": [[[[1]]]], \"weight\": [[[[1]]]], \"padding\": -2}", "padding[0] = -2"},
+        /* numbers past float32 */
+        {"/convtranspose", "{\"input\": {\"shape\": [1, 1, 1], \"data\": [1e400]}, \"weight\": [[[1]]]}", "the number 1e400 overflows float32"},
+        /* OIP: what was sent */
+        {"/v2/models/convtranspose/infer", "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 1, 2], \"data\": [1, 2]}]}",
+         "input 'input': datatype is missing"},
+        {"/v2/models/l1/infer", "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 1, 2], \"datatype\": \"FP32\", \"data\": [1, 2]}]}",
+         "model 'l1' needs an input named 'input'; the request sent 'x'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_error(d.port, "POST", cases[i].path, json, cases[i].body, strlen(cases[i].body), 400, cases[i].message);
     /* an unknown /v2 path answers in the protocol's error shape */
     r = http_request(d.port, "GET", "/v2/foo", NULL, NULL, 0);
     CHECK_INT_EQ(r.status, 404);
@@ -207,15 +185,15 @@ TEST(repository_index_ready_lists_only_ready_models)
 {
     char dir[] = "/tmp/ct-index-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
-    daemon_proc d = start((const char *const[]){"--model-dir", dir, NULL});
+    daemon_proc d = daemon_up((const char *const[]){"--model-dir", dir, NULL});
     const char *const json[] = {"Content-Type: application/json", NULL};
     const char layer[] = "{\"weight\": [[[1, 1]]]}";
-    http_response r = http_request(d.port, "PUT", "/v1/layers/kept", json, layer, strlen(layer));
-    CHECK_INT_EQ(r.status, 201);
-    http_response_free(&r);
-    r = http_request(d.port, "PUT", "/v1/layers/dropped", json, layer, strlen(layer));
-    CHECK_INT_EQ(r.status, 201);
-    http_response_free(&r);
+    http_response r;
+    for (int i = 0; i < 2; i++) {
+        r = http_request(d.port, "PUT", i ? "/v1/layers/dropped" : "/v1/layers/kept", json, layer, strlen(layer));
+        CHECK_INT_EQ(r.status, 201);
+        http_response_free(&r);
+    }
     r = http_request(d.port, "POST", "/v2/repository/models/dropped/unload", json, "{}", 2);
     CHECK_INT_EQ(r.status, 200);
     http_response_free(&r);
@@ -237,7 +215,7 @@ TEST(repository_index_ready_lists_only_ready_models)
 
 TEST(cors_exposes_the_binary_answers_headers)
 {
-    daemon_proc d = start((const char *const[]){"--cors-origin", "*", NULL});
+    daemon_proc d = daemon_up((const char *const[]){"--cors-origin", "*", NULL});
     const char *const hs[] = {"Origin: https://app.example", "Content-Type: application/json", NULL};
     http_response r = http_request(d.port, "POST", "/convtranspose", hs, SEED, strlen(SEED));
     CHECK_INT_EQ(r.status, 200);

@@ -16,14 +16,6 @@ static const char SEED_DATA[] =
     "0,1,3,3,2,3,8,15,12,7,9,21,36,27,15,9,20,33,24,13,6,13,21,15,8,0,1,3,3,2,3,8,15,12,7,9,21,36,27,15,9,20,33,24,13,6,13,21,15,8,"
     "9,19,30,21,11,21,44,69,48,25,36,75,117,81,42,27,56,87,60,31,15,31,48,33,17,9,19,30,21,11,21,44,69,48,25,36,75,117,81,42,27,56,87,60,31,15,31,48,33,17";
 
-static daemon_proc start(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    daemon_proc d;
-    daemon_start(&d, NULL);
-    return d;
-}
-
 static json_t *json_of(const http_response *r)
 {
     json_t *root = json_loadb(r->body, r->len, 0, NULL);
@@ -44,7 +36,7 @@ static void expect_oip_error(const http_response *r, long status, const char *te
 
 TEST(oip_server_metadata_and_health)
 {
-    daemon_proc d = start();
+    daemon_proc d = daemon_up(NULL);
     http_response r = http_request(d.port, "GET", "/v2", NULL, NULL, 0);
     CHECK_INT_EQ(r.status, 200);
     json_t *root = json_of(&r);
@@ -75,7 +67,7 @@ TEST(oip_server_metadata_and_health)
 
 TEST(oip_builtin_model_infer_json)
 {
-    daemon_proc d = start();
+    daemon_proc d = daemon_up(NULL);
     const char body[] =
         "{\"id\":\"req-42\",\"parameters\":{\"groups\":2},\"inputs\":["
         "{\"name\":\"input\",\"shape\":[1,2,3,3],\"datatype\":\"FP32\",\"data\":[[[[0,1,2],[3,4,5],[6,7,8]],[[9,10,11],[12,13,14],[15,16,17]]]]},"
@@ -138,7 +130,7 @@ static size_t binary_body(ct_buffer *b, const char *json, const void *bytes, siz
 
 TEST(oip_registered_layer_json_and_binary)
 {
-    daemon_proc d = start();
+    daemon_proc d = daemon_up(NULL);
     const char layer[] = "{\"weight\":{\"shape\":[2,2,3,3],\"data\":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]},\"groups\":2}";
     http_response r = http_request(d.port, "PUT", "/v1/layers/seed", JSON_HDR, layer, strlen(layer));
     CHECK_INT_EQ(r.status, 201);
@@ -245,7 +237,7 @@ TEST(oip_registered_layer_json_and_binary)
  * the daemon (JSON and binary) and checks the answers itself. */
 TEST(oip_python_stdlib_client_from_the_spec)
 {
-    daemon_proc d = start();
+    daemon_proc d = daemon_up(NULL);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "python3 examples/oip_client.py --url http://127.0.0.1:%d > /tmp/ct-oip-client.out 2>&1", d.port);
     int rc = system(cmd);

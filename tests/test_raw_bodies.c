@@ -10,14 +10,6 @@
 #include "http_client.h"
 #include "test.h"
 
-static daemon_proc start(const char *const *args)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    daemon_proc d;
-    daemon_start(&d, args);
-    return d;
-}
-
 static void put_layer(int port, const char *name, const char *json)
 {
     char path[128];
@@ -50,7 +42,7 @@ static void check_raw_refused(int port, const char *name, const char *shape, con
 
 TEST(raw_body_whose_declared_bytes_wrap_is_refused_not_read_past)
 {
-    daemon_proc d = start((const char *const[]){"--max-elements", "1152921504606846975", NULL}); /* 2^60 - 1 */
+    daemon_proc d = daemon_up((const char *const[]){"--max-elements", "1152921504606846975", NULL}); /* 2^60 - 1 */
     /* 2^62 + 16 floats are 2^64 + 64 bytes: a bare n * 4 wraps to 64, the body's length */
     char layer[256];
     snprintf(layer, sizeof layer, "{\"weight\": {\"shape\": [1,1,1], \"data\": [1]}, \"pads\": [1024, %llu]}",
@@ -92,7 +84,7 @@ TEST(raw_body_whose_declared_bytes_wrap_is_refused_not_read_past)
 
 TEST(raw_body_over_max_elements_gets_413_on_both_routes)
 {
-    daemon_proc d = start((const char *const[]){"--max-elements", "1000", NULL});
+    daemon_proc d = daemon_up((const char *const[]){"--max-elements", "1000", NULL});
     put_layer(d.port, "one", "{\"weight\": {\"shape\": [1,1,1], \"data\": [2]}}");
     char zeros[64] = {0};
     check_raw_refused(d.port, "one", "1,1,4611686018427387920", zeros, 64, 413, "too_many_elements");
@@ -102,7 +94,7 @@ TEST(raw_body_over_max_elements_gets_413_on_both_routes)
 
 TEST(inference_header_content_length_must_be_a_byte_count)
 {
-    daemon_proc d = start(NULL);
+    daemon_proc d = daemon_up(NULL);
     put_layer(d.port, "one", "{\"weight\": {\"shape\": [1,1,1], \"data\": [2]}}");
     float x[4] = {1, 2, 3, 4};
     const char *bad[] = {"abc", "-1", "0x10", "18446744073709551617", "1 0"};

@@ -10,32 +10,13 @@
 #include "http_client.h"
 #include "test.h"
 
-static char *slurp_command(const char *cmd, int *status)
-{
-    FILE *p = popen(cmd, "r");
-    CHECK(p != NULL);
-    size_t cap = 1 << 16, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 4096)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = '\0';
-    int st = pclose(p);
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return buf;
-}
-
 TEST_WITH_TIMEOUT(readme_snippets_run_as_pasted, 120)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    daemon_proc d;
-    daemon_start(&d, NULL);
+    daemon_proc d = daemon_up(NULL);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/readme_snippets.py %d README.md 2>&1", d.port);
-    int rc;
-    char *out = slurp_command(cmd, &rc);
+    char *out;
+    int rc = run_command(cmd, &out);
     if (rc != 0 || !strstr(out, " snippets, 0 failures"))
         FAIL("README snippets:\n%s", out);
     /* enough of the manual ran to mean something: every API section has a snippet */
@@ -48,8 +29,8 @@ TEST(readme_configuration_table_is_the_help_output)
 {
     char cmd[256];
     snprintf(cmd, sizeof cmd, "%s --help", getenv("CT_DAEMON") ? getenv("CT_DAEMON") : "build/convtransposed");
-    int rc;
-    char *help = slurp_command(cmd, &rc);
+    char *help;
+    int rc = run_command(cmd, &help);
     CHECK_INT_EQ(rc, 0);
     FILE *f = fopen("README.md", "r");
     CHECK(f != NULL);

@@ -66,9 +66,7 @@ static void expect_413(int port, const char *method, const char *path, const cha
 
 TEST(max_gflop_refuses_too_much_work_on_every_route)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    daemon_proc d;
-    daemon_start(&d, (const char *const[]){"--max-gflop", "1", NULL});
+    daemon_proc d = daemon_up((const char *const[]){"--max-gflop", "1", NULL});
     /* 2 * 1 * 1 * 1 * (2^15 inputs * 2^15 taps) = 2.1 GFLOP, from a few bytes of input:
      * a short signal through a long kernel */
     char *weight = malloc(1 << 20), *body = malloc(1 << 20);
@@ -76,14 +74,12 @@ TEST(max_gflop_refuses_too_much_work_on_every_route)
     for (int i = 0; i < 32768; i++)
         n += sprintf(weight + n, "%s1", i ? "," : "");
     sprintf(weight + n, "]}");
-    char input[] = "{\"shape\": [1, 1, 32768], \"data\": [0]}";
     /* an input of 32768 zeros */
     char *in = malloc(1 << 18);
     int m = sprintf(in, "{\"shape\": [1, 1, 32768], \"data\": [");
     for (int i = 0; i < 32768; i++)
         m += sprintf(in + m, "%s0", i ? "," : "");
     sprintf(in + m, "]}");
-    (void)input;
     sprintf(body, "{\"input\": %s, \"weight\": %s}", in, weight);
     expect_413(d.port, "POST", "/convtranspose", body);
     sprintf(body, "{\"weight\": %s}", weight);

@@ -8,32 +8,7 @@
 #include <string.h>
 
 #include "api.h"
-
-typedef struct reader {
-    const uint8_t *p;
-    size_t left;
-} reader;
-
-static uint8_t byte(reader *r)
-{
-    if (!r->left)
-        return 0;
-    r->left--;
-    return *r->p++;
-}
-
-/* Mostly small values, sometimes near powers of two up to 2^62 and int64's ends. */
-static int64_t value(reader *r)
-{
-    uint8_t kind = byte(r);
-    switch (kind >> 5) {
-    case 0: return (int64_t)(kind & 7) - 1;
-    case 1: return INT64_MAX - (kind & 3);
-    case 2: return (int64_t)((uint64_t)1 << (kind & 62)) - (kind & 1 ? byte(r) : 0);
-    case 3: return (int64_t)((uint64_t)1 << (kind & 62)) + byte(r);
-    default: return kind & 15;
-    }
-}
+#include "fuzz_reader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -43,10 +18,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ct_params_init(&p, nd);
     p.groups = 1 + byte(&r) % 3;
     for (int d = 0; d < nd; d++) {
-        p.stride[d] = value(&r);
+        p.stride[d] = value_near_powers(&r);
         p.dilation[d] = 1 + byte(&r) % 3;
-        p.pads_begin[d] = value(&r);
-        p.pads_end[d] = byte(&r) & 1 ? p.pads_begin[d] : value(&r);
+        p.pads_begin[d] = value_near_powers(&r);
+        p.pads_end[d] = byte(&r) & 1 ? p.pads_begin[d] : value_near_powers(&r);
         p.output_padding[d] = byte(&r) % 3;
     }
     uint8_t mode = byte(&r);
@@ -72,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rank = nd + 1 + (byte(&r) & 1), used = 0;
     int64_t dims[CT_MAX_RANK];
     for (int i = 0; i < rank; i++)
-        dims[i] = i == rank - nd - 1 ? ws.dims[0] : value(&r);
+        dims[i] = i == rank - nd - 1 ? ws.dims[0] : value_near_powers(&r);
     /* Some inputs get the end padding that crops a huge input to a few outputs, as a
      * client's pads can: the case where a wrong input size reads far with little output. */
     if (mode & 8) {

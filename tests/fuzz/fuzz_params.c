@@ -8,33 +8,8 @@
 #include <string.h>
 
 #include "convtranspose.h"
+#include "fuzz_reader.h"
 #include "kernels/igemm.h"
-
-typedef struct reader {
-    const uint8_t *p;
-    size_t left;
-} reader;
-
-static uint8_t byte(reader *r)
-{
-    if (!r->left)
-        return 0;
-    r->left--;
-    return *r->p++;
-}
-
-/* Mostly small values, sometimes extremes: the interesting edges of shape arithmetic. */
-static int64_t value(reader *r)
-{
-    uint8_t kind = byte(r);
-    switch (kind >> 5) {
-    case 0: return (int64_t)(kind & 7) - 1;
-    case 1: return INT64_MAX - (kind & 3);
-    case 2: return INT64_MIN + (kind & 3);
-    case 3: return (int64_t)((uint64_t)1 << (kind & 62)) + byte(r);
-    default: return kind & 15;
-    }
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
