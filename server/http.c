@@ -30,6 +30,8 @@
 #define INLINE_PARSE_BODY 8192     /* bodies up to this size are parsed on the HTTP thread */
 #define TINY_OUTPUT_ELEMENTS 16384 /* parsed requests this small are computed there too */
 #define TINY_FLOPS 4e6
+#define TINY_WEIGHT_ELEMENTS 65536
+#define BODY_PREALLOCATE (16 << 20) /* bytes of a declared body allocated before it arrives */
 
 
 
@@ -84,7 +86,20 @@ enum MHD_Result ct_http_send(http_request *r, int status, const char *type, char
 
 int ct_http_decode_body(http_request *r, ct_api_error *err)
 {
-    return ct_decode_body(r->content_encoding, &r->body, (size_t)r->srv->cfg.max_body, err);
+    if (ct_decode_body(r->content_encoding, &r->body, (size_t)r->srv->cfg.max_body, err) != 0)
+        return -1;
+    /* a decompressed body holds more than arrived: the difference is budgeted too */
+    int64_t grow = (int64_t)r->body.len - r->mem_reserved;
+    if (grow > 0) {
+        if (ct_budget_reserve(&r->srv->budget, grow) != 0) {
+            ct_buffer_free(&r->body);
+            r->retry_after = 1;
+            return ct_api_fail(err, 503, "memory_budget_exhausted",
+                               "the memory budget for requests in flight (--max-memory) is in use; retry later");
+        }
+        r->mem_reserved += grow;
+    }
+    return 0;
 }
 
 /* {"error": {"code": ..., "message": ...}} into a malloc'd string. */
@@ -159,8 +174,33 @@ void ct_http_store_two_part(http_request *r, int status, const char *type, ct_bu
     r->result_tensor_bytes = tensor_bytes;
 }
 
+/* Applies Accept-Encoding to the stored result, head and tensor together. Workers do it
+ * before they resume the connection: compressing a large answer on the HTTP thread would
+ * stall every other connection meanwhile. */
+static void encode_result(http_request *r)
+{
+    r->result_encoded = 1;
+    const char *coding = ct_choose_encoding(r->accept_encoding);
+    if (!coding || (!r->result.len && !r->result_tensor))
+        return;
+    if (r->result_tensor) {
+        if (ct_buffer_append(&r->result, r->result_tensor, r->result_tensor_bytes) != 0)
+            return; /* sent as it is */
+        free(r->result_tensor);
+        r->result_tensor = NULL;
+    }
+    char *packed;
+    size_t len;
+    if (ct_encode(coding, r->result.data, r->result.len, &packed, &len) != 0)
+        return;
+    ct_buffer_free(&r->result);
+    r->result = (ct_buffer){packed, len, len};
+    r->result_coding = coding;
+}
+
 void ct_http_job_done(http_request *r)
 {
+    encode_result(r);
     ct_histogram_observe(&r->srv->metrics.queue_wait, r->job.started_at - r->job.queued_at);
     ct_histogram_observe(&r->srv->metrics.compute, ct_now() - r->job.started_at);
     atomic_store(&r->result_ready, 1);
@@ -275,16 +315,33 @@ static int parse_request(http_request *r, ct_api_error *err)
     return rc;
 }
 
-/* Bytes a request needs beyond its body while it computes: the output, its encoding, the
- * zero-bordered input copy and the packed weights (an upper estimate). */
-static int64_t working_memory(const ct_request *req)
+/* Bytes a request needs beyond its body while it computes: the input, the output and its
+ * encoding, the zero-bordered input copy and, unless the plan exists already, the packed
+ * weights (an upper estimate). */
+static int64_t working_memory(const ct_params *params, const ct_shape *weight, const ct_shape *input, int packs_weights)
 {
     char msg[8];
     ct_shape out;
-    double bytes = 4.0 * (double)ct_shape_elements(&req->input.shape) * 2 + 8.0 * (double)ct_shape_elements(&req->weight.shape);
-    if (ct_output_shape(&req->params, &req->weight.shape, &req->input.shape, &out, msg, sizeof msg) == CT_OK)
+    double bytes = 4.0 * (double)ct_shape_elements(input) * 2 + (packs_weights ? 8.0 * (double)ct_shape_elements(weight) : 0);
+    if (ct_output_shape(params, weight, input, &out, msg, sizeof msg) == CT_OK)
         bytes += 4.0 * 6 * (double)ct_shape_elements(&out); /* floats, then up to ~20 bytes of JSON each */
     return bytes > 9e18 ? INT64_MAX : (int64_t)bytes;
+}
+
+int ct_http_reserve_work(http_request *r, const ct_params *params, const ct_shape *weight, const ct_shape *input, int packs_weights,
+                         ct_api_error *err)
+{
+    ct_server *srv = r->srv;
+    int64_t need = working_memory(params, weight, input, packs_weights);
+    if (need > srv->cfg.max_memory)
+        return ct_api_fail(err, 413, "memory_limit", "request: computing it needs about %lld bytes, more than --max-memory (%lld)",
+                           (long long)need, (long long)srv->cfg.max_memory);
+    if (ct_budget_reserve(&srv->budget, need) != 0) {
+        r->retry_after = 1;
+        return ct_api_fail(err, 503, "memory_budget_exhausted", "the memory budget for requests in flight (--max-memory) is in use; retry later");
+    }
+    r->mem_reserved += need; /* released when the request completes */
+    return 0;
 }
 
 /* Computes and encodes a parsed request into the stored response. */
@@ -293,16 +350,8 @@ static void compute_request(http_request *r, int nthreads)
     ct_server *srv = r->srv;
     ct_tensor out = {0};
     ct_api_error err;
-    int extra = 0, rc = 0;
-    int64_t need = working_memory(&r->req);
-    if (need > srv->cfg.max_memory)
-        rc = ct_api_fail(&err, 413, "memory_limit", "request: computing it needs about %lld bytes, more than --max-memory (%lld)",
-                         (long long)need, (long long)srv->cfg.max_memory);
-    else if (ct_budget_reserve(&srv->budget, need) != 0)
-        rc = ct_api_fail(&err, 503, "memory_budget_exhausted",
-                         "the memory budget for requests in flight (--max-memory) is in use; retry later");
-    else
-        r->mem_reserved += need;
+    int extra = 0;
+    int rc = ct_http_reserve_work(r, &r->req.params, &r->req.weight.shape, &r->req.input.shape, 1, &err);
     if (rc == 0)
         extra = ct_http_borrow_threads(r, &r->req.input.shape, &r->req.weight.shape, nthreads);
     if (rc == 0)
@@ -330,14 +379,16 @@ static void run_convtranspose(ct_job *job, int nthreads)
 }
 
 /* Whether a parsed request is so small that handing it to a worker would cost more than
- * computing it here: its output and its FLOPs are tiny. */
+ * computing it here: its output, its FLOPs and its weights (the plan is built here too) are
+ * tiny. */
 static int is_tiny(const ct_request *req)
 {
     char msg[8];
     ct_shape out;
     if (ct_output_shape(&req->params, &req->weight.shape, &req->input.shape, &out, msg, sizeof msg) != CT_OK)
         return 1; /* invalid: the error is cheap to produce here */
-    return ct_shape_elements(&out) <= TINY_OUTPUT_ELEMENTS && layer_flops(&req->input.shape, &req->weight.shape) <= TINY_FLOPS;
+    return ct_shape_elements(&out) <= TINY_OUTPUT_ELEMENTS && layer_flops(&req->input.shape, &req->weight.shape) <= TINY_FLOPS &&
+           ct_shape_elements(&req->weight.shape) <= TINY_WEIGHT_ELEMENTS;
 }
 
 /* What a two-part (head + tensor) response frees when libmicrohttpd is done with it. */
@@ -357,20 +408,21 @@ static void free_two_part_body(void *cls)
 /* Queues the response a job stored. */
 enum MHD_Result ct_http_send_result(http_request *r)
 {
+    if (!r->result_encoded)
+        encode_result(r); /* a tiny result computed on this thread */
     ct_buffer res = r->result;
     r->result = (ct_buffer){0};
     const char *extra = r->result_header;
-    if (r->result_tensor && ct_choose_encoding(r->accept_encoding)) {
-        /* compressed: one buffer of head and tensor */
-        if (ct_buffer_append(&res, r->result_tensor, r->result_tensor_bytes) != 0) {
+    if (!r->result_tensor) {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(res.len, res.data, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
             ct_buffer_free(&res);
             return MHD_NO;
         }
-        free(r->result_tensor);
-        r->result_tensor = NULL;
+        if (r->result_coding)
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, r->result_coding);
+        return ct_http_send_built(r, r->result_status, r->result_type, resp, res.len, extra, r->result_header_value);
     }
-    if (!r->result_tensor)
-        return ct_http_send(r, r->result_status, r->result_type, res.data, res.len, extra, r->result_header_value);
     two_part_body *body = malloc(sizeof *body);
     struct MHD_IoVec iov[2] = {{res.data, res.len}, {r->result_tensor, r->result_tensor_bytes}};
     struct MHD_Response *resp = body ? MHD_create_response_from_iovec(iov, 2, free_two_part_body, body) : NULL;
@@ -592,13 +644,11 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
             snprintf(msg, sizeof msg, "body: %lld bytes exceed the memory budget (--max-memory %lld)", n, (long long)srv->cfg.max_memory);
             return ct_http_error(r, 413, "memory_limit", msg, NULL, NULL);
         }
-        if (n > 0 && ct_budget_reserve(&srv->budget, n) != 0) {
-            r->retry_after = 1;
-            return ct_http_error(r, 503, "memory_budget_exhausted",
-                                 "the memory budget for requests in flight (--max-memory) is in use; retry later", NULL, NULL);
-        }
-        r->mem_reserved = n > 0 ? n : 0;
-        if (n > 0 && ct_buffer_reserve(&r->body, (size_t)n) != 0)
+        /* The budget is taken as the bytes arrive (below), not from the header: a client that
+         * declares 64 MB and sends nothing holds nothing. The buffer is sized up front (only
+         * its touched pages are memory), up to a bound, so a large body is not copied as it
+         * grows. */
+        if (n > 0 && ct_buffer_reserve(&r->body, (size_t)(n < BODY_PREALLOCATE ? n : BODY_PREALLOCATE)) != 0)
             return ct_http_error(r, 503, "out_of_memory", "body: out of memory", NULL, NULL);
     }
     return MHD_YES;
@@ -636,7 +686,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         }
         if (r->over_budget)
             return r->bytes_in <= discard_allowance(srv) ? MHD_YES : MHD_NO;
-        /* A chunked body (no Content-Length) reserves as it grows. */
+        /* The body reserves its budget as it grows. */
         int64_t grow = (int64_t)(r->body.len + n) - r->mem_reserved;
         if (grow > 0) {
             if (ct_budget_reserve(&srv->budget, grow) != 0) {

@@ -81,6 +81,8 @@ static void run_layer(ct_job *job, int nthreads)
         rc = parse_input(r, &input, &err);
     ct_buffer_free(&r->body);
     int extra = 0;
+    if (rc == 0)
+        rc = ct_http_reserve_work(r, ct_plan_params(l->plan), ct_plan_weight_shape(l->plan), &input.shape, 0, &err);
     if (rc == 0) {
         extra = ct_http_borrow_threads(r, &input.shape, ct_plan_weight_shape(l->plan), nthreads);
         rc = ct_api_execute_plan(l->plan, &input, nthreads + extra, &out, &err);

@@ -122,9 +122,12 @@ static void run_infer(ct_job *job, int nthreads)
                              r->layer ? "" : " (and 'weight', optionally 'bias')", req.ninputs ? sent : "no inputs");
         } else if (r->layer) {
             ct_tensor in = {input->shape, input->data};
-            extra = ct_http_borrow_threads(r, &in.shape, ct_plan_weight_shape(r->layer->plan), nthreads);
+            const ct_plan *plan = r->layer->plan;
             rc = req.ninputs != 1 ? ct_api_fail(&err, 400, "invalid_input", "model '%s' has one input, 'input'", r->layer->name)
-                                  : ct_api_execute_plan(r->layer->plan, &in, nthreads + extra, &out, &err);
+                                  : ct_http_reserve_work(r, ct_plan_params(plan), ct_plan_weight_shape(plan), &in.shape, 0, &err);
+            extra = rc == 0 ? ct_http_borrow_threads(r, &in.shape, ct_plan_weight_shape(plan), nthreads) : 0;
+            if (rc == 0)
+                rc = ct_api_execute_plan(plan, &in, nthreads + extra, &out, &err);
         } else {
             const ct_oip_input *weight = ct_oip_find_input(&req, "weight"), *bias = ct_oip_find_input(&req, "bias");
             ct_request cr = {0};
@@ -143,7 +146,9 @@ static void run_infer(ct_job *job, int nthreads)
                 rc = req.parameters ? ct_oip_params(&req, weight->shape.rank - 2, &cr.params, &err) : 0;
                 cr.params.max_output_elements = srv->limits.max_output_elements;
                 cr.params.max_flops = srv->limits.max_flops;
-                extra = ct_http_borrow_threads(r, &cr.input.shape, &cr.weight.shape, nthreads);
+                if (rc == 0)
+                    rc = ct_http_reserve_work(r, &cr.params, &cr.weight.shape, &cr.input.shape, 1, &err);
+                extra = rc == 0 ? ct_http_borrow_threads(r, &cr.input.shape, &cr.weight.shape, nthreads) : 0;
                 if (rc == 0)
                     rc = ct_api_execute(&cr, nthreads + extra, &out, &err); /* cr's tensors are borrowed: not freed */
             }
@@ -182,6 +187,26 @@ static void run_infer(ct_job *job, int nthreads)
 }
 
 /* The repository index; a body {"ready": true} asks for the models ready to serve only. */
+/* POST /v2/repository/models/{m}/load, on a worker: reading a layer from disk and building
+ * its plan is work the HTTP thread must not do (it would stall every other connection,
+ * health probes included). */
+static void run_repository_load(ct_job *job, int nthreads)
+{
+    (void)nthreads;
+    http_request *r = (http_request *)job;
+    ct_api_error err;
+    if (ct_registry_load(&r->srv->registry, r->name, &err) != 0) {
+        if (err.status != 404 && err.status != 503)
+            err.status = 400;
+        ct_http_store_error(r, &err);
+    } else {
+        ct_buffer b = {0};
+        ct_buffer_append(&b, "{}", 2);
+        ct_http_store_json(r, 200, &b);
+    }
+    ct_http_job_done(r);
+}
+
 static enum MHD_Result repository_index(http_request *r)
 {
     char **names;
@@ -239,9 +264,8 @@ enum MHD_Result ct_oip_dispatch(http_request *r)
     if (r->route->id == ROUTE_V2_REPO_LOAD || r->route->id == ROUTE_V2_REPO_UNLOAD) {
         if (builtin)
             return send_json(r, 200, json_object()); /* always loaded */
-        ct_api_error err;
-        if (r->route->id == ROUTE_V2_REPO_LOAD && ct_registry_load(&srv->registry, r->name, &err) != 0)
-            return ct_http_error(r, err.status == 404 ? 404 : 400, err.code, err.message, NULL, NULL);
+        if (r->route->id == ROUTE_V2_REPO_LOAD)
+            return ct_http_submit(r, run_repository_load);
         if (r->route->id == ROUTE_V2_REPO_UNLOAD && ct_registry_remove(&srv->registry, r->name, 0) != 0) {
             snprintf(msg, sizeof msg, "model '%s' is not loaded", r->name);
             return ct_http_error(r, 404, "not_found", msg, NULL, NULL);

@@ -41,6 +41,8 @@ typedef struct http_request {
     size_t result_tensor_bytes;
     const char *result_type;
     const char *result_header;  /* an extra response header's name (X-Tensor-Shape, ...) */
+    int result_encoded;         /* Accept-Encoding was applied to the result (by the worker) */
+    const char *result_coding;  /* ... and this Content-Encoding came of it (NULL: identity) */
     char result_header_value[160];
     int retry_after;
     const char *origin;         /* the Origin header, for CORS */
@@ -66,6 +68,13 @@ enum MHD_Result ct_http_send_result(http_request *r);
 void ct_http_store_error(http_request *r, const ct_api_error *err);
 int ct_http_store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_error *err);
 void ct_http_store_json(http_request *r, int status, ct_buffer *body);
+
+/* Reserves, under --max-memory, what computing this layer on this input will hold (413 when
+ * it alone passes the limit, 503 while the budget is in use); the request releases it when
+ * it completes. packs_weights: whether the run builds a plan (the weights are packed). 0 or
+ * -1 with err. Every route that computes calls it before computing. */
+int ct_http_reserve_work(http_request *r, const ct_params *params, const ct_shape *weight, const ct_shape *input, int packs_weights,
+                         ct_api_error *err);
 
 /* Decompresses the body per Content-Encoding (workers call it before parsing). 0 or -1. */
 int ct_http_decode_body(http_request *r, ct_api_error *err);
