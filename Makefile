@@ -6,7 +6,7 @@ SANITIZE ?=
 OPT ?= -O2
 OPENMP ?= -fopenmp
 CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(OPENMP) -MMD -MP \
-                -Icompute -Iapi -Iserver $(SANITIZE)
+                -Icompute -Iapi -Iserver -Itests $(SANITIZE)
 KERNEL_FLAGS = -O3 -ffp-contract=fast
 LDFLAGS_COMMON = $(OPENMP) $(SANITIZE)
 LIBS = -lmicrohttpd -ljansson -lz -lpthread -lm
@@ -15,7 +15,7 @@ COMPUTE_SRC = $(wildcard compute/*.c)
 KERNEL_SRC = $(wildcard compute/kernels/*.c)
 API_SRC = $(wildcard api/*.c)
 SERVER_SRC = $(filter-out server/main.c,$(wildcard server/*.c)) server/assets.S
-TEST_SRC = $(wildcard tests/*.c)
+TEST_SRC = $(wildcard tests/*.c tests/faults/test_*.c)
 
 obj = $(patsubst %.S,$(BUILD)/obj/%.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(1)))
 COMPUTE_OBJ = $(call obj,$(COMPUTE_SRC) $(KERNEL_SRC))
@@ -80,8 +80,14 @@ soak:
 $(BUILD)/hello: $(call obj,bench/hello.c)
 	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -o $@
 
-$(BUILD)/tests: $(call obj,$(TEST_SRC)) $(SERVER_OBJ) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
-	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -lcurl -o $@
+$(BUILD)/tests: $(call obj,$(TEST_SRC)) $(SERVER_OBJ) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a $(BUILD)/libctfault.so
+	$(CC) $(LDFLAGS_COMMON) $(filter-out %.so,$^) $(LIBS) -lcurl -o $@
+
+# The fault-injection tests' LD_PRELOAD shim (a full disk under one folder); never sanitized:
+# it is preloaded into the daemon, whatever the daemon was built with.
+$(BUILD)/libctfault.so: tests/faults/fault_shim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -fPIC -shared $< -ldl -o $@
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/convtransposed

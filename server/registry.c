@@ -87,14 +87,17 @@ static int write_file(const char *dir, const char *file, const void *data, size_
     while (len > 0) {
         ssize_t n = write(fd, p, len);
         if (n <= 0) {
+            int e = n < 0 ? errno : ENOSPC; /* the caller reports why: close must not change it */
             close(fd);
+            errno = e;
             return -1;
         }
         p += n;
         len -= (size_t)n;
     }
-    int rc = fsync(fd);
+    int rc = fsync(fd), e = errno;
     close(fd);
+    errno = e;
     return rc;
 }
 
@@ -135,6 +138,7 @@ static int persist(const ct_registry *r, const char *name, const ct_request *req
     ok = ok && write_file(full, "config.json", config.data, config.len) == 0 && write_file(full, "weight.npy", weight.data, weight.len) == 0;
     ok = ok && (!req->bias.data || write_file(full, "bias.npy", bias.data, bias.len) == 0);
     ok = ok && fsync_path(full) == 0;
+    int e = ok ? 0 : errno; /* the first failure's reason */
     ct_buffer_free(&config);
     ct_buffer_free(&weight);
     ct_buffer_free(&bias);
@@ -147,10 +151,16 @@ static int persist(const ct_registry *r, const char *name, const ct_request *req
     ok = ok && symlink(folder, tmp_link_path) == 0;
     ok = ok && rename(tmp_link_path, link_path) == 0; /* the commit point */
     if (!ok) {
-        int e = errno;
+        if (!e)
+            e = errno;
         unlink(tmp_link_path);
         remove_version(r->dir, folder);
-        return ct_api_fail(err, 503, "storage_error", "layer %s: cannot be written to --model-dir: %s", name, strerror(e));
+        /* a full disk is the operator's to fix (507, as WebDAV names it); the old layer stays */
+        if (e == ENOSPC || e == EDQUOT)
+            return ct_api_fail(err, 507, "insufficient_storage", "layer %s: --model-dir is full (%s); the previous version is kept", name,
+                               strerror(e));
+        return ct_api_fail(err, 500, "storage_error", "layer %s: cannot be written to --model-dir (%s); the previous version is kept", name,
+                           strerror(e));
     }
     fsync_path(r->dir);
     if (old[0] && strcmp(old, folder) != 0)

@@ -32,6 +32,9 @@ typedef struct http_response {
 /* One request. headers: NULL-terminated "Name: value" list (may be NULL). */
 http_response http_request(int port, const char *method, const char *path, const char *const *headers,
                            const void *body, size_t body_len);
+/* The same for a server that may die meanwhile: a transport error gives status 0. */
+http_response http_request_may_fail(int port, const char *method, const char *path, const char *const *headers, const void *body,
+                                    size_t body_len);
 void http_response_free(http_response *r);
 /* A header's value from a response (malloc'd, or NULL). */
 char *http_header(const http_response *r, const char *name);

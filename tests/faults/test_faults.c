@@ -1,0 +1,311 @@
+/* test_faults.c - faults of the machine, not of the request, with the daemon running: a full
+ * disk under --model-dir (tests/faults/fault_shim.c, preloaded), and SIGKILL at random
+ * moments of a burst of PUTs and DELETEs of several layers. Nothing that was committed may
+ * be lost, nothing half-written may be served, and the daemon recovers by itself. */
+#include <curl/curl.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "http_client.h"
+#include "sha256.h"
+#include "test.h"
+
+static const char *build_dir(void)
+{
+    return getenv("CT_BUILD") ? getenv("CT_BUILD") : "build";
+}
+
+/* The layer's sha256 as served ("" when absent). */
+static void served_sha(int port, const char *name, char out[65])
+{
+    char path[96];
+    snprintf(path, sizeof path, "/v1/layers/%s", name);
+    http_response r = http_request(port, "GET", path, NULL, NULL, 0);
+    out[0] = '\0';
+    if (r.status == 200) {
+        const char *p = strstr(r.body, "\"sha256\": \"");
+        CHECK(p != NULL);
+        memcpy(out, p + 11, 64);
+        out[64] = '\0';
+    } else if (r.status != 404) {
+        FAIL("GET %s: %ld %s", path, r.status, r.body);
+    }
+    http_response_free(&r);
+}
+
+/* A 1-d weight [1, 1, n] of value v, as JSON, and the sha256 the daemon gives it. */
+static char *weight_json(int n, float v, char sha[65])
+{
+    char *body = malloc((size_t)n * 16 + 64);
+    int len = sprintf(body, "{\"weight\": {\"shape\": [1, 1, %d], \"data\": [", n);
+    float *w = malloc(sizeof(float) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        w[i] = v;
+        len += sprintf(body + len, "%s%g", i ? "," : "", v);
+    }
+    sprintf(body + len, "]}}");
+    ct_sha256 h;
+    ct_sha256_init(&h);
+    ct_sha256_update(&h, w, sizeof(float) * (size_t)n);
+    ct_sha256_hex(&h, sha);
+    free(w);
+    return body;
+}
+
+static long put(int port, const char *name, const char *body, char **reply)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/v1/layers/%s", name);
+    const char *const json[] = {"Content-Type: application/json", NULL};
+    http_response r = http_request(port, "PUT", path, json, body, strlen(body));
+    long status = r.status;
+    if (reply)
+        *reply = strdup(r.body ? r.body : "");
+    http_response_free(&r);
+    return status;
+}
+
+/* Entries of dir other than . and .. */
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+TEST_WITH_TIMEOUT(disk_full_during_a_put_keeps_the_old_layer_and_recovers_when_space_returns, 60)
+{
+    char dir[256], flag[300], shim[300];
+    char *cwd = getcwd(NULL, 0);
+    snprintf(dir, sizeof dir, "%s/%s/faults-store-%d", cwd, build_dir(), (int)getpid());
+    snprintf(flag, sizeof flag, "%s.full", dir);
+    snprintf(shim, sizeof shim, "%s/%s/libctfault.so", cwd, build_dir());
+    free(cwd);
+    CHECK(access(shim, R_OK) == 0);
+    setenv("LD_PRELOAD", shim, 1);
+    setenv("CT_FAULT_DIR", dir, 1);
+    setenv("CT_FAULT_FLAG", flag, 1);
+    setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=1", 1); /* the shim comes first */
+    daemon_proc d = daemon_up((const char *const[]){"--model-dir", dir, NULL});
+    unsetenv("LD_PRELOAD");
+    char sha_a[65], sha_b[65], sha[65];
+    char *a = weight_json(4096, 1.5f, sha_a), *b = weight_json(4096, -2.25f, sha_b), *reply;
+    CHECK_INT_EQ(put(d.port, "keep", a, NULL), 201);
+    int before = count_entries(dir); /* the link and its folder */
+    FILE *f = fopen(flag, "w");
+    CHECK(f != NULL);
+    fclose(f);
+    /* the disk is full: 507, a message that says so, the old layer served and on disk, no
+     * folder left behind */
+    long status = put(d.port, "keep", b, &reply);
+    if (status != 507 || !strstr(reply, "insufficient_storage") || !strstr(reply, "No space left on device") ||
+        !strstr(reply, "the previous version is kept"))
+        FAIL("PUT on a full disk: %ld %s", status, reply);
+    free(reply);
+    CHECK_INT_EQ(put(d.port, "other", b, NULL), 507); /* a new layer neither */
+    served_sha(d.port, "keep", sha);
+    CHECK_STR_EQ(sha, sha_a);
+    served_sha(d.port, "other", sha);
+    CHECK_STR_EQ(sha, "");
+    CHECK_INT_EQ(count_entries(dir), before);
+    http_response r = http_request(d.port, "GET", "/healthz", NULL, NULL, 0);
+    CHECK_INT_EQ(r.status, 200);
+    http_response_free(&r);
+    /* space returns: the next PUT succeeds */
+    unlink(flag);
+    CHECK_INT_EQ(put(d.port, "keep", b, NULL), 200);
+    served_sha(d.port, "keep", sha);
+    CHECK_STR_EQ(sha, sha_b);
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+    /* and it is what the disk holds */
+    d = daemon_up((const char *const[]){"--model-dir", dir, NULL});
+    served_sha(d.port, "keep", sha);
+    CHECK_STR_EQ(sha, sha_b);
+    served_sha(d.port, "other", sha);
+    CHECK_STR_EQ(sha, "");
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+    free(a);
+    free(b);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK_INT_EQ(system(cmd), 0);
+}
+
+enum { LAYERS = 3, VERSIONS = 6, CLIENTS = 3 };
+
+typedef struct burst {
+    int port, seed;
+    char *bodies[LAYERS][VERSIONS];
+    volatile int *stop;
+} burst;
+
+static void *burst_client(void *arg)
+{
+    burst *b = arg;
+    unsigned st = (unsigned)b->seed * 2654435761u + 7;
+    while (!*b->stop) {
+        st = st * 1103515245u + 12345u;
+        int layer = (int)((st >> 8) % LAYERS), version = (int)((st >> 12) % VERSIONS);
+        char name[16];
+        snprintf(name, sizeof name, "burst%d", layer);
+        if ((st >> 20) % 4 == 0) {
+            char path[64];
+            snprintf(path, sizeof path, "/v1/layers/%s", name);
+            http_response r = http_request_may_fail(b->port, "DELETE", path, NULL, NULL, 0);
+            http_response_free(&r);
+        } else {
+            char path[64];
+            snprintf(path, sizeof path, "/v1/layers/%s", name);
+            const char *const json[] = {"Content-Type: application/json", NULL};
+            http_response r = http_request_may_fail(b->port, "PUT", path, json, b->bodies[layer][version], strlen(b->bodies[layer][version]));
+            http_response_free(&r); /* no answer once the daemon is killed */
+        }
+    }
+    return NULL;
+}
+
+TEST_WITH_TIMEOUT(sigkill_during_puts_and_deletes_of_several_layers_leaves_each_whole_or_absent, 120)
+{
+    char dir[256];
+    char *cwd = getcwd(NULL, 0);
+    snprintf(dir, sizeof dir, "%s/%s/faults-kill-%d", cwd, build_dir(), (int)getpid());
+    free(cwd);
+    static burst bs[CLIENTS];
+    char shas[LAYERS][VERSIONS][65];
+    for (int l = 0; l < LAYERS; l++)
+        for (int v = 0; v < VERSIONS; v++) {
+            char *body = weight_json(20000 + 1000 * l, (float)(l * 10 + v) + 0.5f, shas[l][v]);
+            for (int c = 0; c < CLIENTS; c++)
+                bs[c].bodies[l][v] = body;
+        }
+    srand((unsigned)getpid());
+    for (int round = 0; round < 8; round++) {
+        daemon_proc d = daemon_up((const char *const[]){"--model-dir", dir, "--workers", "3", NULL});
+        volatile int stop = 0;
+        pthread_t th[CLIENTS];
+        for (int c = 0; c < CLIENTS; c++) {
+            bs[c].port = d.port;
+            bs[c].seed = round * CLIENTS + c + 1;
+            bs[c].stop = &stop;
+            CHECK(pthread_create(&th[c], NULL, burst_client, &bs[c]) == 0);
+        }
+        usleep(20000 + (useconds_t)(rand() % 150000)); /* somewhere in the burst */
+        kill(d.pid, SIGKILL);
+        int status;
+        waitpid(d.pid, &status, 0);
+        stop = 1;
+        for (int c = 0; c < CLIENTS; c++)
+            pthread_join(th[c], NULL);
+        /* restarted: each layer is absent or one of the versions that were PUT, whole */
+        d = daemon_up((const char *const[]){"--model-dir", dir, NULL});
+        int present = 0;
+        for (int l = 0; l < LAYERS; l++) {
+            char name[16], sha[65];
+            snprintf(name, sizeof name, "burst%d", l);
+            served_sha(d.port, name, sha);
+            int known = !sha[0];
+            for (int v = 0; v < VERSIONS; v++)
+                known |= strcmp(sha, shas[l][v]) == 0;
+            if (!known)
+                FAIL("round %d: %s came back with sha256 %s, which no PUT sent", round, name, sha);
+            if (sha[0]) {
+                present++;
+                char path[64];
+                snprintf(path, sizeof path, "/v1/layers/%s/convtranspose", name);
+                const char *const json[] = {"Content-Type: application/json", NULL};
+                http_response r = http_request(d.port, "POST", path, json, "{\"input\": [[[1]]]}", 18);
+                CHECK_INT_EQ(r.status, 200); /* served whole: it computes */
+                http_response_free(&r);
+            }
+        }
+        /* the repository index agrees with the disk and with /v1/layers */
+        http_response r = http_request(d.port, "POST", "/v2/repository/index", NULL, "{}", 2);
+        CHECK_INT_EQ(r.status, 200);
+        int listed = 0;
+        for (const char *p = r.body; (p = strstr(p, "\"name\":\"burst")); p++)
+            listed++;
+        CHECK_INT_EQ(listed, present);
+        CHECK(strstr(r.body, "UNAVAILABLE") == NULL);
+        http_response_free(&r);
+        CHECK_INT_EQ(daemon_stop(&d), 0);
+    }
+    for (int l = 0; l < LAYERS; l++)
+        for (int v = 0; v < VERSIONS; v++)
+            free(bs[0].bodies[l][v]);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK_INT_EQ(system(cmd), 0);
+}
+
+static long process_cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* fields after the command name */
+    long utime = 0, stime = 0;
+    CHECK(p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime) == 2);
+    return utime + stime;
+}
+
+TEST_WITH_TIMEOUT(out_of_file_descriptors_the_daemon_waits_quietly_and_recovers, 60)
+{
+    struct rlimit old, low = {48, 48};
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    low.rlim_max = old.rlim_max;
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    daemon_proc d = daemon_up((const char *const[]){"--log-level", "warn", NULL});
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0); /* the daemon keeps its 48 */
+    enum { N = 80 };
+    int fds[N];
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    for (int i = 0; i < N; i++) { /* idle connections: more than the daemon has descriptors */
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK(fds[i] >= 0 && connect(fds[i], (struct sockaddr *)&a, sizeof a) == 0);
+    }
+    usleep(500000);
+    long t0 = process_cpu_ticks(d.pid);
+    usleep(2000000);
+    long used = process_cpu_ticks(d.pid) - t0;
+    if (used > 20) /* 20 ticks = 0.2 s of CPU in 2 s: not spinning on accept */
+        FAIL("the daemon used %ld ticks of CPU in 2 s while out of descriptors", used);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    /* recovers as soon as descriptors are free */
+    long status = 0;
+    for (int tries = 0; tries < 50 && status != 200; tries++) {
+        http_response r = http_request_may_fail(d.port, "GET", "/healthz", NULL, NULL, 0);
+        status = r.status;
+        http_response_free(&r);
+        if (status != 200)
+            usleep(100000);
+    }
+    CHECK_INT_EQ(status, 200);
+    char *log = daemon_log(&d);
+    int complaints = 0;
+    for (const char *p = log; (p = strstr(p, "Too many open files")); p++)
+        complaints++;
+    if (complaints > 5) /* logged once per episode, not per attempt */
+        FAIL("%d log lines about descriptors:\n%s", complaints, log);
+    free(log);
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+}
