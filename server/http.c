@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ enum MHD_Result ct_http_send_built(http_request *r, int status, const char *type
 {
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     if (extra_name)
         MHD_add_response_header(resp, extra_name, extra_value);
     if (r->retry_after)
@@ -49,7 +51,7 @@ enum MHD_Result ct_http_send_built(http_request *r, int status, const char *type
     const char *allow_origin = ct_access_cors_origin(&r->srv->access, r->origin);
     if (allow_origin) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", allow_origin);
-        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Tensor-Shape, Inference-Header-Content-Length, Retry-After");
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Tensor-Shape, Inference-Header-Content-Length, Retry-After, X-Request-Id");
         MHD_add_response_header(resp, "Vary", "Origin");
     }
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
@@ -133,7 +135,7 @@ static enum MHD_Result respond_preflight(http_request *r)
         return MHD_NO;
     MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
     MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                            "Content-Type, Accept, Authorization, X-Tensor-Shape, Inference-Header-Content-Length, Content-Encoding");
+                            "Content-Type, Accept, Authorization, X-Tensor-Shape, Inference-Header-Content-Length, Content-Encoding, X-Request-Id, traceparent");
     MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
     return ct_http_send_built(r, 204, "text/plain", resp, 0, NULL, NULL);
 }
@@ -560,6 +562,48 @@ static size_t unescape_path(void *cls, struct MHD_Connection *conn, char *s)
     return (size_t)(w - s);
 }
 
+/* X-Request-Id: the client's value when it is 1-128 of [A-Za-z0-9._:-] (what tracing
+ * systems send), else 128 random bits in hex. A malformed value is replaced, never echoed:
+ * echoing it raw would let a client inject headers or log text. */
+static void set_request_id(http_request *r, const char *given)
+{
+    size_t n = given ? strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") : 0;
+    if (given && n > 0 && n <= 128 && given[n] == '\0') {
+        memcpy(r->request_id, given, n + 1);
+        return;
+    }
+    unsigned char raw[16];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) { /* never short for 16 bytes; a counter if it were */
+        static atomic_ullong fallback;
+        unsigned long long v = atomic_fetch_add(&fallback, 1);
+        memcpy(raw, &v, sizeof v);
+        memset(raw + sizeof v, 0, sizeof raw - sizeof v);
+    }
+    for (int i = 0; i < 16; i++)
+        snprintf(r->request_id + 2 * i, 3, "%02x", raw[i]);
+}
+
+/* The trace id of a W3C traceparent "00-<32 hex>-<16 hex>-<2 hex>" (not all zeros), or "". */
+static void set_trace_id(http_request *r, const char *traceparent)
+{
+    r->trace_id[0] = '\0';
+    if (!traceparent || strlen(traceparent) < 55)
+        return;
+    const char *t = traceparent;
+    int ok = t[2] == '-' && t[35] == '-' && t[52] == '-' && (t[55] == '\0' || t[55] == '-');
+    int nonzero = 0;
+    for (int i = 0; ok && i < 55; i++) {
+        if (i == 2 || i == 35 || i == 52)
+            continue;
+        ok = (t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f');
+        nonzero |= i > 2 && i < 35 && t[i] != '0';
+    }
+    if (ok && nonzero && strncmp(t, "ff", 2) != 0) {
+        memcpy(r->trace_id, t + 3, 32);
+        r->trace_id[32] = '\0';
+    }
+}
+
 /* Headers that request smuggling plays on, counted in one pass. */
 typedef struct framing {
     int content_lengths;
@@ -603,6 +647,8 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
     r->content_encoding = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
     r->accept_encoding = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
     r->origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    set_request_id(r, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"));
+    set_trace_id(r, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"));
     r->route = ct_route_match(url, r->name, sizeof r->name, r->version, sizeof r->version);
     if (!r->route) {
         r->route = strncmp(url, "/v2/", 4) == 0 ? &ct_route_unknown_v2 : &ct_route_unknown;
@@ -727,8 +773,9 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **req
         return;
     ct_metrics_request(&srv->metrics, r->route ? r->route->id : ROUTE_NONE, r->responded ? r->status : 0, r->bytes_in, r->bytes_out,
                        ct_now() - r->start);
-    ct_log(CT_LOG_INFO, "access %s %s %d in=%zu out=%zu ms=%.2f%s", r->method, r->path, r->responded ? r->status : 0, r->bytes_in,
-           r->bytes_out, (ct_now() - r->start) * 1e3, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+    ct_log(CT_LOG_INFO, "access %s %s %d in=%zu out=%zu ms=%.2f id=%s%s%s%s", r->method, r->path, r->responded ? r->status : 0, r->bytes_in,
+           r->bytes_out, (ct_now() - r->start) * 1e3, r->request_id, r->trace_id[0] ? " trace=" : "", r->trace_id,
+           toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
     ct_buffer_free(&r->body);
     ct_buffer_free(&r->result);
     free(r->result_tensor);

@@ -46,6 +46,8 @@ typedef struct http_request {
     char result_header_value[160];
     int retry_after;
     const char *origin;         /* the Origin header, for CORS */
+    char request_id[129];       /* X-Request-Id: the client's when well-formed, else ours */
+    char trace_id[33];          /* from a valid W3C traceparent, else "" */
     int64_t mem_reserved;       /* bytes taken from the memory budget */
     int over_budget;            /* a chunked body outgrew the memory budget */
 } http_request;

@@ -48,6 +48,34 @@ const drawn = await page.evaluate(() => {
   return colours.size;
 });
 check(drawn > 5, `the first heatmap has ${drawn} colours`);
+// Uploaded .npy files and a 1-d layer: input [1, 1, 4], weight [1, 1, 2] of ones, stride 2
+// -> [1, 1, 8], each input doubled, drawn as a line plot.
+function npy(shape, data) {
+  let dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
+  const total = Math.ceil((10 + dict.length + 1) / 64) * 64;
+  dict = dict.padEnd(total - 11, " ") + "\n";
+  const out = Buffer.alloc(total + 4 * data.length);
+  out.write("\x93NUMPY", 0, "latin1");
+  out[6] = 1;
+  out.writeUInt16LE(dict.length, 8);
+  out.write(dict, 10, "latin1");
+  data.forEach((v, i) => out.writeFloatLE(v, total + 4 * i));
+  return out;
+}
+await page.setInputFiles("#input-file", { name: "x.npy", mimeType: "application/octet-stream", buffer: npy([1, 1, 4], [1, 2, 3, 4]) });
+await page.setInputFiles("#weight-file", { name: "w.npy", mimeType: "application/octet-stream", buffer: npy([1, 1, 2], [1, 1]) });
+await page.fill("#stride", "2");
+await page.fill("#groups", "1");
+await page.click("#send");
+await page.waitForFunction(() => /output shape \[1, 1, 8\]/.test(document.getElementById("status").textContent), null, { timeout: 10000 });
+const values1d = (await page.locator("#output-view pre.values").innerText()).trim();
+check(values1d === "1 1 2 2 3 3 4 4", `uploaded .npy files, 1-d stride 2: ${values1d}`);
+const lines = await page.locator("#output-view canvas").count();
+check(lines === 1, `a 1-d output is one line plot (${lines})`);
+// back to the seed layer for the screenshot
+await page.click("#seed");
+await page.click("#send");
+await page.waitForFunction(() => /\[1, 4, 5, 5\]/.test(document.getElementById("status").textContent), null, { timeout: 10000 });
 await page.screenshot({ path: shot, fullPage: false });
 check(errors.length === 0, `no console errors${errors.length ? ": " + errors.join(" | ") : ""}`);
 
