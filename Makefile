@@ -80,7 +80,7 @@ soak:
 $(BUILD)/hello: $(call obj,bench/hello.c)
 	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -o $@
 
-$(BUILD)/tests: $(call obj,$(TEST_SRC)) $(SERVER_OBJ) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a $(BUILD)/libctfault.so
+$(BUILD)/tests: $(call obj,$(TEST_SRC)) $(SERVER_OBJ) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a $(BUILD)/libctfault.so $(BUILD)/libctoom.so
 	$(CC) $(LDFLAGS_COMMON) $(filter-out %.so,$^) $(LIBS) -lcurl -o $@
 
 # The fault-injection tests' LD_PRELOAD shim (a full disk under one folder); never sanitized:
@@ -88,6 +88,9 @@ $(BUILD)/tests: $(call obj,$(TEST_SRC)) $(SERVER_OBJ) $(BUILD)/libctapi.a $(BUIL
 $(BUILD)/libctfault.so: tests/faults/fault_shim.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -fPIC -shared $< -ldl -o $@
+$(BUILD)/libctoom.so: tests/faults/oom_shim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -fPIC -shared $< -o $@
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/convtransposed

@@ -1,5 +1,6 @@
 /* runner.c - runs every registered test in a child process (a crash or a hang fails that
- * test only), prints one line per test and ends with "N passed, M failed". Arguments are
+ * test only), prints one line per test and ends with "N passed, M failed" (and ", K
+ * skipped" when a test could not run in this build). Arguments are
  * substrings: only tests whose name contains one of them run. */
 #include <signal.h>
 #include <string.h>
@@ -44,7 +45,7 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skipped = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 0; i < ntests; i++) {
         if (!selected(tests[i].name, argc, argv))
@@ -61,7 +62,10 @@ int main(int argc, char **argv)
         int status = 0;
         waitpid(pid, &status, 0);
         double ms = (now() - start) * 1e3;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        if (WIFEXITED(status) && WEXITSTATUS(status) == CT_TEST_SKIPPED) {
+            skipped++;
+            printf("skip %-48s %8.1f ms\n", tests[i].name, ms);
+        } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
             passed++;
             printf("ok   %-48s %8.1f ms\n", tests[i].name, ms);
         } else {
@@ -73,6 +77,9 @@ int main(int argc, char **argv)
                 printf("FAIL %-48s (exit %d)\n", tests[i].name, WEXITSTATUS(status));
         }
     }
-    printf("%d passed, %d failed\n", passed, failed);
+    if (skipped)
+        printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    else
+        printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -29,6 +29,16 @@ void ct_test_register(const char *name, ct_test_fn fn, int timeout_seconds);
         exit(1);                                                               \
     } while (0)
 
+/* A test that cannot run in this build says why and is counted as skipped, not passed. */
+#define SKIP(...)                                                              \
+    do {                                                                       \
+        fprintf(stderr, "  skipped: ");                                        \
+        fprintf(stderr, __VA_ARGS__);                                          \
+        fprintf(stderr, "\n");                                                 \
+        exit(CT_TEST_SKIPPED);                                                 \
+    } while (0)
+#define CT_TEST_SKIPPED 77
+
 #define CHECK(cond)                                                            \
     do {                                                                       \
         if (!(cond))                                                           \

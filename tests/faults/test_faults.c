@@ -309,3 +309,77 @@ TEST_WITH_TIMEOUT(out_of_file_descriptors_the_daemon_waits_quietly_and_recovers,
     free(log);
     CHECK_INT_EQ(daemon_stop(&d), 0);
 }
+
+static long resident_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+TEST_WITH_TIMEOUT(out_of_memory_for_one_request_answers_503_and_serves_on_without_leaking, 60)
+{
+    if (strstr(build_dir(), "asan"))
+        SKIP("the allocation-failing shim replaces malloc, which AddressSanitizer owns in this build");
+    char flag[300], shim[300];
+    char *cwd = getcwd(NULL, 0);
+    snprintf(flag, sizeof flag, "%s/%s/oom-%d.on", cwd, build_dir(), (int)getpid());
+    snprintf(shim, sizeof shim, "%s/%s/libctoom.so", cwd, build_dir());
+    free(cwd);
+    CHECK(access(shim, R_OK) == 0);
+    setenv("LD_PRELOAD", shim, 1);
+    setenv("CT_FAULT_FLAG", flag, 1);
+    setenv("CT_FAULT_MALLOC_OVER", "8388608", 1); /* 8 MiB and more fail */
+    daemon_proc d = daemon_up(NULL);
+    unsetenv("LD_PRELOAD");
+    const char *const json[] = {"Content-Type: application/json", NULL};
+    /* weight [1, 16, 8, 8], stride 8: a 128 x 128 input makes 16 channels of 1024 x 1024,
+     * 64 MiB of output, from 64 KiB of input */
+    char *weight = malloc(1 << 16);
+    int n = sprintf(weight, "{\"weight\": {\"shape\": [1, 16, 8, 8], \"data\": [");
+    for (int i = 0; i < 16 * 64; i++)
+        n += sprintf(weight + n, "%s1", i ? "," : "");
+    sprintf(weight + n, "]}, \"stride\": 8}");
+    http_response r = http_request(d.port, "PUT", "/v1/layers/big", json, weight, strlen(weight));
+    CHECK_INT_EQ(r.status, 201);
+    http_response_free(&r);
+    free(weight);
+    const char *const raw[] = {"Content-Type: application/octet-stream", "X-Tensor-Shape: 1,1,128,128", "Accept: application/octet-stream", NULL};
+    float *x = calloc(128 * 128, sizeof(float));
+    r = http_request(d.port, "POST", "/v1/layers/big/convtranspose", raw, x, 128 * 128 * sizeof(float));
+    CHECK_INT_EQ(r.status, 200); /* memory is there: it computes */
+    CHECK_INT_EQ(r.len, 16 * 1024 * 1024 * 4);
+    http_response_free(&r);
+    long before = resident_kib(d.pid);
+    FILE *f = fopen(flag, "w");
+    CHECK(f != NULL);
+    fclose(f);
+    for (int i = 0; i < 20; i++) {
+        r = http_request(d.port, "POST", "/v1/layers/big/convtranspose", raw, x, 128 * 128 * sizeof(float));
+        if (r.status != 503 || !strstr(r.body, "out_of_memory"))
+            FAIL("with large allocations failing: %ld %s", r.status, r.body);
+        http_response_free(&r);
+        /* and small requests are served meanwhile */
+        const char seed[] = "{\"input\":[[1,2]],\"weight\":[[[1,10]]],\"stride\":2}";
+        r = http_request(d.port, "POST", "/convtranspose", json, seed, strlen(seed));
+        CHECK_INT_EQ(r.status, 200);
+        CHECK_CONTAINS(r.body, "\"data\":[1,10,2,20]");
+        http_response_free(&r);
+    }
+    long after = resident_kib(d.pid);
+    if (after > before + before / 20)
+        FAIL("resident memory grew from %ld to %ld KiB over 20 failed requests", before, after);
+    unlink(flag);
+    r = http_request(d.port, "POST", "/v1/layers/big/convtranspose", raw, x, 128 * 128 * sizeof(float));
+    CHECK_INT_EQ(r.status, 200); /* recovered */
+    http_response_free(&r);
+    free(x);
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+}
