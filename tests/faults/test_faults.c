@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http_client.h"
@@ -381,5 +382,86 @@ TEST_WITH_TIMEOUT(out_of_memory_for_one_request_answers_503_and_serves_on_withou
     CHECK_INT_EQ(r.status, 200); /* recovered */
     http_response_free(&r);
     free(x);
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+}
+
+/* The value of a metric line "name value" in a /metrics body, or -1. */
+static double metric(const char *metrics, const char *name)
+{
+    char needle[128];
+    snprintf(needle, sizeof needle, "\n%s ", name);
+    const char *p = strstr(metrics, needle);
+    return p ? strtod(p + strlen(needle), NULL) : -1;
+}
+
+static double wall(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+TEST_WITH_TIMEOUT(slow_readers_pin_no_worker_nor_memory_past_the_budget_and_are_dropped, 60)
+{
+    daemon_proc d = daemon_up((const char *const[]){"--timeout", "2", "--max-memory", "256M", NULL});
+    const char *const json[] = {"Content-Type: application/json", NULL};
+    char *weight = malloc(1 << 16);
+    int n = sprintf(weight, "{\"weight\": {\"shape\": [1, 16, 8, 8], \"data\": [");
+    for (int i = 0; i < 16 * 64; i++)
+        n += sprintf(weight + n, "%s1", i ? "," : "");
+    sprintf(weight + n, "]}, \"stride\": 8}");
+    http_response r = http_request(d.port, "PUT", "/v1/layers/wide", json, weight, strlen(weight));
+    CHECK_INT_EQ(r.status, 201);
+    http_response_free(&r);
+    free(weight);
+    /* 200 clients ask for 4 MiB answers (32 x 32 in, 16 x 256 x 256 out) and never read */
+    enum { N = 200 };
+    static int fds[N];
+    static char req[8192];
+    int hl = snprintf(req, sizeof req, "POST /v1/layers/wide/convtranspose HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                                       "X-Tensor-Shape: 1,1,32,32\r\nAccept: application/octet-stream\r\nContent-Length: 4096\r\n\r\n");
+    memset(req + hl, 0, 4096);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    for (int i = 0; i < N; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        int small = 4096;
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        CHECK(connect(fds[i], (struct sockaddr *)&a, sizeof a) == 0);
+        CHECK(write(fds[i], req, (size_t)hl + 4096) == hl + 4096);
+    }
+    usleep(300000);
+    /* ordinary clients are answered at once meanwhile */
+    const char seed[] = "{\"input\":[[1,2]],\"weight\":[[[1,10]]],\"stride\":2}";
+    for (int i = 0; i < 10; i++) {
+        double t0 = wall();
+        r = http_request(d.port, "POST", "/convtranspose", json, seed, strlen(seed));
+        double took = wall() - t0;
+        CHECK_INT_EQ(r.status, 200);
+        CHECK_CONTAINS(r.body, "\"data\":[1,10,2,20]");
+        http_response_free(&r);
+        if (took > 1.0)
+            FAIL("an ordinary request took %.2f s while 200 clients did not read", took);
+    }
+    r = http_request(d.port, "GET", "/metrics", NULL, NULL, 0);
+    double busy = metric(r.body, "convtransposed_workers_busy"), used = metric(r.body, "convtransposed_memory_budget_used_bytes");
+    http_response_free(&r);
+    CHECK(busy == 0);                         /* answers wait in the sockets, not in workers */
+    CHECK(used > 0 && used <= 256.0 * (1 << 20)); /* held, but within --max-memory */
+    /* past --timeout the readers are dropped and everything is given back */
+    double deadline = wall() + 10, in_flight = -1;
+    while (wall() < deadline) {
+        r = http_request(d.port, "GET", "/metrics", NULL, NULL, 0);
+        used = metric(r.body, "convtransposed_memory_budget_used_bytes");
+        in_flight = metric(r.body, "convtransposed_requests_in_flight");
+        http_response_free(&r);
+        if (used == 0 && in_flight <= 1) /* this request itself */
+            break;
+        usleep(200000);
+    }
+    if (used != 0 || in_flight > 1)
+        FAIL("10 s after they stopped reading: %.0f bytes of budget and %.0f requests still held", used, in_flight);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
     CHECK_INT_EQ(daemon_stop(&d), 0);
 }
