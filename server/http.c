@@ -21,6 +21,7 @@
 
 #include "docs.h"
 #include "encoding.h"
+#include "linger.h"
 #include "log.h"
 #include "request.h"
 #include "server.h"
@@ -32,6 +33,8 @@
 #define TINY_OUTPUT_ELEMENTS 16384 /* parsed requests this small are computed there too */
 #define TINY_FLOPS 4e6
 #define TINY_WEIGHT_ELEMENTS 65536
+#define LINGER_SECONDS 5.0          /* an answered oversize upload is drained this long... */
+#define LINGER_BYTES (64u << 20)    /* ... or this far, then closed */
 #define BODY_PREALLOCATE (16 << 20) /* bytes of a declared body allocated before it arrives */
 
 
@@ -536,6 +539,28 @@ static enum MHD_Result dispatch(http_request *r)
     }
 }
 
+/* A body passing --max-body gets its 413 as soon as it passes, on plain TCP: written on the
+ * socket, then the socket drained and closed gracefully (linger.c). 1 when answered. */
+static int answer_oversize_now(http_request *r, const char *msg)
+{
+    if (r->srv->tls_cert_pem)
+        return 0;
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!info)
+        return 0;
+    size_t len;
+    char *body = error_body(r->route && (r->route->flags & CT_ROUTE_OIP), "body_too_large", msg, &len);
+    int answered = body && ct_linger_respond(info->connect_fd, 413, "Content Too Large", r->request_id, body, len, LINGER_SECONDS, LINGER_BYTES) == 0;
+    free(body);
+    if (answered) {
+        r->responded = 1;
+        r->status = 413;
+        r->bytes_out = len;
+        ct_buffer_free(&r->body);
+    }
+    return answered;
+}
+
 static int hex_value(char c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
@@ -683,6 +708,9 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
         if (n > srv->cfg.max_body) {
             char msg[160];
             snprintf(msg, sizeof msg, "body: %lld bytes exceed the limit of %lld (--max-body)", n, (long long)srv->cfg.max_body);
+            /* the client may be sending the body already, without waiting for an answer */
+            if (answer_oversize_now(r, msg))
+                return MHD_NO;
             return ct_http_error(r, 413, "body_too_large", msg, NULL, NULL);
         }
         if (n > srv->cfg.max_memory) {
@@ -722,10 +750,16 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         r->bytes_in += n;
         if (r->responded)
             return MHD_YES; /* answered from the headers: discard */
+        if (!r->body_too_large && r->body.len + n > (size_t)srv->cfg.max_body) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "body: more than %lld bytes (--max-body)", (long long)srv->cfg.max_body);
+            if (answer_oversize_now(r, msg))
+                return MHD_NO; /* answered on the socket; the drain owns it now */
+        }
         if (r->body_too_large || r->body.len + n > (size_t)srv->cfg.max_body) {
-            /* libmicrohttpd answers only before the body or after all of it. Keep nothing,
-             * read on up to a bounded allowance so the client gets its 413, and past that
-             * close the connection. */
+            /* Under TLS (or past the lingering cap): libmicrohttpd answers only before the
+             * body or after all of it. Keep nothing, read on up to a bounded allowance so the
+             * client gets its 413, and past that close the connection. */
             r->body_too_large = 1;
             ct_buffer_free(&r->body);
             return r->bytes_in <= discard_allowance(srv) ? MHD_YES : MHD_NO;
