@@ -32,7 +32,7 @@ static const setting settings[] = {
     {"max-gflop", SETTING_INT, FIELD(max_gflop), 0, INT64_MAX / 8, "2000", "most work in one request, in nominal GFLOP (2 N C_in in C_out/groups kernel); more is a 413; 0 = no limit"},
     {"max-json-depth", SETTING_INT, FIELD(max_json_depth), 2, 1000, "32", "deepest nesting of JSON arrays and objects in a request"},
     {"max-connections", SETTING_INT, FIELD(max_connections), 1, 1000000, "1000", "open connections in total"},
-    {"max-connections-per-ip", SETTING_INT, FIELD(max_connections_per_ip), 0, 1000000, "0", "open connections per client address; 0 = no limit"},
+    {"max-connections-per-ip", SETTING_INT, FIELD(max_connections_per_ip), 0, 1000000, "256", "open connections per client address (a proxy's keep-alive pool fits; one address cannot take every slot); 0 = no limit"},
     {"timeout", SETTING_INT, FIELD(timeout), 1, 86400, "30", "seconds an idle connection is kept"},
     {"drain-timeout", SETTING_INT, FIELD(drain_timeout), 0, 86400, "30", "seconds to finish in-flight requests on SIGTERM"},
     {"log-level", SETTING_STRING, FIELD(log_level), 0, 0, "info", "error, warn, info or debug"},
