@@ -36,8 +36,13 @@ static void *trickle(void *arg)
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     for (int i = 0; i < SLOW; i++) {
+        /* from two other addresses, 250 each: under --max-connections-per-ip, as slow
+         * clients from many addresses would be (one address alone is capped at 256) */
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        inet_pton(AF_INET, i % 2 ? "127.0.0.2" : "127.0.0.3", &src.sin_addr);
         s->fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        if (s->fds[i] >= 0 && connect(s->fds[i], (struct sockaddr *)&a, sizeof a) == 0)
+        if (s->fds[i] >= 0 && bind(s->fds[i], (struct sockaddr *)&src, sizeof src) == 0 &&
+            connect(s->fds[i], (struct sockaddr *)&a, sizeof a) == 0)
             s->opened++;
     }
     /* one byte per connection every 2 s, for as long as the test runs */
