@@ -34,6 +34,7 @@ static const setting settings[] = {
     {"max-connections", SETTING_INT, FIELD(max_connections), 1, 1000000, "1000", "open connections in total"},
     {"max-connections-per-ip", SETTING_INT, FIELD(max_connections_per_ip), 0, 1000000, "256", "open connections per client address (a proxy's keep-alive pool fits; one address cannot take every slot); 0 = no limit"},
     {"timeout", SETTING_INT, FIELD(timeout), 1, 86400, "30", "seconds an idle connection is kept"},
+    {"request-timeout", SETTING_INT, FIELD(request_timeout), 0, 86400, "60", "seconds a request may wait and compute unless it says (X-Request-Timeout-Ms, OIP timeout); 0 = none"},
     {"drain-timeout", SETTING_INT, FIELD(drain_timeout), 0, 86400, "30", "seconds to finish in-flight requests on SIGTERM"},
     {"log-level", SETTING_STRING, FIELD(log_level), 0, 0, "info", "error, warn, info or debug"},
     {"max-memory", SETTING_SIZE, FIELD(max_memory), 1 << 20, INT64_MAX / 2, "4G", "bytes for all requests in flight; past it, 503"},

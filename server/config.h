@@ -21,6 +21,7 @@ typedef struct ct_config {
     int64_t max_connections_per_ip;
     int64_t timeout;             /* idle connection timeout, seconds */
     int64_t drain_timeout;       /* seconds to finish in-flight requests on SIGTERM */
+    int64_t request_timeout;     /* default deadline of a request, seconds; 0 = none */
     char log_level[16];          /* error, warn, info, debug */
     int64_t max_memory;          /* bytes for all requests in flight (bodies, tensors, work) */
     char auth_token_file[1024];  /* bearer token file; empty = no auth */

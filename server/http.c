@@ -212,9 +212,39 @@ void ct_http_job_done(http_request *r)
     MHD_resume_connection(r->conn);
 }
 
+int ct_http_deadline_passed(http_request *r, ct_api_error *err)
+{
+    if (r->deadline <= 0 || ct_now() <= r->deadline)
+        return 0;
+    ct_api_fail(err, 504, "deadline_exceeded", "request: its deadline passed after %.0f ms, before it was computed (X-Request-Timeout-Ms, "
+                "OIP parameters.timeout, or --request-timeout)", (r->deadline - r->start) * 1e3);
+    atomic_fetch_add(&r->srv->metrics.cancelled_deadline, 1);
+    return 1;
+}
+
+/* Every job starts here: one whose deadline passed while it waited (a long queue, a stopped
+ * process) is answered 504 and not computed. Deadlines are on the monotonic clock, so a
+ * wall-clock jump moves none of them. */
+static void run_unless_expired(ct_job *job, int nthreads)
+{
+    http_request *r = (http_request *)job;
+    ct_api_error err;
+    if (!ct_http_deadline_passed(r, &err)) {
+        r->run_job(job, nthreads);
+        return;
+    }
+    ct_http_store_error(r, &err);
+    ct_buffer_free(&r->body);
+    if (r->parsed)
+        ct_request_free(&r->req);
+    r->parsed = 0;
+    ct_http_job_done(r);
+}
+
 enum MHD_Result ct_http_submit(http_request *r, void (*run)(ct_job *, int))
 {
-    r->job.run = run;
+    r->run_job = run;
+    r->job.run = run_unless_expired;
     r->job.max_threads = 1;
     /* Suspend before queueing: the worker may resume as soon as it is queued. */
     MHD_suspend_connection(r->conn);
@@ -673,6 +703,16 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
     r->accept_encoding = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
     r->origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     set_request_id(r, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"));
+    const char *timeout = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Timeout-Ms");
+    long long timeout_ms = 0;
+    if (timeout) {
+        ct_api_error terr;
+        if (ct_parse_length_header("X-Request-Timeout-Ms", timeout, &timeout_ms, &terr) != 0 || timeout_ms == 0 || timeout_ms > 86400000LL) {
+            r->route = &ct_route_unknown;
+            return ct_http_error(r, 400, "invalid_header", "X-Request-Timeout-Ms: give whole milliseconds from 1 to 86400000", NULL, NULL);
+        }
+    }
+    r->deadline = timeout_ms ? r->start + (double)timeout_ms / 1e3 : srv->cfg.request_timeout > 0 ? r->start + (double)srv->cfg.request_timeout : 0;
     set_trace_id(r, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"));
     r->route = ct_route_match(url, r->name, sizeof r->name, r->version, sizeof r->version);
     if (!r->route) {

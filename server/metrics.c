@@ -111,6 +111,9 @@ int ct_metrics_write(ct_server *srv, ct_buffer *b)
     ct_pool_counts(srv->pool, &queued, &running);
     emit(b, "# HELP convtransposed_requests_in_flight Requests received and not yet answered.\n# TYPE convtransposed_requests_in_flight gauge\n"
             "convtransposed_requests_in_flight %d\n", atomic_load(&srv->inflight));
+    emit(b, "# HELP convtransposed_requests_cancelled_total Requests not computed, by reason.\n"
+            "# TYPE convtransposed_requests_cancelled_total counter\n"
+            "convtransposed_requests_cancelled_total{reason=\"deadline\"} %lld\n", (long long)atomic_load(&m->cancelled_deadline));
     emit(b, "# HELP convtransposed_queue_depth Compute requests waiting for a worker.\n# TYPE convtransposed_queue_depth gauge\n"
             "convtransposed_queue_depth %d\n", queued);
     emit(b, "# HELP convtransposed_workers_busy Workers computing.\n# TYPE convtransposed_workers_busy gauge\nconvtransposed_workers_busy %d\n",

@@ -110,7 +110,18 @@ static void run_infer(ct_job *job, int nthreads)
         }
     } else if (rc == 0) {
         rc = ct_oip_parse(r->body.data, r->body.len, header_len, &srv->limits, &req, &err);
+        /* the protocol's own deadline: parameters.timeout in microseconds */
+        json_t *timeout = rc == 0 && req.parameters ? json_object_get(req.parameters, "timeout") : NULL;
+        if (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) <= 0))
+            rc = ct_api_fail(&err, 400, "invalid_parameter", "parameters.timeout: give a positive number of microseconds");
+        else if (timeout) {
+            double deadline = r->start + (double)json_integer_value(timeout) / 1e6;
+            if (r->deadline <= 0 || deadline < r->deadline)
+                r->deadline = deadline;
+        }
     }
+    if (rc == 0 && ct_http_deadline_passed(r, &err))
+        rc = -1;
     int extra = 0;
     if (rc == 0) {
         const ct_oip_input *input = ct_oip_find_input(&req, "input");

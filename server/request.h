@@ -47,6 +47,8 @@ typedef struct http_request {
     int retry_after;
     const char *origin;         /* the Origin header, for CORS */
     char request_id[129];       /* X-Request-Id: the client's when well-formed, else ours */
+    double deadline;            /* monotonic seconds (ct_now); 0 = none */
+    void (*run_job)(ct_job *, int); /* what the worker runs if the deadline has not passed */
     char trace_id[33];          /* from a valid W3C traceparent, else "" */
     int64_t mem_reserved;       /* bytes taken from the memory budget */
     int over_budget;            /* a chunked body outgrew the memory budget */
@@ -70,6 +72,10 @@ enum MHD_Result ct_http_send_result(http_request *r);
 void ct_http_store_error(http_request *r, const ct_api_error *err);
 int ct_http_store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_error *err);
 void ct_http_store_json(http_request *r, int status, ct_buffer *body);
+
+/* Whether the request's deadline has passed; if so, fills err with the 504 deadline_exceeded
+ * answer and counts it (the caller stores err and finishes without computing). */
+int ct_http_deadline_passed(http_request *r, ct_api_error *err);
 
 /* Reserves, under --max-memory, what computing this layer on this input will hold (413 when
  * it alone passes the limit, 503 while the budget is in use); the request releases it when

@@ -161,7 +161,7 @@ static void *burst_client(void *arg)
     while (!*b->stop) {
         st = st * 1103515245u + 12345u;
         int layer = (int)((st >> 8) % LAYERS), version = (int)((st >> 12) % VERSIONS);
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "burst%d", layer);
         if ((st >> 20) % 4 == 0) {
             char path[64];
@@ -215,7 +215,7 @@ TEST_WITH_TIMEOUT(sigkill_during_puts_and_deletes_of_several_layers_leaves_each_
         d = daemon_up((const char *const[]){"--model-dir", dir, NULL});
         int present = 0;
         for (int l = 0; l < LAYERS; l++) {
-            char name[16], sha[65];
+            char name[32], sha[65];
             snprintf(name, sizeof name, "burst%d", l);
             served_sha(d.port, name, sha);
             int known = !sha[0];
@@ -466,5 +466,104 @@ TEST_WITH_TIMEOUT(slow_readers_pin_no_worker_nor_memory_past_the_budget_and_are_
         FAIL("10 s after they stopped reading: %.0f bytes of budget and %.0f requests still held", used, in_flight);
     for (int i = 0; i < N; i++)
         close(fds[i]);
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+}
+
+typedef struct timed_post {
+    int port;
+    const char *timeout_ms; /* X-Request-Timeout-Ms, or NULL for the default */
+    long status;
+    char body[256];
+} timed_post;
+
+static void *post_layer_run(void *arg)
+{
+    timed_post *p = arg;
+    char h[64];
+    snprintf(h, sizeof h, "X-Request-Timeout-Ms: %s", p->timeout_ms ? p->timeout_ms : "0");
+    const char *const with[] = {"Content-Type: application/json", h, NULL};
+    const char *const without[] = {"Content-Type: application/json", NULL};
+    const char body[] = "{\"input\": [[[1, 2, 3]]]}";
+    http_response r = http_request(p->port, "POST", "/v1/layers/small/convtranspose", p->timeout_ms ? with : without, body, strlen(body));
+    p->status = r.status;
+    snprintf(p->body, sizeof p->body, "%s", r.body);
+    http_response_free(&r);
+    return NULL;
+}
+
+static void *post_heavy_run(void *arg)
+{
+    int port = *(int *)arg;
+    size_t bytes = 4 * 64 * 64 * 64 * sizeof(float);
+    float *x = calloc(1, bytes);
+    const char *const raw[] = {"Content-Type: application/octet-stream", "X-Tensor-Shape: 4,64,64,64", "Accept: application/octet-stream", NULL};
+    http_response r = http_request(port, "POST", "/v1/layers/heavy/convtranspose", raw, x, bytes);
+    CHECK_INT_EQ(r.status, 200); /* started before the stop: computed */
+    http_response_free(&r);
+    free(x);
+    return NULL;
+}
+
+TEST_WITH_TIMEOUT(a_stopped_daemon_answers_504_for_queued_requests_past_their_deadline_and_serves_the_rest, 60)
+{
+    daemon_proc d = daemon_up((const char *const[]){"--workers", "1", "--threads", "1", NULL});
+    const char *const json[] = {"Content-Type: application/json", NULL};
+    http_response r = http_request(d.port, "PUT", "/v1/layers/small", json, "{\"weight\": [[[1, 1]]]}", 22);
+    CHECK_INT_EQ(r.status, 201);
+    http_response_free(&r);
+    /* the one worker busy with a heavy run (4 x 64 x 64 x 64 through a 16 x 16 kernel, 34
+     * GFLOP: a few tenths of a second) ... */
+    char *weight = malloc(64 * 64 * 256 * 2 + 128); /* "1," per weight */
+    int n = sprintf(weight, "{\"weight\": {\"shape\": [64, 64, 16, 16], \"data\": [");
+    for (int i = 0; i < 64 * 64 * 256; i++)
+        n += sprintf(weight + n, "%s1", i ? "," : "");
+    sprintf(weight + n, "]}, \"padding\": 7}");
+    r = http_request(d.port, "PUT", "/v1/layers/heavy", json, weight, strlen(weight));
+    CHECK_INT_EQ(r.status, 201);
+    http_response_free(&r);
+    free(weight);
+    pthread_t heavy;
+    CHECK(pthread_create(&heavy, NULL, post_heavy_run, &d.port) == 0);
+    usleep(50000);
+    /* ... six requests queue behind it: four with a 2 s deadline, two with the default
+     * (60 s); then the daemon is stopped for 4 s */
+    enum { N = 6 };
+    timed_post posts[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        posts[i] = (timed_post){d.port, i < 4 ? "2000" : NULL, 0, ""};
+        CHECK(pthread_create(&th[i], NULL, post_layer_run, &posts[i]) == 0);
+    }
+    usleep(100000);
+    kill(d.pid, SIGSTOP);
+    usleep(4000000);
+    kill(d.pid, SIGCONT);
+    pthread_join(heavy, NULL);
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++) {
+        if (i < 4 && (posts[i].status != 504 || !strstr(posts[i].body, "deadline_exceeded")))
+            FAIL("request %d (2 s deadline, 4 s stopped): %ld %s", i, posts[i].status, posts[i].body);
+        if (i >= 4 && (posts[i].status != 200 || !strstr(posts[i].body, "\"data\":[1,3,5,3]")))
+            FAIL("request %d (default deadline): %ld %s", i, posts[i].status, posts[i].body);
+    }
+    r = http_request(d.port, "GET", "/metrics", NULL, NULL, 0);
+    CHECK_CONTAINS(r.body, "convtransposed_requests_cancelled_total{reason=\"deadline\"} 4\n"); /* and no more */
+    http_response_free(&r);
+    /* a deadline far enough away is served; a malformed one is a 400 */
+    timed_post ok = {d.port, "5000", 0, ""};
+    post_layer_run(&ok);
+    CHECK_INT_EQ(ok.status, 200);
+    /* the protocol's own deadline, parameters.timeout in microseconds */
+    const char oip[] = "{\"parameters\": {\"timeout\": 1}, \"inputs\": [{\"name\": \"input\", \"shape\": [1, 1, 1], \"datatype\": \"FP32\", \"data\": [1]}]}";
+    r = http_request(d.port, "POST", "/v2/models/small/infer", json, oip, strlen(oip));
+    CHECK_INT_EQ(r.status, 504);
+    CHECK(strncmp(r.body, "{\"error\":\"request: its deadline passed", 38) == 0);
+    http_response_free(&r);
+    const char *const bad[] = {"Content-Type: application/json", "X-Request-Timeout-Ms: soon", NULL};
+    r = http_request(d.port, "POST", "/v1/layers/small/convtranspose", bad, "{\"input\": [[[1]]]}", 18);
+    CHECK_INT_EQ(r.status, 400);
+    CHECK_CONTAINS(r.body, "X-Request-Timeout-Ms");
+    http_response_free(&r);
     CHECK_INT_EQ(daemon_stop(&d), 0);
 }
