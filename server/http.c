@@ -222,6 +222,18 @@ int ct_http_deadline_passed(http_request *r, ct_api_error *err)
     return 1;
 }
 
+/* Answers a job that will not be computed (queue full, deadline passed) with err, frees
+ * what it brought, and resumes its connection. */
+static void finish_unrun(http_request *r, const ct_api_error *err)
+{
+    ct_http_store_error(r, err);
+    ct_buffer_free(&r->body);
+    if (r->parsed)
+        ct_request_free(&r->req);
+    r->parsed = 0;
+    ct_http_job_done(r);
+}
+
 /* Every job starts here: one whose deadline passed while it waited (a long queue, a stopped
  * process) is answered 504 and not computed. Deadlines are on the monotonic clock, so a
  * wall-clock jump moves none of them. */
@@ -233,12 +245,7 @@ static void run_unless_expired(ct_job *job, int nthreads)
         r->run_job(job, nthreads);
         return;
     }
-    ct_http_store_error(r, &err);
-    ct_buffer_free(&r->body);
-    if (r->parsed)
-        ct_request_free(&r->req);
-    r->parsed = 0;
-    ct_http_job_done(r);
+    finish_unrun(r, &err);
 }
 
 enum MHD_Result ct_http_submit(http_request *r, void (*run)(ct_job *, int))
@@ -251,12 +258,7 @@ enum MHD_Result ct_http_submit(http_request *r, void (*run)(ct_job *, int))
     if (ct_pool_submit(r->srv->pool, &r->job) != 0) {
         ct_api_error err;
         ct_api_fail(&err, 503, "queue_full", "the request queue is full (%lld waiting); retry later", (long long)r->srv->cfg.queue);
-        ct_http_store_error(r, &err);
-        ct_buffer_free(&r->body);
-        if (r->parsed)
-            ct_request_free(&r->req);
-        r->parsed = 0;
-        ct_http_job_done(r);
+        finish_unrun(r, &err);
     }
     return MHD_YES;
 }
