@@ -11,7 +11,7 @@ KERNEL_FLAGS = -O3 -ffp-contract=fast
 LDFLAGS_COMMON = $(OPENMP) $(SANITIZE)
 LIBS = -lmicrohttpd -ljansson -lz -lpthread -lm
 
-COMPUTE_SRC = $(wildcard compute/*.c)
+COMPUTE_SRC = $(wildcard compute/*.c compute/run/*.c compute/algo/*.c)
 KERNEL_SRC = $(wildcard compute/kernels/*.c)
 API_SRC = $(wildcard api/*.c)
 SERVER_SRC = $(filter-out server/main.c,$(wildcard server/*.c)) server/assets.S
@@ -52,10 +52,11 @@ $(BUILD)/obj/compute/kernels/igemm_avx512_ymm.o: compute/kernels/igemm_avx512_ym
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(KERNEL_FLAGS) -mavx512f -mavx512vl -mfma -c $< -o $@
 
+# Rebuilt from scratch: a member of a moved or deleted source must not linger.
 $(BUILD)/libctcompute.a: $(COMPUTE_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(BUILD)/libctapi.a: $(API_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/convtransposed: $(call obj,server/main.c) $(SERVER_OBJ) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
 	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -o $@

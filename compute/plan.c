@@ -7,13 +7,6 @@
 
 #include "plan.h"
 
-/* A tap reaching t input positions away (dilation * (kernel - 1) / stride) gives the padded
- * input a zero border of t on each side, per dim. With a matching padding such a layer is
- * valid and its output small, but its far taps only ever read zeros. When the borders could
- * multiply a plane's size by more than this, the layer keeps its weights and runs the
- * gather algorithm whenever the padded input would dwarf the tensors. */
-#define FAR_TAP 65536.0
-
 /* Chooses the tile shape with the least time per output channel: padded channels divided by
  * the shape's measured speed (igemm_isa.h), so on AVX2 a 6x2 tile with one row of padding
  * beats 1x12 for 5 channels. Shapes are tried in the ISA's order; on a tie the earlier wins. */
@@ -58,27 +51,6 @@ static int64_t max_phase_terms(const ct_plan *plan)
  * Not for 1-d layers, whose rows are cut into segments that keep the panel compact. The wide
  * shapes of AVX-512 prefer their tallest, 8x3, already. (docs/performance.md has the A/Bs.) */
 #define PANEL_SPILL_BYTES (64 * 1024)
-
-/* The GEMM + col2im path (colrun.c) serves layers with at most COL_MAX_COUT output channels
- * per group (where a phase tile would hold that few channel rows), COL_MIN_CIN input
- * channels (a K long enough to pay for col2im's adds) and more than one tap (a 1x1 layer is
- * a GEMM already): a phase tile of so few channel rows feeds each loaded input vector to that
- * few FMAs, and the padded copy of a large input would cost more than the GEMM. */
-#define COL_MAX_COUT 4
-#define COL_MIN_CIN 16
-#define COL_MAX_ROWS 1024  /* cout_g x taps */
-#define COL_MAX_STEP 64    /* stride, dilation */
-
-static int wants_col(const ct_plan *plan)
-{
-    const int64_t taps = plan->kernel[0] * plan->kernel[1] * plan->kernel[2];
-    if (plan->cin_g < COL_MIN_CIN || plan->cout_g > COL_MAX_COUT || taps < 2 || taps * plan->cout_g > COL_MAX_ROWS)
-        return 0;
-    for (int d = 0; d < 3; d++)
-        if (plan->stride[d] > COL_MAX_STEP || plan->dilation[d] > COL_MAX_STEP)
-            return 0;
-    return 1;
-}
 
 /* Packs the weights for the col path: per group, block of col_mr rows (output channel, tap)
  * and input channel, col_mr consecutive floats (zero past col_rows). A group's weights are
@@ -307,10 +279,7 @@ ct_status ct_plan_create(const ct_params *params, const ct_shape *weight_shape,
     if (!plan->packed)
         goto error;
     pack_weights(plan, weight);
-    double border = 1; /* how much the zero border can multiply a padded plane */
-    for (int d = 0; d < 3; d++)
-        border *= 1.0 + 2.0 * (double)((plan->kernel[d] - 1) * plan->dilation[d] / plan->stride[d]);
-    if (border > FAR_TAP) {
+    if (ct__keeps_gather_weights(plan)) {
         plan->weights = malloc(sizeof(float) * (size_t)weight_elems);
         if (!plan->weights)
             goto error;
@@ -323,11 +292,12 @@ ct_status ct_plan_create(const ct_params *params, const ct_shape *weight_shape,
             goto error;
         memcpy(plan->bias, bias, sizeof(float) * (size_t)plan->out_channels);
     }
-    plan->depthwise = plan->cin_g == 1;
+    const ct_algo algo = ct__select_algorithm(plan, NULL);
+    plan->depthwise = algo == CT_ALGO_PHASE_DEPTHWISE;
     if (!plan->depthwise && !(plan->workspace = ct__workspace_create()))
         goto error;
     plan->algorithm = plan->depthwise ? plan->isa->dw_algorithm : plan->isa->algorithm[plan->shape];
-    if (wants_col(plan)) {
+    if (algo == CT_ALGO_GEMM_COL2IM) {
         /* the phases' packing stays: an input too large for col buffers runs them */
         plan->col = 1;
         plan->col_rows = plan->cout_g * plan->kernel[0] * plan->kernel[1] * plan->kernel[2];

@@ -1,6 +1,7 @@
 /* plan.h - the plan and the per-run layout, shared by the files of the fast path inside
- * compute/ (plan.c builds a plan, run.c lays out and runs the GEMM path, depthwise.c the
- * depthwise path). Not installed; names outside the ct_ prefix stay file-local elsewhere.
+ * compute/: plan.c builds a plan (select.c chooses its algorithm), run/ lays a run out and
+ * schedules it, algo/ holds the algorithms (phase igemm, phase depthwise, GEMM + col2im).
+ * Not installed; names outside the ct_ prefix stay file-local elsewhere.
  *
  * Output position o (per dim) receives input i through tap k when o = i*s - p + k*d. Split
  * the outputs by their phase r = (o + p) mod s: outputs o = s*q + r - p of one phase receive
@@ -17,7 +18,7 @@
 #include "kernels/igemm.h"
 
 /* The workspace a plan keeps for its next run (workspace.c), and the layout it is kept for:
- * a run_ctx's padding geometry (run.c's workspace_key). */
+ * a run_ctx's padding geometry (run/run.c's workspace_key). */
 #define CT_WORKSPACE_KEY 20
 typedef struct ct_workspace ct_workspace;
 ct_workspace *ct__workspace_create(void);
@@ -57,11 +58,11 @@ struct ct_plan {
     int64_t group_stride;         /* packed floats per group */
     float *packed;
     const char *algorithm;        /* static string */
-    float *weights;               /* a copy, kept only when taps reach very far (FAR_TAP, plan.c) */
+    float *weights;               /* a copy, kept only when taps reach very far (select.c) */
     ct_workspace *workspace;      /* kept between runs: mutable state behind a const plan */
     int depthwise;                /* one input channel per group: the row-by-row path */
     /* Few output channels per group (an image generator's last layer, 64 -> 3): the GEMM +
-     * col2im path (colrun.c) computes every (channel, tap) row at once, col_rows = cout_g x
+     * col2im path (algo/gemm_col2im.c) computes every (channel, tap) row at once, col_rows = cout_g x
      * taps of them, from the unpadded input. col_packed is [group][block][cin_g][col_mr]. */
     int col;
     int col_shape, col_mr, col_nv;
@@ -156,16 +157,50 @@ static inline int64_t ceil_div(int64_t a, int64_t b)
     return a / b + (a % b > 0);
 }
 
+/* The algorithms (select.c chooses): */
+typedef enum ct_algo {
+    CT_ALGO_PHASE_DEPTHWISE, /* algo/phase_depthwise.c */
+    CT_ALGO_GEMM_COL2IM,     /* algo/gemm_col2im.c (its phases stay packed for inputs too large for it) */
+    CT_ALGO_PHASE_IGEMM,     /* algo/phase_igemm.c */
+} ct_algo;
+/* The plan's algorithm: the first rule of select.c's table that applies to the layer (the
+ * plan's shape fields set); *reason, when given, gets the rule's reason. */
+ct_algo ct__select_algorithm(const ct_plan *plan, const char **reason);
+/* Whether the layer's taps reach so far that the plan keeps its weights for the gather path. */
+int ct__keeps_gather_weights(const ct_plan *plan);
+/* Whether a run whose padded input takes workspace_bytes (-1: overflows) for tensors of
+ * tensor_bytes takes the gather path (the reference) instead. */
+int ct__run_takes_gather(const ct_plan *plan, int64_t workspace_bytes, int64_t tensor_bytes);
+
+/* The most pixel vectors one block of tiles resolves at a time (phase_igemm.c's tables). */
+#define MAX_BLOCK_VECTORS 1024
+
+/* Lays out a run (layout.c): fills every layout field of c from c->plan, c->g and the
+ * threads. Returns the bytes of padded input (the shared workspace, or the depthwise path's
+ * per-thread planes), or -1 when a size overflows. */
+int64_t ct__layout_run(run_ctx *c, int nthreads);
+/* Fills table (cin_g x taps per phase) with each tap's offset in the padded input and points
+ * each run_phase's offsets into it. */
+void ct__fill_offsets(run_ctx *c, int64_t *table);
+/* The parallel region's body (schedule.c): every thread of the region calls it, or one
+ * thread alone. Sets *failed when a thread had no scratch. */
+void ct__run_parallel(run_ctx *c, const ct_plan *plan, int *failed);
+
 /* Copies input plane `plane_idx` (n * C_in + c) into its zero-bordered copy at dst; with
  * borders_zeroed, dst held a padded plane of this run before and only the input is copied. */
 void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst, int borders_zeroed);
+/* The same for the flat layout: the plane's shifted copies (run_ctx.flat). */
+void ct__pad_plane_flat(const run_ctx *c, int64_t plane_idx, float *dst, int borders_zeroed);
+
+/* A phase-igemm item (phase_igemm.c): image, group, block of tiles, group of channel blocks. */
+void ct__run_phase_item(const run_ctx *c, int64_t item, float *scratch);
 
 /* A depthwise item (image n, group g as n * groups + g), computed into the output;
  * borders_zeroed: this scratch has held a padded plane of this run before. */
 void ct__run_depthwise_item(const run_ctx *c, int64_t item, float *scratch, int borders_zeroed);
 
 /* A resolved geometry's input and output sizes and leading padding as 3 dims, with unit
- * dims (and zero padding) in front: how run.c and colrun.c index every layer. */
+ * dims (and zero padding) in front: how run/ and algo/ index every layer. */
 void ct__geometry_3d(const ct_geometry *g, int64_t in[3], int64_t out[3], int64_t pad[3]);
 
 /* Runs a col plan (plan->col) on a resolved geometry. Returns 1 when done, 0 when this input

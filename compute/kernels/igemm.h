@@ -74,11 +74,11 @@ typedef struct ct_isa_config {
      * shape's own kernel, smaller n serve a phase's last, narrower tile */
     ct_igemm_ukernel ukernel[CT_KERNEL_SHAPES][CT_NV_MAX];
     const char *algorithm[CT_KERNEL_SHAPES]; /* "phase_igemm_4x3__avx2": the plan's name */
-    const char *col_algorithm[CT_KERNEL_SHAPES]; /* "gemm_col2im_4x3__avx2" (colrun.c) */
-    /* col2im's row operations (colrun.c): dst[i] += src[i] for i < n; and the n outputs
+    const char *col_algorithm[CT_KERNEL_SHAPES]; /* "gemm_col2im_4x3__avx2" (algo/gemm_col2im.c) */
+    /* col2im's row operations (algo/gemm_col2im.c): dst[i] += src[i] for i < n; and the n outputs
      * dst[2j] = even[j], dst[2j + 1] = odd[j] of a stride-2 row. */
     void (*add_row)(float *restrict dst, const float *restrict src, int64_t n);
-    /* rows rows of n floats, dst[r * dstride + i] = src[r * sstride + i] (run.c's padded copies). */
+    /* rows rows of n floats, dst[r * dstride + i] = src[r * sstride + i] (run/pad.c). */
     void (*copy_rows)(float *restrict dst, int64_t dstride, const float *restrict src, int64_t sstride, int64_t n,
                       int64_t rows);
     void (*zip_row)(float *restrict dst, const float *restrict even, const float *restrict odd, int64_t n);

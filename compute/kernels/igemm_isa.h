@@ -85,7 +85,7 @@ static void CT_ZIP_STORE(const float *a, const float *b, float *dst, int64_t at,
 #define CT_ADD_ROW CT_ZIP_GLUE(ct_f32_add_row, CT_ISA)
 #define CT_ZIP_ROW CT_ZIP_GLUE(ct_f32_zip_row, CT_ISA)
 
-/* dst[i] += src[i] for i < n (colrun.c's col2im). */
+/* dst[i] += src[i] for i < n (algo/gemm_col2im.c). */
 static void CT_ADD_ROW(float *restrict dst, const float *restrict src, int64_t n)
 {
     int64_t i = 0;
@@ -118,7 +118,7 @@ static void CT_COPY_ROWS(float *restrict dst, int64_t dstride, const float *rest
     }
 }
 
-/* dst[2j] = even[j], dst[2j + 1] = odd[j], for the n outputs dst[0 .. n) (colrun.c). */
+/* dst[2j] = even[j], dst[2j + 1] = odd[j], for the n outputs dst[0 .. n) (algo/gemm_col2im.c). */
 static void CT_ZIP_ROW(float *restrict dst, const float *restrict even, const float *restrict odd, int64_t n)
 {
     int64_t j = 0;

@@ -41,6 +41,43 @@
     } while (0)
 #endif
 
+#undef CT_KSTORE
+#define CT_KSTORE CT_KPASTE(CT_KNAME, _store_tile)
+#ifndef CT_KPASTE
+#define CT_KPASTE2(a, b) a##b
+#define CT_KPASTE(a, b) CT_KPASTE2(a, b)
+#endif
+/* The stores of a strided or partial tile, from its copy in memory. */
+static inline void CT_KSTORE(const ct_igemm_args *restrict args, float tile[CT_MR][CT_NV][CT_VL], int m_valid,
+                             int whole)
+{
+    if (whole) { /* strided rows, unrolled */
+        const int64_t xs = args->out_xstride;
+        for (int m = 0; m < CT_MR; m++)
+            for (int v = 0; v < CT_NV; v++) {
+                float *dst = args->out[v] + m * args->out_cstride;
+#pragma GCC unroll 16
+                for (int j = 0; j < CT_VL; j++)
+                    dst[j * xs] = tile[m][v][j];
+            }
+        return;
+    }
+    for (int v = 0; v < CT_NV; v++) {
+        const int lanes = args->lanes[v];
+        for (int m = 0; m < m_valid && lanes > 0; m++) {
+            float *dst = args->out[v] + m * args->out_cstride;
+            if (args->zip_first) {
+                const float *first = args->zip_first + m * args->zip_cstride + v * CT_VL;
+                CT_ZIP_STORE(first, tile[m][v], dst, 0, lanes, 2 * (int64_t)lanes);
+            } else {
+                const int64_t xs = args->out_xstride;
+                for (int j = 0; j < lanes; j++)
+                    dst[j * xs] = tile[m][v][j];
+            }
+        }
+    }
+}
+
 void CT_KNAME(const ct_igemm_args *restrict args)
 {
     assert(args->m >= 1 && args->m <= CT_MR);
@@ -151,29 +188,5 @@ void CT_KNAME(const ct_igemm_args *restrict args)
 #pragma GCC unroll 16
         for (int v = 0; v < CT_NV; v++)
             *(ct_vf_unaligned *)tile[m][v] = acc[m][v];
-    if (whole) { /* strided rows, unrolled */
-        const int64_t xs = args->out_xstride;
-        for (int m = 0; m < CT_MR; m++)
-            for (int v = 0; v < CT_NV; v++) {
-                float *dst = args->out[v] + m * args->out_cstride;
-#pragma GCC unroll 16
-                for (int j = 0; j < CT_VL; j++)
-                    dst[j * xs] = tile[m][v][j];
-            }
-        return;
-    }
-    for (int v = 0; v < CT_NV; v++) {
-        const int lanes = args->lanes[v];
-        for (int m = 0; m < m_valid && lanes > 0; m++) {
-            float *dst = args->out[v] + m * args->out_cstride;
-            if (args->zip_first) {
-                const float *first = args->zip_first + m * args->zip_cstride + v * CT_VL;
-                CT_ZIP_STORE(first, tile[m][v], dst, 0, lanes, 2 * (int64_t)lanes);
-            } else {
-                const int64_t xs = args->out_xstride;
-                for (int j = 0; j < lanes; j++)
-                    dst[j * xs] = tile[m][v][j];
-            }
-        }
-    }
+    CT_KSTORE(args, tile, m_valid, whole);
 }

@@ -1,4 +1,4 @@
-/* colrun.c - the GEMM + col2im path, for layers with few output channels per group (an image
+/* gemm_col2im.c - the GEMM + col2im path, for layers with few output channels per group (an image
  * generator's last layer, 64 -> 3 channels).
  *
  * There the phase path's tiles hold only cout_g channel rows, so each input vector it loads

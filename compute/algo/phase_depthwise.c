@@ -1,4 +1,4 @@
-/* depthwise.c - the depthwise path (one input channel per group). K is just the taps, too
+/* phase_depthwise.c - the depthwise path (one input channel per group). K is just the taps, too
  * short for the GEMM microkernels, so an item pads its one input plane into the thread's
  * scratch (where it stays in cache) and computes each output channel a phase's rows at a
  * time (kernels/dwconv_template.h). A stride-2 row's two x-phases are computed together and
