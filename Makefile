@@ -14,7 +14,7 @@ LIBS = -lmicrohttpd -ljansson -lz -lpthread -lm
 COMPUTE_SRC = $(wildcard compute/*.c compute/run/*.c compute/algo/*.c)
 KERNEL_SRC = $(wildcard compute/kernels/*.c)
 API_SRC = $(wildcard api/*.c)
-SERVER_SRC = $(filter-out server/main.c,$(wildcard server/*.c)) server/assets.S
+SERVER_SRC = $(filter-out server/main.c,$(wildcard server/*.c server/handlers/*.c)) server/assets.S
 TEST_SRC = $(wildcard tests/*.c tests/faults/test_*.c)
 
 obj = $(patsubst %.S,$(BUILD)/obj/%.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(1)))

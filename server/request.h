@@ -1,5 +1,6 @@
-/* request.h - one HTTP request's state and the response helpers shared by the handlers
- * (http.c: the libmicrohttpd protocol; layers_api.c, oip.c, metrics.c: the routes). */
+/* request.h - one HTTP request's state and the helpers the route handlers share: responses
+ * (reply.c) and jobs (job.c). http.c speaks the libmicrohttpd protocol; handlers/ hold the
+ * routes. */
 #ifndef CT_SERVER_REQUEST_H
 #define CT_SERVER_REQUEST_H
 
@@ -65,6 +66,9 @@ enum MHD_Result ct_http_send(http_request *r, int status, const char *type, char
 enum MHD_Result ct_http_error(http_request *r, int status, const char *code, const char *message,
                               const char *extra_name, const char *extra_value);
 enum MHD_Result ct_http_json(http_request *r, int status, const char *text);
+/* An error's body in the route's shape (oip: {"error": "message"}), malloc'd; NULL when out
+ * of memory. */
+char *ct_http_error_body(int oip, const char *code, const char *message, size_t *len);
 /* The response a job stored (ct_http_store_*), once the connection is resumed. */
 enum MHD_Result ct_http_send_result(http_request *r);
 
@@ -104,8 +108,18 @@ int ct_http_accepts(const char *accept, const char *type);
 /* Stores a two-part response: head (taken) then tensor (taken), sent without copying. */
 void ct_http_store_two_part(http_request *r, int status, const char *type, ct_buffer *head, float *tensor, size_t tensor_bytes);
 
-/* The /v1/layers routes (layers_api.c) and the Open Inference Protocol routes (oip.c). */
-enum MHD_Result ct_layers_dispatch(http_request *r);
-enum MHD_Result ct_oip_dispatch(http_request *r);
+/* The response a job stored, with Accept-Encoding applied (workers call it through
+ * ct_http_job_done; ct_http_send_result for a result computed on the HTTP thread). */
+void ct_http_encode_result(http_request *r);
+
+/* Nominal FLOPs of a layer with this input and weight ([C_in, C_out/groups, *kernel]). */
+double ct_layer_flops(const ct_shape *input, const ct_shape *weight);
+
+/* libmicrohttpd's callbacks (http.c), which daemon.c installs. */
+enum MHD_Result ct_http_handle_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                       const char *version, const char *upload_data, size_t *upload_size, void **req_cls);
+void ct_http_request_completed(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_RequestTerminationCode toe);
+size_t ct_http_unescape_path(void *cls, struct MHD_Connection *conn, char *s);
+void ct_http_log_mhd_error(void *cls, const char *fmt, va_list ap);
 
 #endif /* CT_SERVER_REQUEST_H */

@@ -1,38 +1,40 @@
-/* routes.c - the route table and path matching. */
+/* routes.c - the route table (each route with its handler) and path matching. A new route
+ * is a row here and its handler in handlers/. */
 #include <string.h>
 
+#include "handlers/handlers.h"
 #include "routes.h"
 
 const ct_route ct_routes[] = {
-    {"/", ROUTE_ROOT, "GET", 0, "/"},
-    {"/healthz", ROUTE_HEALTHZ, "GET", CT_ROUTE_PROBE, "/healthz"},
-    {"/readyz", ROUTE_READYZ, "GET", CT_ROUTE_PROBE, "/readyz"},
-    {"/metrics", ROUTE_METRICS, "GET", 0, "/metrics"},
-    {"/openapi.json", ROUTE_OPENAPI, "GET", CT_ROUTE_PUBLIC, "/openapi.json"},
-    {"/docs", ROUTE_DOCS, "GET", CT_ROUTE_PUBLIC, "/docs"},
-    {"/convtranspose", ROUTE_CONVTRANSPOSE, "POST", 0, "/convtranspose"},
-    {"/v1/layers", ROUTE_LAYERS, "GET", 0, "/v1/layers"},
-    {"/v1/layers/*", ROUTE_LAYER, "GET, PUT, DELETE", 0, "/v1/layers/{name}"},
-    {"/v1/layers/*/convtranspose", ROUTE_LAYER_RUN, "POST", 0, "/v1/layers/{name}/convtranspose"},
-    {"/v2", ROUTE_V2, "GET", CT_ROUTE_OIP, "/v2"},
-    {"/v2/health/live", ROUTE_V2_LIVE, "GET", CT_ROUTE_OIP | CT_ROUTE_PROBE, "/v2/health/live"},
-    {"/v2/health/ready", ROUTE_V2_READY, "GET", CT_ROUTE_OIP | CT_ROUTE_PROBE, "/v2/health/ready"},
-    {"/v2/models/*", ROUTE_V2_MODEL, "GET", CT_ROUTE_OIP, "/v2/models/{model}"},
-    {"/v2/models/*/versions/*", ROUTE_V2_MODEL, "GET", CT_ROUTE_OIP, "/v2/models/{model}"},
-    {"/v2/models/*/ready", ROUTE_V2_MODEL_READY, "GET", CT_ROUTE_OIP, "/v2/models/{model}/ready"},
-    {"/v2/models/*/versions/*/ready", ROUTE_V2_MODEL_READY, "GET", CT_ROUTE_OIP, "/v2/models/{model}/ready"},
-    {"/v2/models/*/infer", ROUTE_V2_INFER, "POST", CT_ROUTE_OIP, "/v2/models/{model}/infer"},
-    {"/v2/models/*/versions/*/infer", ROUTE_V2_INFER, "POST", CT_ROUTE_OIP, "/v2/models/{model}/infer"},
-    {"/v2/models/*/stats", ROUTE_V2_STATS, "GET", CT_ROUTE_OIP, "/v2/models/{model}/stats"},
-    {"/v2/models/*/versions/*/stats", ROUTE_V2_STATS, "GET", CT_ROUTE_OIP, "/v2/models/{model}/stats"},
-    {"/v2/repository/index", ROUTE_V2_REPO_INDEX, "POST", CT_ROUTE_OIP, "/v2/repository/index"},
-    {"/v2/repository/models/*/load", ROUTE_V2_REPO_LOAD, "POST", CT_ROUTE_OIP, "/v2/repository/models/{model}/load"},
-    {"/v2/repository/models/*/unload", ROUTE_V2_REPO_UNLOAD, "POST", CT_ROUTE_OIP, "/v2/repository/models/{model}/unload"},
+    {"/", ROUTE_ROOT, "GET", 0, "/", ct_handle_root},
+    {"/healthz", ROUTE_HEALTHZ, "GET", CT_ROUTE_PROBE, "/healthz", ct_handle_healthz},
+    {"/readyz", ROUTE_READYZ, "GET", CT_ROUTE_PROBE, "/readyz", ct_handle_readyz},
+    {"/metrics", ROUTE_METRICS, "GET", 0, "/metrics", ct_handle_metrics},
+    {"/openapi.json", ROUTE_OPENAPI, "GET", CT_ROUTE_PUBLIC, "/openapi.json", ct_handle_openapi},
+    {"/docs", ROUTE_DOCS, "GET", CT_ROUTE_PUBLIC, "/docs", ct_handle_docs},
+    {"/convtranspose", ROUTE_CONVTRANSPOSE, "POST", 0, "/convtranspose", ct_handle_convtranspose},
+    {"/v1/layers", ROUTE_LAYERS, "GET", 0, "/v1/layers", ct_handle_layer_list},
+    {"/v1/layers/*", ROUTE_LAYER, "GET, PUT, DELETE", 0, "/v1/layers/{name}", ct_handle_layer},
+    {"/v1/layers/*/convtranspose", ROUTE_LAYER_RUN, "POST", 0, "/v1/layers/{name}/convtranspose", ct_handle_layer_run},
+    {"/v2", ROUTE_V2, "GET", CT_ROUTE_OIP, "/v2", ct_handle_v2_server},
+    {"/v2/health/live", ROUTE_V2_LIVE, "GET", CT_ROUTE_OIP | CT_ROUTE_PROBE, "/v2/health/live", ct_handle_v2_live},
+    {"/v2/health/ready", ROUTE_V2_READY, "GET", CT_ROUTE_OIP | CT_ROUTE_PROBE, "/v2/health/ready", ct_handle_v2_ready},
+    {"/v2/models/*", ROUTE_V2_MODEL, "GET", CT_ROUTE_OIP, "/v2/models/{model}", ct_handle_v2_model},
+    {"/v2/models/*/versions/*", ROUTE_V2_MODEL, "GET", CT_ROUTE_OIP, "/v2/models/{model}", ct_handle_v2_model},
+    {"/v2/models/*/ready", ROUTE_V2_MODEL_READY, "GET", CT_ROUTE_OIP, "/v2/models/{model}/ready", ct_handle_v2_model_ready},
+    {"/v2/models/*/versions/*/ready", ROUTE_V2_MODEL_READY, "GET", CT_ROUTE_OIP, "/v2/models/{model}/ready", ct_handle_v2_model_ready},
+    {"/v2/models/*/infer", ROUTE_V2_INFER, "POST", CT_ROUTE_OIP, "/v2/models/{model}/infer", ct_handle_v2_infer},
+    {"/v2/models/*/versions/*/infer", ROUTE_V2_INFER, "POST", CT_ROUTE_OIP, "/v2/models/{model}/infer", ct_handle_v2_infer},
+    {"/v2/models/*/stats", ROUTE_V2_STATS, "GET", CT_ROUTE_OIP, "/v2/models/{model}/stats", ct_handle_v2_stats},
+    {"/v2/models/*/versions/*/stats", ROUTE_V2_STATS, "GET", CT_ROUTE_OIP, "/v2/models/{model}/stats", ct_handle_v2_stats},
+    {"/v2/repository/index", ROUTE_V2_REPO_INDEX, "POST", CT_ROUTE_OIP, "/v2/repository/index", ct_handle_v2_repository_index},
+    {"/v2/repository/models/*/load", ROUTE_V2_REPO_LOAD, "POST", CT_ROUTE_OIP, "/v2/repository/models/{model}/load", ct_handle_v2_repository_load},
+    {"/v2/repository/models/*/unload", ROUTE_V2_REPO_UNLOAD, "POST", CT_ROUTE_OIP, "/v2/repository/models/{model}/unload", ct_handle_v2_repository_unload},
 };
 const int ct_route_count = sizeof ct_routes / sizeof ct_routes[0];
-const ct_route ct_route_unknown = {"", ROUTE_NONE, "", 0, "other"};
+const ct_route ct_route_unknown = {"", ROUTE_NONE, "", 0, "other", NULL};
 /* An unknown path under /v2 is still the protocol's: its 404 has the protocol's error shape. */
-const ct_route ct_route_unknown_v2 = {"", ROUTE_NONE, "", CT_ROUTE_OIP, "other"};
+const ct_route ct_route_unknown_v2 = {"", ROUTE_NONE, "", CT_ROUTE_OIP, "other", NULL};
 
 /* Compares one segment of pattern with one of path; "*" captures into out. */
 static int match(const char *pattern, const char *path, char *name, size_t name_cap, char *version, size_t version_cap)

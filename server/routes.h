@@ -3,7 +3,10 @@
 #ifndef CT_SERVER_ROUTES_H
 #define CT_SERVER_ROUTES_H
 
+#include <microhttpd.h>
 #include <stddef.h>
+
+struct http_request;
 
 typedef enum ct_route_id {
     ROUTE_NONE, ROUTE_ROOT, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS, ROUTE_OPENAPI, ROUTE_DOCS, ROUTE_CONVTRANSPOSE,
@@ -23,6 +26,7 @@ typedef struct ct_route {
     const char *allow;    /* methods, as the Allow header lists them */
     unsigned flags;
     const char *label;    /* the route in metrics */
+    enum MHD_Result (*handle)(struct http_request *r); /* handlers/handlers.h */
 } ct_route;
 
 extern const ct_route ct_routes[];

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "oip.h"
-#include "request.h"
+#include "handlers.h"
 
 #define BUILTIN "convtranspose"
 #define MODEL_VERSION "1"
@@ -218,7 +218,7 @@ static void run_repository_load(ct_job *job, int nthreads)
     ct_http_job_done(r);
 }
 
-static enum MHD_Result repository_index(http_request *r)
+enum MHD_Result ct_handle_v2_repository_index(http_request *r)
 {
     char **names;
     int n;
@@ -247,59 +247,98 @@ static enum MHD_Result repository_index(http_request *r)
     return send_json(r, 200, list);
 }
 
-enum MHD_Result ct_oip_dispatch(http_request *r)
+enum MHD_Result ct_handle_v2_server(http_request *r)
 {
-    ct_server *srv = r->srv;
+    return send_json(r, 200, json_pack("{s:s,s:s,s:[s,s,s]}", "name", "convtransposed", "version", CT_VERSION, "extensions",
+                                       "binary_tensor_data", "model_repository", "statistics"));
+}
+
+enum MHD_Result ct_handle_v2_live(http_request *r)
+{
+    return send_json(r, 200, json_pack("{s:b}", "live", 1));
+}
+
+enum MHD_Result ct_handle_v2_ready(http_request *r)
+{
+    if (atomic_load(&r->srv->draining))
+        return ct_http_error(r, 503, "draining", "the server is shutting down", NULL, NULL);
+    return send_json(r, 200, json_pack("{s:b}", "ready", 1));
+}
+
+/* Whether {model} could name a model (the built-in one, or a valid layer name); if not,
+ * answers the 404 and returns 0. */
+static int model_name_ok(http_request *r, enum MHD_Result *answer)
+{
+    if (strcmp(r->name, BUILTIN) == 0 || ct_layer_name_valid(r->name))
+        return 1;
     char msg[256];
-    switch (r->route->id) {
-    case ROUTE_V2:
-        return send_json(r, 200, json_pack("{s:s,s:s,s:[s,s,s]}", "name", "convtransposed", "version", CT_VERSION, "extensions",
-                                           "binary_tensor_data", "model_repository", "statistics"));
-    case ROUTE_V2_LIVE:
-        return send_json(r, 200, json_pack("{s:b}", "live", 1));
-    case ROUTE_V2_READY:
-        if (atomic_load(&srv->draining))
-            return ct_http_error(r, 503, "draining", "the server is shutting down", NULL, NULL);
-        return send_json(r, 200, json_pack("{s:b}", "ready", 1));
-    case ROUTE_V2_REPO_INDEX:
-        return repository_index(r);
-    default:
-        break;
-    }
-    /* Routes on one model: {name}, and {version} when given, which must be "1". */
-    int builtin = strcmp(r->name, BUILTIN) == 0;
-    if (!builtin && !ct_layer_name_valid(r->name)) {
-        snprintf(msg, sizeof msg, "no model named '%.64s'", r->name);
-        return ct_http_error(r, 404, "not_found", msg, NULL, NULL);
-    }
-    if (r->route->id == ROUTE_V2_REPO_LOAD || r->route->id == ROUTE_V2_REPO_UNLOAD) {
-        if (builtin)
-            return send_json(r, 200, json_object()); /* always loaded */
-        if (r->route->id == ROUTE_V2_REPO_LOAD)
-            return ct_http_submit(r, run_repository_load);
-        if (r->route->id == ROUTE_V2_REPO_UNLOAD && ct_registry_remove(&srv->registry, r->name, 0) != 0) {
-            snprintf(msg, sizeof msg, "model '%s' is not loaded", r->name);
-            return ct_http_error(r, 404, "not_found", msg, NULL, NULL);
-        }
-        return send_json(r, 200, json_object());
-    }
+    snprintf(msg, sizeof msg, "no model named '%.64s'", r->name);
+    *answer = ct_http_error(r, 404, "not_found", msg, NULL, NULL);
+    return 0;
+}
+
+/* The routes on one model: {model} is the built-in one or a registered layer (then held in
+ * r->layer until the request completes), and {version}, when given, is "1". Returns 1, or
+ * 0 with the 404 answered. */
+static int open_model(http_request *r, enum MHD_Result *answer)
+{
+    if (!model_name_ok(r, answer))
+        return 0;
+    const int builtin = strcmp(r->name, BUILTIN) == 0;
     if (!builtin)
-        r->layer = ct_registry_get(&srv->registry, r->name); /* held until the request completes */
-    if ((!builtin && !r->layer) || (r->version[0] && strcmp(r->version, MODEL_VERSION) != 0)) {
-        snprintf(msg, sizeof msg, r->version[0] && (builtin || r->layer) ? "model '%s' has no version '%s'" : "model '%s' is not found",
-                 r->name, r->version);
+        r->layer = ct_registry_get(&r->srv->registry, r->name);
+    if ((builtin || r->layer) && (!r->version[0] || strcmp(r->version, MODEL_VERSION) == 0))
+        return 1;
+    char msg[256];
+    snprintf(msg, sizeof msg, r->version[0] && (builtin || r->layer) ? "model '%s' has no version '%s'" : "model '%s' is not found",
+             r->name, r->version);
+    *answer = ct_http_error(r, 404, "not_found", msg, NULL, NULL);
+    return 0;
+}
+
+enum MHD_Result ct_handle_v2_model(http_request *r)
+{
+    enum MHD_Result answer;
+    return open_model(r, &answer) ? model_metadata(r, r->layer) : answer;
+}
+
+enum MHD_Result ct_handle_v2_model_ready(http_request *r)
+{
+    enum MHD_Result answer;
+    return open_model(r, &answer) ? send_json(r, 200, json_pack("{s:s,s:b}", "name", r->name, "ready", 1)) : answer;
+}
+
+enum MHD_Result ct_handle_v2_stats(http_request *r)
+{
+    enum MHD_Result answer;
+    return open_model(r, &answer) ? model_stats(r, r->name, r->layer ? r->layer : &r->srv->builtin_stats) : answer;
+}
+
+enum MHD_Result ct_handle_v2_infer(http_request *r)
+{
+    enum MHD_Result answer;
+    return open_model(r, &answer) ? ct_http_submit(r, run_infer) : answer;
+}
+
+enum MHD_Result ct_handle_v2_repository_load(http_request *r)
+{
+    enum MHD_Result answer;
+    if (!model_name_ok(r, &answer))
+        return answer;
+    if (strcmp(r->name, BUILTIN) == 0)
+        return send_json(r, 200, json_object()); /* always loaded */
+    return ct_http_submit(r, run_repository_load);
+}
+
+enum MHD_Result ct_handle_v2_repository_unload(http_request *r)
+{
+    enum MHD_Result answer;
+    if (!model_name_ok(r, &answer))
+        return answer;
+    if (strcmp(r->name, BUILTIN) != 0 && ct_registry_remove(&r->srv->registry, r->name, 0) != 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "model '%s' is not loaded", r->name);
         return ct_http_error(r, 404, "not_found", msg, NULL, NULL);
     }
-    switch (r->route->id) {
-    case ROUTE_V2_MODEL:
-        return model_metadata(r, r->layer);
-    case ROUTE_V2_MODEL_READY:
-        return send_json(r, 200, json_pack("{s:s,s:b}", "name", r->name, "ready", 1));
-    case ROUTE_V2_STATS:
-        return model_stats(r, r->name, r->layer ? r->layer : &srv->builtin_stats);
-    case ROUTE_V2_INFER:
-        return ct_http_submit(r, run_infer);
-    default:
-        return ct_http_error(r, 404, "not_found", "no such endpoint", NULL, NULL);
-    }
+    return send_json(r, 200, json_object());
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "docs.h"
+#include "handlers.h"
 #include "server.h"
 
 extern const char ct_asset_openapi[], ct_asset_docs[];
@@ -31,7 +31,7 @@ int ct_docs_openapi(int with_auth, char **out, size_t *len)
     return 0;
 }
 
-enum MHD_Result ct_docs_send_openapi(http_request *r)
+enum MHD_Result ct_handle_openapi(http_request *r)
 {
     char *text;
     size_t len;
@@ -40,7 +40,7 @@ enum MHD_Result ct_docs_send_openapi(http_request *r)
     return ct_http_send(r, 200, "application/json", text, len, NULL, NULL);
 }
 
-enum MHD_Result ct_docs_send_page(http_request *r)
+enum MHD_Result ct_handle_docs(http_request *r)
 {
     size_t len = strlen(ct_asset_docs);
     char *copy = malloc(len + 1); /* ct_http_send takes a malloc'd body (it may compress it) */

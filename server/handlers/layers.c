@@ -1,11 +1,11 @@
-/* layers_api.c - the /v1/layers routes: register a layer once (PUT: weights parsed, plan
+/* layers.c - the /v1/layers routes: register a layer once (PUT: weights parsed, plan
  * built and packed, written to --model-dir), list, describe, delete, and run it on inputs
  * alone. Registration and runs are worker jobs; the rest is answered on the HTTP thread. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "request.h"
+#include "handlers.h"
 
 static enum MHD_Result respond_buffer(http_request *r, int status, ct_buffer *b)
 {
@@ -103,42 +103,54 @@ static void run_layer(ct_job *job, int nthreads)
     ct_http_job_done(r);
 }
 
-enum MHD_Result ct_layers_dispatch(http_request *r)
+enum MHD_Result ct_handle_layer_list(http_request *r)
 {
     ct_registry *reg = &r->srv->registry;
     ct_buffer b = {0};
-    if (r->route->id == ROUTE_LAYERS) {
-        char **names;
-        int n;
-        if (ct_registry_names(reg, 0, &names, &n) != 0)
-            return ct_http_error(r, 503, "out_of_memory", "out of memory", NULL, NULL);
-        ct_buffer_append(&b, "{\"layers\": [", 12);
-        int written = 0;
-        for (int i = 0; i < n; i++) {
-            ct_layer *l = ct_registry_get(reg, names[i]);
-            if (!l)
-                continue; /* deleted meanwhile */
-            if (written++)
-                ct_buffer_append(&b, ", ", 2);
-            ct_layer_describe(l, &b);
-            ct_layer_release(l);
-        }
-        ct_buffer_append(&b, "]}", 2);
-        ct_registry_free_names(names, n);
-        return respond_buffer(r, 200, &b);
+    char **names;
+    int n;
+    if (ct_registry_names(reg, 0, &names, &n) != 0)
+        return ct_http_error(r, 503, "out_of_memory", "out of memory", NULL, NULL);
+    ct_buffer_append(&b, "{\"layers\": [", 12);
+    int written = 0;
+    for (int i = 0; i < n; i++) {
+        ct_layer *l = ct_registry_get(reg, names[i]);
+        if (!l)
+            continue; /* deleted meanwhile */
+        if (written++)
+            ct_buffer_append(&b, ", ", 2);
+        ct_layer_describe(l, &b);
+        ct_layer_release(l);
     }
+    ct_buffer_append(&b, "]}", 2);
+    ct_registry_free_names(names, n);
+    return respond_buffer(r, 200, &b);
+}
+
+/* A 404 for a name no layer can have; a PUT of one is told the naming rule instead. */
+static enum MHD_Result refuse_name(http_request *r, int put)
+{
+    if (put)
+        return ct_http_error(r, 400, "invalid_name", "name: a layer name is 1 to 64 of A-Z a-z 0-9 _ . - and starts with a letter or digit", NULL, NULL);
+    return ct_http_error(r, 404, "not_found", "no such layer", NULL, NULL);
+}
+
+enum MHD_Result ct_handle_layer_run(http_request *r)
+{
+    if (!ct_layer_name_valid(r->name))
+        return refuse_name(r, 0);
+    r->layer = ct_registry_get(&r->srv->registry, r->name); /* held until the request completes */
+    if (!r->layer)
+        return ct_http_error(r, 404, "not_found", "no such layer; PUT /v1/layers/{name} registers one", NULL, NULL);
+    return ct_http_submit(r, run_layer);
+}
+
+enum MHD_Result ct_handle_layer(http_request *r)
+{
+    ct_registry *reg = &r->srv->registry;
     int put = strcmp(r->method, "PUT") == 0;
-    if (!ct_layer_name_valid(r->name)) {
-        if (put)
-            return ct_http_error(r, 400, "invalid_name", "name: a layer name is 1 to 64 of A-Z a-z 0-9 _ . - and starts with a letter or digit", NULL, NULL);
-        return ct_http_error(r, 404, "not_found", "no such layer", NULL, NULL);
-    }
-    if (r->route->id == ROUTE_LAYER_RUN) {
-        r->layer = ct_registry_get(reg, r->name); /* held until the request completes */
-        if (!r->layer)
-            return ct_http_error(r, 404, "not_found", "no such layer; PUT /v1/layers/{name} registers one", NULL, NULL);
-        return ct_http_submit(r, run_layer);
-    }
+    if (!ct_layer_name_valid(r->name))
+        return refuse_name(r, put);
     if (put) {
         if (!ct_http_is_json(r->content_type) && !ct_http_is_multipart(r->content_type))
             return ct_http_error(r, 415, "unsupported_media_type", "Content-Type: send application/json or multipart/form-data", NULL, NULL);
@@ -152,6 +164,7 @@ enum MHD_Result ct_layers_dispatch(http_request *r)
     ct_layer *l = ct_registry_get(reg, r->name);
     if (!l)
         return ct_http_error(r, 404, "not_found", "no such layer", NULL, NULL);
+    ct_buffer b = {0};
     ct_layer_describe(l, &b);
     ct_layer_release(l);
     return respond_buffer(r, 200, &b);

@@ -1,0 +1,135 @@
+/* job.c - the worker side of every request that computes: decompressing the body within
+ * the memory budget, queueing with the connection suspended, the deadline checked when the
+ * job starts, the --max-memory reservation for what a run will hold, the compute threads a
+ * large run borrows, and resuming the connection with the stored response. */
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "encoding.h"
+#include "request.h"
+
+#define SMALL_JOB_FLOPS 2e7        /* below this a request computes on one thread */
+#define SMALL_JOB_ELEMENTS 65536   /* ... and encodes its result on one thread */
+
+int ct_http_decode_body(http_request *r, ct_api_error *err)
+{
+    if (ct_decode_body(r->content_encoding, &r->body, (size_t)r->srv->cfg.max_body, err) != 0)
+        return -1;
+    /* a decompressed body holds more than arrived: the difference is budgeted too */
+    int64_t grow = (int64_t)r->body.len - r->mem_reserved;
+    if (grow > 0) {
+        if (ct_budget_reserve(&r->srv->budget, grow) != 0) {
+            ct_buffer_free(&r->body);
+            r->retry_after = 1;
+            return ct_api_fail(err, 503, "memory_budget_exhausted",
+                               "the memory budget for requests in flight (--max-memory) is in use; retry later");
+        }
+        r->mem_reserved += grow;
+    }
+    return 0;
+}
+
+void ct_http_job_done(http_request *r)
+{
+    ct_http_encode_result(r);
+    ct_histogram_observe(&r->srv->metrics.queue_wait, r->job.started_at - r->job.queued_at);
+    ct_histogram_observe(&r->srv->metrics.compute, ct_now() - r->job.started_at);
+    atomic_store(&r->result_ready, 1);
+    MHD_resume_connection(r->conn);
+}
+
+int ct_http_deadline_passed(http_request *r, ct_api_error *err)
+{
+    if (r->deadline <= 0 || ct_now() <= r->deadline)
+        return 0;
+    ct_api_fail(err, 504, "deadline_exceeded", "request: its deadline passed after %.0f ms, before it was computed (X-Request-Timeout-Ms, "
+                "OIP parameters.timeout, or --request-timeout)", (r->deadline - r->start) * 1e3);
+    atomic_fetch_add(&r->srv->metrics.cancelled_deadline, 1);
+    return 1;
+}
+
+/* Answers a job that will not be computed (queue full, deadline passed) with err, frees
+ * what it brought, and resumes its connection. */
+static void finish_unrun(http_request *r, const ct_api_error *err)
+{
+    ct_http_store_error(r, err);
+    ct_buffer_free(&r->body);
+    if (r->parsed)
+        ct_request_free(&r->req);
+    r->parsed = 0;
+    ct_http_job_done(r);
+}
+
+/* Every job starts here: one whose deadline passed while it waited (a long queue, a stopped
+ * process) is answered 504 and not computed. Deadlines are on the monotonic clock, so a
+ * wall-clock jump moves none of them. */
+static void run_unless_expired(ct_job *job, int nthreads)
+{
+    http_request *r = (http_request *)job;
+    ct_api_error err;
+    if (!ct_http_deadline_passed(r, &err)) {
+        r->run_job(job, nthreads);
+        return;
+    }
+    finish_unrun(r, &err);
+}
+
+enum MHD_Result ct_http_submit(http_request *r, void (*run)(ct_job *, int))
+{
+    r->run_job = run;
+    r->job.run = run_unless_expired;
+    r->job.max_threads = 1;
+    /* Suspend before queueing: the worker may resume as soon as it is queued. */
+    MHD_suspend_connection(r->conn);
+    if (ct_pool_submit(r->srv->pool, &r->job) != 0) {
+        ct_api_error err;
+        ct_api_fail(&err, 503, "queue_full", "the request queue is full (%lld waiting); retry later", (long long)r->srv->cfg.queue);
+        finish_unrun(r, &err);
+    }
+    return MHD_YES;
+}
+
+double ct_layer_flops(const ct_shape *input, const ct_shape *weight)
+{
+    double flops = 2.0 * (double)ct_shape_elements(input);
+    for (int i = 1; i < weight->rank; i++)
+        flops *= (double)weight->dims[i];
+    return flops;
+}
+
+int ct_http_borrow_threads(http_request *r, const ct_shape *input, const ct_shape *weight, int nthreads)
+{
+    if (ct_layer_flops(input, weight) <= SMALL_JOB_FLOPS && ct_shape_elements(input) <= SMALL_JOB_ELEMENTS)
+        return 0;
+    return ct_pool_borrow(r->srv->pool, (int)r->srv->cfg.threads - nthreads);
+}
+
+/* Bytes a request needs beyond its body while it computes: the input, the output and its
+ * encoding, the zero-bordered input copy and, unless the plan exists already, the packed
+ * weights (an upper estimate). */
+static int64_t working_memory(const ct_params *params, const ct_shape *weight, const ct_shape *input, int packs_weights)
+{
+    char msg[8];
+    ct_shape out;
+    double bytes = 4.0 * (double)ct_shape_elements(input) * 2 + (packs_weights ? 8.0 * (double)ct_shape_elements(weight) : 0);
+    if (ct_output_shape(params, weight, input, &out, msg, sizeof msg) == CT_OK)
+        bytes += 4.0 * 6 * (double)ct_shape_elements(&out); /* floats, then up to ~20 bytes of JSON each */
+    return bytes > 9e18 ? INT64_MAX : (int64_t)bytes;
+}
+
+int ct_http_reserve_work(http_request *r, const ct_params *params, const ct_shape *weight, const ct_shape *input, int packs_weights,
+                         ct_api_error *err)
+{
+    ct_server *srv = r->srv;
+    int64_t need = working_memory(params, weight, input, packs_weights);
+    if (need > srv->cfg.max_memory)
+        return ct_api_fail(err, 413, "memory_limit", "request: computing it needs about %lld bytes, more than --max-memory (%lld)",
+                           (long long)need, (long long)srv->cfg.max_memory);
+    if (ct_budget_reserve(&srv->budget, need) != 0) {
+        r->retry_after = 1;
+        return ct_api_fail(err, 503, "memory_budget_exhausted", "the memory budget for requests in flight (--max-memory) is in use; retry later");
+    }
+    r->mem_reserved += need; /* released when the request completes */
+    return 0;
+}

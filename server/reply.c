@@ -1,0 +1,249 @@
+/* reply.c - building and queueing responses: our headers (request id, CORS, nosniff), error
+ * bodies in either API's shape, a job's stored result (JSON, .npy or raw float32, the tensor
+ * sent without a copy) and its Content-Encoding. */
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "encoding.h"
+#include "log.h"
+#include "request.h"
+
+/* Adds our headers to resp and queues it; takes resp. */
+enum MHD_Result ct_http_send_built(http_request *r, int status, const char *type, struct MHD_Response *resp, size_t len,
+                                            const char *extra_name, const char *extra_value)
+{
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    if (extra_name)
+        MHD_add_response_header(resp, extra_name, extra_value);
+    if (r->retry_after)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    const char *allow_origin = ct_access_cors_origin(&r->srv->access, r->origin);
+    if (allow_origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", allow_origin);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Tensor-Shape, Inference-Header-Content-Length, Retry-After, X-Request-Id");
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->responded = 1;
+    r->status = status;
+    r->bytes_out = len;
+    return ret;
+}
+
+/* Queues body (malloc'd; taken) as the response. */
+enum MHD_Result ct_http_send(http_request *r, int status, const char *type, char *body, size_t len,
+                                      const char *extra_name, const char *extra_value)
+{
+    const char *coding = len > 0 ? ct_choose_encoding(r->accept_encoding) : NULL;
+    char *packed;
+    size_t packed_len;
+    if (coding && ct_encode(coding, body, len, &packed, &packed_len) == 0) {
+        free(body);
+        body = packed;
+        len = packed_len;
+    } else {
+        coding = NULL;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    if (coding)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, coding);
+    return ct_http_send_built(r, status, type, resp, len, extra_name, extra_value);
+}
+
+/* {"error": {"code": ..., "message": ...}} into a malloc'd string. */
+char *ct_http_error_body(int oip, const char *code, const char *message, size_t *len)
+{
+    /* The Open Inference Protocol's clients read "error" as a string; "code" may sit beside it. */
+    json_t *root = oip ? json_pack("{s:s,s:s}", "error", message, "code", code)
+                       : json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    *len = text ? strlen(text) : 0;
+    return text;
+}
+
+enum MHD_Result ct_http_error(http_request *r, int status, const char *code, const char *message,
+                                     const char *extra_name, const char *extra_value)
+{
+    size_t len;
+    char *body = ct_http_error_body(r->route && (r->route->flags & CT_ROUTE_OIP), code, message, &len);
+    if (!body)
+        return MHD_NO;
+    ct_log(CT_LOG_DEBUG, "%s %s -> %d %s: %s", r->method, r->path, status, code, message);
+    return ct_http_send(r, status, "application/json", body, len, extra_name, extra_value);
+}
+
+enum MHD_Result ct_http_json(http_request *r, int status, const char *text)
+{
+    char *body = strdup(text);
+    return body ? ct_http_send(r, status, "application/json", body, strlen(body), NULL, NULL) : MHD_NO;
+}
+
+/* The result of a job as its HTTP response (error or tensor), stored for the resume. */
+void ct_http_store_error(http_request *r, const ct_api_error *err)
+{
+    size_t len;
+    char *body = ct_http_error_body(r->route && (r->route->flags & CT_ROUTE_OIP), err->code, err->message, &len);
+    r->result_status = err->status;
+    r->result = (ct_buffer){.data = body, .len = len, .cap = len};
+    r->result_type = "application/json";
+    if (err->status == 503)
+        r->retry_after = 1;
+}
+
+void ct_http_store_json(http_request *r, int status, ct_buffer *body)
+{
+    r->result_status = status;
+    r->result = *body;
+    r->result_type = "application/json";
+    *body = (ct_buffer){0};
+}
+
+void ct_http_store_two_part(http_request *r, int status, const char *type, ct_buffer *head, float *tensor, size_t tensor_bytes)
+{
+    r->result_status = status;
+    r->result_type = type;
+    r->result = *head;
+    *head = (ct_buffer){0};
+    r->result_tensor = tensor;
+    r->result_tensor_bytes = tensor_bytes;
+}
+
+/* Applies Accept-Encoding to the stored result, head and tensor together. Workers do it
+ * before they resume the connection: compressing a large answer on the HTTP thread would
+ * stall every other connection meanwhile. */
+void ct_http_encode_result(http_request *r)
+{
+    r->result_encoded = 1;
+    const char *coding = ct_choose_encoding(r->accept_encoding);
+    if (!coding || (!r->result.len && !r->result_tensor))
+        return;
+    if (r->result_tensor) {
+        if (ct_buffer_append(&r->result, r->result_tensor, r->result_tensor_bytes) != 0)
+            return; /* sent as it is */
+        free(r->result_tensor);
+        r->result_tensor = NULL;
+    }
+    char *packed;
+    size_t len;
+    if (ct_encode(coding, r->result.data, r->result.len, &packed, &len) != 0)
+        return;
+    ct_buffer_free(&r->result);
+    r->result = (ct_buffer){packed, len, len};
+    r->result_coding = coding;
+}
+
+/* The tensor encodings a client may ask for with Accept, JSON first: the default. */
+static const char *const tensor_types[] = {"application/json", "application/x-npy", "application/octet-stream"};
+
+int ct_http_accepts(const char *accept, const char *type)
+{
+    int i = ct_negotiate(accept, tensor_types, 3);
+    return i >= 0 && strcmp(tensor_types[i], type) == 0;
+}
+
+/* Encodes the output tensor as the client's Accept asks: .npy, raw float32 or JSON. Binary
+ * responses take the tensor itself (out->data is set to NULL) and send it as it is. */
+int ct_http_store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_error *err)
+{
+    ct_buffer b = {0};
+    int rc = 0;
+    size_t bytes = (size_t)ct_shape_bytes(&out->shape, sizeof(float)); /* validated by the plan */
+    if (ct_http_accepts(r->accept, "application/x-npy") || ct_http_accepts(r->accept, "application/octet-stream")) {
+        if (ct_http_accepts(r->accept, "application/x-npy")) {
+            char header[256];
+            rc = ct_buffer_append(&b, header, ct_npy_header(&out->shape, header));
+            r->result_type = "application/x-npy";
+        } else {
+            r->result_type = "application/octet-stream";
+            size_t used = 0;
+            r->result_header = "X-Tensor-Shape";
+            for (int i = 0; i < out->shape.rank && used < sizeof r->result_header_value; i++)
+                used += (size_t)snprintf(r->result_header_value + used, sizeof r->result_header_value - used, "%s%lld", i ? "," : "",
+                                         (long long)out->shape.dims[i]);
+        }
+        r->result_tensor = out->data;
+        r->result_tensor_bytes = bytes;
+        out->data = NULL;
+    } else {
+        int64_t nonfinite;
+        rc = ct_json_write_tensor(&out->shape, out->data, &b, &nonfinite, nthreads);
+        r->result_type = "application/json";
+    }
+    if (rc != 0) {
+        ct_buffer_free(&b);
+        return ct_api_fail(err, 503, "out_of_memory", "output: out of memory while encoding the response");
+    }
+    r->result_status = 200;
+    r->result = b;
+    return 0;
+}
+
+int ct_http_is_multipart(const char *type)
+{
+    return type && strncasecmp(type, "multipart/form-data", 19) == 0;
+}
+
+/* JSON, also when no Content-Type was sent or when it is curl -d's default
+ * (application/x-www-form-urlencoded), which form posts never send to this API. */
+int ct_http_is_json(const char *type)
+{
+    return !type || strncasecmp(type, "application/json", 16) == 0 ||
+           strncasecmp(type, "application/x-www-form-urlencoded", 33) == 0;
+}
+
+/* What a two-part (head + tensor) response frees when libmicrohttpd is done with it. */
+typedef struct two_part_body {
+    char *head;
+    float *tensor;
+} two_part_body;
+
+static void free_two_part_body(void *cls)
+{
+    two_part_body *b = cls;
+    free(b->head);
+    free(b->tensor);
+    free(b);
+}
+
+/* Queues the response a job stored. */
+enum MHD_Result ct_http_send_result(http_request *r)
+{
+    if (!r->result_encoded)
+        ct_http_encode_result(r); /* a tiny result computed on this thread */
+    ct_buffer res = r->result;
+    r->result = (ct_buffer){0};
+    const char *extra = r->result_header;
+    if (!r->result_tensor) {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(res.len, res.data, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+            ct_buffer_free(&res);
+            return MHD_NO;
+        }
+        if (r->result_coding)
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, r->result_coding);
+        return ct_http_send_built(r, r->result_status, r->result_type, resp, res.len, extra, r->result_header_value);
+    }
+    two_part_body *body = malloc(sizeof *body);
+    struct MHD_IoVec iov[2] = {{res.data, res.len}, {r->result_tensor, r->result_tensor_bytes}};
+    struct MHD_Response *resp = body ? MHD_create_response_from_iovec(iov, 2, free_two_part_body, body) : NULL;
+    if (!resp) {
+        free(body);
+        ct_buffer_free(&res);
+        return MHD_NO; /* result_tensor is freed with the request */
+    }
+    *body = (two_part_body){res.data, r->result_tensor};
+    r->result_tensor = NULL;
+    return ct_http_send_built(r, r->result_status, r->result_type, resp, res.len + r->result_tensor_bytes, extra, r->result_header_value);
+}
