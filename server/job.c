@@ -133,3 +133,35 @@ int ct_http_reserve_work(http_request *r, const ct_params *params, const ct_shap
     r->mem_reserved += need; /* released when the request completes */
     return 0;
 }
+
+int ct_job_execute(http_request *r, ct_run *run, int nthreads, ct_api_error *err)
+{
+    const ct_params *params = run->plan ? ct_plan_params(run->plan) : &run->req->params;
+    const ct_shape *weight = run->plan ? ct_plan_weight_shape(run->plan) : &run->req->weight.shape;
+    const ct_shape *input = run->plan ? &run->input.shape : &run->req->input.shape;
+    run->borrowed = 0;
+    run->threads = nthreads;
+    if (ct_http_reserve_work(r, params, weight, input, run->plan == NULL, err) != 0)
+        return -1;
+    run->borrowed = ct_http_borrow_threads(r, input, weight, nthreads);
+    run->threads = nthreads + run->borrowed;
+    return run->plan ? ct_api_execute_plan(run->plan, &run->input, run->threads, &run->output, err)
+                     : ct_api_execute(run->req, run->threads, &run->output, err);
+}
+
+void ct_job_end_run(http_request *r, ct_run *run)
+{
+    ct_pool_return(r->srv->pool, run->borrowed);
+    run->borrowed = 0;
+    ct_tensor_free(&run->output);
+}
+
+void ct_job_count(ct_layer *stats, const ct_job *job, double t0, int ok)
+{
+    long long ns = (long long)((ct_now() - t0) * 1e9);
+    atomic_fetch_add(&stats->queue_ns, (long long)((job->started_at - job->queued_at) * 1e9));
+    atomic_fetch_add(&stats->compute_ns, ns);
+    atomic_fetch_add(ok ? &stats->success : &stats->failure, 1);
+    atomic_fetch_add(ok ? &stats->success_ns : &stats->failure_ns, ns);
+    atomic_store(&stats->last_inference_ms, (long long)ct_wall_ms());
+}

@@ -88,6 +88,25 @@ int ct_http_deadline_passed(http_request *r, ct_api_error *err);
 int ct_http_reserve_work(http_request *r, const ct_params *params, const ct_shape *weight, const ct_shape *input, int packs_weights,
                          ct_api_error *err);
 
+/* The execute step of every inference (job.c): reserves under --max-memory what the run will
+ * hold, borrows idle compute threads for a large one, and runs a registered layer's plan on
+ * input (plan set) or a request's own layer on its input (req set). */
+typedef struct ct_run {
+    const ct_plan *plan;        /* a registered layer's plan, or NULL */
+    const ct_request *req;      /* when plan is NULL: the layer and its input (borrowed) */
+    ct_tensor input;            /* when plan is set: the input (borrowed) */
+    ct_tensor output;           /* the result (owned; ct_job_end_run frees it) */
+    int threads;                /* the worker's and the borrowed ones: the encode step's too */
+    int borrowed;
+} ct_run;
+/* 0 with run->output set, or -1 with err. Either way ct_job_end_run ends the run. */
+int ct_job_execute(http_request *r, ct_run *run, int nthreads, ct_api_error *err);
+/* Gives the borrowed threads back and frees what is left of the output. */
+void ct_job_end_run(http_request *r, ct_run *run);
+/* Counts one inference of a layer (or the built-in model) in its statistics: its wait in the
+ * queue, its time since t0 (ct_now), success or failure. */
+void ct_job_count(ct_layer *stats, const ct_job *job, double t0, int ok);
+
 /* Decompresses the body per Content-Encoding (workers call it before parsing). 0 or -1. */
 int ct_http_decode_body(http_request *r, ct_api_error *err);
 

@@ -30,23 +30,16 @@ static int parse_request(http_request *r, ct_api_error *err)
 /* Computes and encodes a parsed request into the stored response. */
 static void compute_request(http_request *r, int nthreads)
 {
-    ct_server *srv = r->srv;
-    ct_tensor out = {0};
     ct_api_error err;
-    int extra = 0;
-    int rc = ct_http_reserve_work(r, &r->req.params, &r->req.weight.shape, &r->req.input.shape, 1, &err);
-    if (rc == 0)
-        extra = ct_http_borrow_threads(r, &r->req.input.shape, &r->req.weight.shape, nthreads);
-    if (rc == 0)
-        rc = ct_api_execute(&r->req, nthreads + extra, &out, &err);
-    ct_request_free(&r->req);
+    ct_run run = {.req = &r->req};
+    int rc = ct_job_execute(r, &run, nthreads, &err);
+    ct_request_free(&r->req); /* before encoding: the output is all that is needed now */
     r->parsed = 0;
     if (rc == 0)
-        rc = ct_http_store_tensor(r, &out, nthreads + extra, &err);
-    ct_pool_return(srv->pool, extra);
+        rc = ct_http_store_tensor(r, &run.output, run.threads, &err);
+    ct_job_end_run(r, &run);
     if (rc != 0)
         ct_http_store_error(r, &err);
-    ct_tensor_free(&out);
 }
 
 /* Worker side of POST /convtranspose: parse (unless done), compute, encode, resume. */

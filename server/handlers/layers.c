@@ -72,32 +72,20 @@ static int parse_input(http_request *r, ct_tensor *input, ct_api_error *err)
 static void run_layer(ct_job *job, int nthreads)
 {
     http_request *r = (http_request *)job;
-    ct_layer *l = r->layer;
-    ct_tensor input = {0}, out = {0};
+    ct_run run = {.plan = r->layer->plan};
     ct_api_error err;
     double t0 = ct_now();
     int rc = ct_http_decode_body(r, &err);
     if (rc == 0)
-        rc = parse_input(r, &input, &err);
+        rc = parse_input(r, &run.input, &err);
     ct_buffer_free(&r->body);
-    int extra = 0;
     if (rc == 0)
-        rc = ct_http_reserve_work(r, ct_plan_params(l->plan), ct_plan_weight_shape(l->plan), &input.shape, 0, &err);
-    if (rc == 0) {
-        extra = ct_http_borrow_threads(r, &input.shape, ct_plan_weight_shape(l->plan), nthreads);
-        rc = ct_api_execute_plan(l->plan, &input, nthreads + extra, &out, &err);
-    }
-    ct_tensor_free(&input);
+        rc = ct_job_execute(r, &run, nthreads, &err);
+    ct_tensor_free(&run.input);
     if (rc == 0)
-        rc = ct_http_store_tensor(r, &out, nthreads + extra, &err);
-    ct_pool_return(r->srv->pool, extra);
-    ct_tensor_free(&out);
-    long long ns = (long long)((ct_now() - t0) * 1e9);
-    atomic_fetch_add(&l->queue_ns, (long long)((job->started_at - job->queued_at) * 1e9));
-    atomic_fetch_add(&l->compute_ns, ns);
-    atomic_fetch_add(rc == 0 ? &l->success : &l->failure, 1);
-    atomic_fetch_add(rc == 0 ? &l->success_ns : &l->failure_ns, ns);
-    atomic_store(&l->last_inference_ms, (long long)(ct_wall_ms()));
+        rc = ct_http_store_tensor(r, &run.output, run.threads, &err);
+    ct_job_end_run(r, &run);
+    ct_job_count(r->layer, job, t0, rc == 0);
     if (rc != 0)
         ct_http_store_error(r, &err);
     ct_http_job_done(r);

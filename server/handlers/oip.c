@@ -79,119 +79,131 @@ static enum MHD_Result model_stats(http_request *r, const char *name, ct_layer *
 }
 
 /* Runs an infer request on a worker. */
-static void run_infer(ct_job *job, int nthreads)
+/* The decode step: the body (JSON with binary tensors after it, or a raw float32 body when
+ * Inference-Header-Content-Length is 0) into req, and the protocol's own deadline. */
+static int decode_infer(http_request *r, ct_oip_request *req, ct_api_error *err)
 {
-    http_request *r = (http_request *)job;
-    ct_server *srv = r->srv;
-    ct_layer *stats = r->layer ? r->layer : &srv->builtin_stats;
-    ct_oip_request req;
-    ct_api_error err;
-    ct_tensor out = {0};
-    double t0 = ct_now();
+    const ct_api_limits *limits = &r->srv->limits;
     long long header_len = -1;
-    int rc = ct_http_decode_body(r, &err);
-    memset(&req, 0, sizeof req);
-    if (rc == 0 && r->inference_header)
-        rc = ct_parse_length_header("Inference-Header-Content-Length", r->inference_header, &header_len, &err);
-    if (rc == 0 && header_len == 0) {
+    memset(req, 0, sizeof *req);
+    if (ct_http_decode_body(r, err) != 0)
+        return -1;
+    if (r->inference_header && ct_parse_length_header("Inference-Header-Content-Length", r->inference_header, &header_len, err) != 0)
+        return -1;
+    if (header_len == 0) {
         /* the raw binary request: the body is the single input's float32, shape in X-Tensor-Shape */
-        req.output_requested = 1;
-        ct_oip_input *in = &req.inputs[0];
+        req->output_requested = 1;
+        ct_oip_input *in = &req->inputs[0];
         snprintf(in->name, sizeof in->name, "input");
         snprintf(in->datatype, sizeof in->datatype, "FP32");
         ct_tensor t;
-        rc = !r->layer ? ct_api_fail(&err, 400, "invalid_input", "a raw binary request (Inference-Header-Content-Length: 0) needs a model with one input")
-                       : ct_raw_take_tensor(&r->body, r->tensor_shape, &srv->limits, "input", &t, &err);
-        if (rc == 0) {
-            in->shape = t.shape;
-            in->data = t.data;
-            in->owned = 1;
-            req.ninputs = 1;
-        }
-    } else if (rc == 0) {
-        rc = ct_oip_parse(r->body.data, r->body.len, header_len, &srv->limits, &req, &err);
-        /* the protocol's own deadline: parameters.timeout in microseconds */
-        json_t *timeout = rc == 0 && req.parameters ? json_object_get(req.parameters, "timeout") : NULL;
-        if (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) <= 0))
-            rc = ct_api_fail(&err, 400, "invalid_parameter", "parameters.timeout: give a positive number of microseconds");
-        else if (timeout) {
-            double deadline = r->start + (double)json_integer_value(timeout) / 1e6;
-            if (r->deadline <= 0 || deadline < r->deadline)
-                r->deadline = deadline;
-        }
+        if (!r->layer)
+            return ct_api_fail(err, 400, "invalid_input", "a raw binary request (Inference-Header-Content-Length: 0) needs a model with one input");
+        if (ct_raw_take_tensor(&r->body, r->tensor_shape, limits, "input", &t, err) != 0)
+            return -1;
+        in->shape = t.shape;
+        in->data = t.data;
+        in->owned = 1;
+        req->ninputs = 1;
+        return 0;
     }
+    if (ct_oip_parse(r->body.data, r->body.len, header_len, limits, req, err) != 0)
+        return -1;
+    /* the protocol's own deadline: parameters.timeout in microseconds */
+    json_t *timeout = req->parameters ? json_object_get(req->parameters, "timeout") : NULL;
+    if (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) <= 0))
+        return ct_api_fail(err, 400, "invalid_parameter", "parameters.timeout: give a positive number of microseconds");
+    if (timeout) {
+        double deadline = r->start + (double)json_integer_value(timeout) / 1e6;
+        if (r->deadline <= 0 || deadline < r->deadline)
+            r->deadline = deadline;
+    }
+    return 0;
+}
+
+/* The request's tensors bound to the model's inputs: a registered layer takes "input"
+ * alone; the built-in model "input", "weight", optionally "bias", and the layer's
+ * parameters (into cr, whose tensors are borrowed from req). */
+static int bind_inputs(http_request *r, const ct_oip_request *req, ct_run *run, ct_request *cr, ct_api_error *err)
+{
+    const ct_oip_input *input = ct_oip_find_input(req, "input");
+    if (!input) {
+        char sent[256] = "";
+        for (int i = 0, n = 0; i < req->ninputs && n < (int)sizeof sent - 70; i++)
+            n += snprintf(sent + n, sizeof sent - (size_t)n, "%s'%.64s'", i ? ", " : "", req->inputs[i].name);
+        return ct_api_fail(err, 400, "invalid_input", "model '%s' needs an input named 'input'%s; the request sent %s", r->layer ? r->layer->name : BUILTIN,
+                           r->layer ? "" : " (and 'weight', optionally 'bias')", req->ninputs ? sent : "no inputs");
+    }
+    if (r->layer) {
+        if (req->ninputs != 1)
+            return ct_api_fail(err, 400, "invalid_input", "model '%s' has one input, 'input'", r->layer->name);
+        run->plan = r->layer->plan;
+        run->input = (ct_tensor){input->shape, input->data};
+        return 0;
+    }
+    const ct_oip_input *weight = ct_oip_find_input(req, "weight"), *bias = ct_oip_find_input(req, "bias");
+    if (!weight)
+        return ct_api_fail(err, 400, "invalid_input", "model 'convtranspose' needs input 'weight'");
+    if (weight->shape.rank < 3 || weight->shape.rank > 5)
+        return ct_api_fail(err, 400, "invalid_rank", "weight: must have 3, 4 or 5 dims [in_channels, out_channels/groups, *kernel]");
+    if (bias && bias->shape.rank != 1)
+        return ct_api_fail(err, 400, "bias_shape_mismatch", "bias: must be 1-dimensional");
+    cr->input = (ct_tensor){input->shape, input->data};
+    cr->weight = (ct_tensor){weight->shape, weight->data};
+    if (bias)
+        cr->bias = (ct_tensor){bias->shape, bias->data};
+    ct_params_init(&cr->params, weight->shape.rank - 2);
+    if (req->parameters && ct_oip_params(req, weight->shape.rank - 2, &cr->params, err) != 0)
+        return -1;
+    cr->params.max_output_elements = r->srv->limits.max_output_elements;
+    cr->params.max_flops = r->srv->limits.max_flops;
+    run->req = cr;
+    return 0;
+}
+
+/* The encode step: the protocol's JSON response, its output as binary data after it when
+ * asked (the tensor sent without a copy). */
+static int encode_infer(http_request *r, const ct_oip_request *req, ct_run *run, ct_api_error *err)
+{
+    ct_buffer json = {0};
+    const char *model = r->layer ? r->layer->name : BUILTIN;
+    if (ct_oip_write_response(model, MODEL_VERSION, req, &run->output, req->binary_output, run->threads, &json) != 0) {
+        ct_buffer_free(&json);
+        return ct_api_fail(err, 503, "out_of_memory", "out of memory while encoding the response");
+    }
+    if (req->binary_output && req->output_requested) {
+        r->result_header = "Inference-Header-Content-Length";
+        snprintf(r->result_header_value, sizeof r->result_header_value, "%zu", json.len);
+        size_t bytes = (size_t)ct_shape_bytes(&run->output.shape, sizeof(float)); /* validated by the plan */
+        ct_http_store_two_part(r, 200, "application/octet-stream", &json, run->output.data, bytes);
+        run->output.data = NULL;
+    } else {
+        ct_http_store_json(r, 200, &json);
+    }
+    return 0;
+}
+
+static void run_infer(ct_job *job, int nthreads)
+{
+    http_request *r = (http_request *)job;
+    ct_oip_request req;
+    ct_request cr = {0};
+    ct_run run = {0};
+    ct_api_error err;
+    double t0 = ct_now();
+    int rc = decode_infer(r, &req, &err);
     if (rc == 0 && ct_http_deadline_passed(r, &err))
         rc = -1;
-    int extra = 0;
-    if (rc == 0) {
-        const ct_oip_input *input = ct_oip_find_input(&req, "input");
-        if (!input) {
-            char sent[256] = "";
-            for (int i = 0, n = 0; i < req.ninputs && n < (int)sizeof sent - 70; i++)
-                n += snprintf(sent + n, sizeof sent - (size_t)n, "%s'%.64s'", i ? ", " : "", req.inputs[i].name);
-            rc = ct_api_fail(&err, 400, "invalid_input", "model '%s' needs an input named 'input'%s; the request sent %s", r->layer ? r->layer->name : BUILTIN,
-                             r->layer ? "" : " (and 'weight', optionally 'bias')", req.ninputs ? sent : "no inputs");
-        } else if (r->layer) {
-            ct_tensor in = {input->shape, input->data};
-            const ct_plan *plan = r->layer->plan;
-            rc = req.ninputs != 1 ? ct_api_fail(&err, 400, "invalid_input", "model '%s' has one input, 'input'", r->layer->name)
-                                  : ct_http_reserve_work(r, ct_plan_params(plan), ct_plan_weight_shape(plan), &in.shape, 0, &err);
-            extra = rc == 0 ? ct_http_borrow_threads(r, &in.shape, ct_plan_weight_shape(plan), nthreads) : 0;
-            if (rc == 0)
-                rc = ct_api_execute_plan(plan, &in, nthreads + extra, &out, &err);
-        } else {
-            const ct_oip_input *weight = ct_oip_find_input(&req, "weight"), *bias = ct_oip_find_input(&req, "bias");
-            ct_request cr = {0};
-            if (!weight) {
-                rc = ct_api_fail(&err, 400, "invalid_input", "model 'convtranspose' needs input 'weight'");
-            } else if (weight->shape.rank < 3 || weight->shape.rank > 5) {
-                rc = ct_api_fail(&err, 400, "invalid_rank", "weight: must have 3, 4 or 5 dims [in_channels, out_channels/groups, *kernel]");
-            } else if (bias && bias->shape.rank != 1) {
-                rc = ct_api_fail(&err, 400, "bias_shape_mismatch", "bias: must be 1-dimensional");
-            } else {
-                cr.input = (ct_tensor){input->shape, input->data};
-                cr.weight = (ct_tensor){weight->shape, weight->data};
-                if (bias)
-                    cr.bias = (ct_tensor){bias->shape, bias->data};
-                ct_params_init(&cr.params, weight->shape.rank - 2);
-                rc = req.parameters ? ct_oip_params(&req, weight->shape.rank - 2, &cr.params, &err) : 0;
-                cr.params.max_output_elements = srv->limits.max_output_elements;
-                cr.params.max_flops = srv->limits.max_flops;
-                if (rc == 0)
-                    rc = ct_http_reserve_work(r, &cr.params, &cr.weight.shape, &cr.input.shape, 1, &err);
-                extra = rc == 0 ? ct_http_borrow_threads(r, &cr.input.shape, &cr.weight.shape, nthreads) : 0;
-                if (rc == 0)
-                    rc = ct_api_execute(&cr, nthreads + extra, &out, &err); /* cr's tensors are borrowed: not freed */
-            }
-        }
-    }
-    if (rc == 0) {
-        ct_buffer json = {0};
-        const char *model = r->layer ? r->layer->name : BUILTIN;
-        rc = ct_oip_write_response(model, MODEL_VERSION, &req, &out, req.binary_output, nthreads + extra, &json);
-        if (rc != 0) {
-            ct_buffer_free(&json);
-            ct_api_fail(&err, 503, "out_of_memory", "out of memory while encoding the response");
-        } else if (req.binary_output && req.output_requested) {
-            r->result_header = "Inference-Header-Content-Length";
-            snprintf(r->result_header_value, sizeof r->result_header_value, "%zu", json.len);
-            size_t bytes = (size_t)ct_shape_bytes(&out.shape, sizeof(float)); /* validated by the plan */
-            ct_http_store_two_part(r, 200, "application/octet-stream", &json, out.data, bytes);
-            out.data = NULL;
-        } else {
-            ct_http_store_json(r, 200, &json);
-        }
-    }
-    ct_pool_return(srv->pool, extra);
+    if (rc == 0)
+        rc = bind_inputs(r, &req, &run, &cr, &err);
+    if (rc == 0)
+        rc = ct_job_execute(r, &run, nthreads, &err);
+    if (rc == 0)
+        rc = encode_infer(r, &req, &run, &err);
+    ct_job_end_run(r, &run);
     ct_oip_request_free(&req);
-    ct_tensor_free(&out);
     ct_buffer_free(&r->body);
-    long long ns = (long long)((ct_now() - t0) * 1e9);
-    atomic_fetch_add(&stats->queue_ns, (long long)((job->started_at - job->queued_at) * 1e9));
-    atomic_fetch_add(&stats->compute_ns, ns);
-    atomic_fetch_add(rc == 0 ? &stats->success : &stats->failure, 1);
-    atomic_fetch_add(rc == 0 ? &stats->success_ns : &stats->failure_ns, ns);
-    atomic_store(&stats->last_inference_ms, ct_wall_ms());
+    ct_job_count(r->layer ? r->layer : &r->srv->builtin_stats, job, t0, rc == 0);
     if (rc != 0)
         ct_http_store_error(r, &err);
     ct_http_job_done(r);
