@@ -1,0 +1,373 @@
+/* json_tensor.c - tensors read with the JSON scanner (json_scan.h): nested lists of numbers
+ * whose first path fixes the shape, {"shape", "data"} objects, flat number arrays and
+ * integer lists, straight into float buffers bounded by max_elements while they are read. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decimal.h"
+#include "json_scan.h"
+
+/* Reads one JSON number as the nearest float: an exact fast path (decimal.c), strtof as
+ * the fallback, so every value is the correctly rounded float. */
+static int scan_number(ct_json_scan *s, float *out, ct_api_error *err)
+{
+    const char *p = s->p, *end = s->end, *token = p;
+    int neg = 0;
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= end || *p < '0' || *p > '9')
+        return ct_scan_error(s, "expected a number", err);
+    uint64_t m = 0;
+    int digits = 0, exp10 = 0, truncated = 0;
+    if (*p == '0') {
+        p++;
+    } else {
+        for (; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (digits < 19) {
+                m = m * 10 + (uint64_t)(*p - '0');
+                digits++;
+            } else {
+                exp10++;
+                truncated |= *p != '0';
+            }
+        }
+    }
+    if (p < end && *p == '.') {
+        p++;
+        if (p >= end || *p < '0' || *p > '9')
+            return ct_scan_error(s, "expected a digit after '.'", err);
+        for (; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (digits < 19) {
+                if (m == 0 && *p == '0') { /* leading zeros of a fraction carry no digits */
+                    exp10--;
+                    continue;
+                }
+                m = m * 10 + (uint64_t)(*p - '0');
+                digits++;
+                exp10--;
+            } else {
+                truncated |= *p != '0';
+            }
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        int eneg = 0, e = 0;
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        if (p >= end || *p < '0' || *p > '9')
+            return ct_scan_error(s, "expected a digit in the exponent", err);
+        for (; p < end && *p >= '0' && *p <= '9'; p++)
+            if (e < 100000)
+                e = e * 10 + (*p - '0');
+        exp10 += eneg ? -e : e;
+    }
+    float v;
+    if (truncated || !ct_decimal_to_float(m, exp10, &v)) {
+        char tmp[400];
+        size_t len = (size_t)(p - token);
+        if (len >= sizeof tmp)
+            return ct_scan_error(s, "number too long", err);
+        memcpy(tmp, token, len);
+        tmp[len] = '\0';
+        v = strtof(tmp, NULL);
+        neg = 0; /* the sign was part of the token */
+        if (isinf(v)) { /* JSON has no infinity: a number past float32's range is the client's error */
+            char what[160];
+            snprintf(what, sizeof what, "the number %.40s overflows float32 (largest finite: 3.4028235e38)", tmp);
+            return ct_scan_error(s, what, err);
+        }
+    }
+    *out = neg ? -v : v;
+    s->p = p;
+    return 0;
+}
+
+/* A growing float array bounded by max_elements. */
+typedef struct float_list {
+    float *data;
+    int64_t len, cap, max;
+} float_list;
+
+static int push(float_list *l, float v, const char *field, ct_api_error *err)
+{
+    if (l->len == l->cap) {
+        if (l->max > 0 && l->len >= l->max)
+            return ct_api_fail(err, 413, "too_many_elements", "%s: the tensor has more elements than the limit of %lld", field,
+                               (long long)l->max);
+        int64_t cap = l->cap ? l->cap * 2 : 1024;
+        if (l->max > 0 && cap > l->max)
+            cap = l->max;
+        float *d = realloc(l->data, sizeof(float) * (size_t)cap);
+        if (!d)
+            return ct_api_fail(err, 503, "out_of_memory", "%s: out of memory", field);
+        l->data = d;
+        l->cap = cap;
+    }
+    l->data[l->len++] = v;
+    return 0;
+}
+
+int64_t ct_scan_list(ct_json_scan *s, ct_scan_element_fn element, void *ctx, ct_api_error *err)
+{
+    s->p++;
+    if (ct_scan_peek(s) == ']') {
+        s->p++;
+        return 0;
+    }
+    for (int64_t n = 1;; n++) {
+        if (element(s, ctx, err) != 0)
+            return -1;
+        int more = ct_scan_next(s, ']', err);
+        if (more < 0)
+            return -1;
+        if (!more) {
+            s->p++;
+            return n;
+        }
+    }
+}
+
+/* Reads one number into l: 0, -1 (err set), or -2 when no number starts here (err not set:
+ * the caller names what it expected, so messages cost nothing on the hot path). */
+static int scan_float_into(ct_json_scan *s, float_list *l, const char *field, ct_api_error *err)
+{
+    char c = ct_scan_peek(s);
+    if (c != '-' && (c < '0' || c > '9'))
+        return c ? -2 : ct_scan_error(s, "unexpected end of input", err);
+    float v;
+    return scan_number(s, &v, err) != 0 ? -1 : push(l, v, field, err);
+}
+
+/* Nested lists of numbers: the first path down fixes the shape, every later list must match. */
+typedef struct nested_ctx {
+    const char *field;
+    int depth;             /* of the elements */
+    ct_shape *shape;
+    int *rank_known;
+    float_list *l;
+} nested_ctx;
+
+static int scan_nested(ct_json_scan *s, const nested_ctx *c, ct_api_error *err);
+
+static int nested_element(ct_json_scan *s, void *ctx, ct_api_error *err)
+{
+    return scan_nested(s, ctx, err);
+}
+
+static int scan_nested(ct_json_scan *s, const nested_ctx *c, ct_api_error *err)
+{
+    const int depth = c->depth;
+    ct_shape *shape = c->shape;
+    if (ct_scan_peek(s) != '[') {
+        if (!*c->rank_known) {
+            shape->rank = depth;
+            *c->rank_known = 1;
+        }
+        if (depth != shape->rank)
+            return ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: a number at depth %d, lists at depth %d elsewhere", c->field,
+                               depth, shape->rank);
+        int rc = scan_float_into(s, c->l, c->field, err);
+        return rc != -2 ? rc : ct_api_fail(err, 400, "invalid_tensor", "%s: expected a number at nesting depth %d", c->field, depth);
+    }
+    if (*c->rank_known && depth >= shape->rank)
+        return ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: a list at depth %d, numbers there elsewhere", c->field, depth);
+    if (depth >= CT_MAX_RANK || depth >= s->max_depth)
+        return ct_api_fail(err, 400, "invalid_rank", "%s: nested deeper than %d levels", c->field, CT_MAX_RANK);
+    nested_ctx inner = *c;
+    inner.depth = depth + 1;
+    int64_t count = ct_scan_list(s, nested_element, &inner, err);
+    if (count < 0)
+        return -1;
+    if (count == 0 && !*c->rank_known) { /* an empty list ends the shape here */
+        shape->dims[depth] = 0;
+        shape->rank = depth + 1;
+        *c->rank_known = 1;
+        return 0;
+    }
+    /* The first completed list at each depth sets that dim; the rest must agree. */
+    if (shape->dims[depth] < 0)
+        shape->dims[depth] = count;
+    else if (shape->dims[depth] != count)
+        return ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: dimension %d should have %lld elements everywhere", c->field,
+                           depth, (long long)shape->dims[depth]);
+    return 0;
+}
+
+typedef struct flat_ctx {
+    const char *field;
+    float_list *l;
+} flat_ctx;
+
+static int flat_element(ct_json_scan *s, void *ctx, ct_api_error *err)
+{
+    flat_ctx *c = ctx;
+    if (ct_scan_peek(s) == '[')
+        return ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers (with \"shape\" beside it)", c->field);
+    int rc = scan_float_into(s, c->l, c->field, err);
+    return rc != -2 ? rc : ct_api_fail(err, 400, "invalid_tensor", "%s.data[%lld]: must be a number", c->field, (long long)c->l->len);
+}
+
+static int scan_flat(ct_json_scan *s, const char *field, float_list *l, ct_api_error *err)
+{
+    if (ct_scan_peek(s) != '[')
+        return ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers", field);
+    flat_ctx c = {field, l};
+    return ct_scan_list(s, flat_element, &c, err) < 0 ? -1 : 0;
+}
+
+typedef struct int_list_ctx {
+    const char *field;
+    ct_shape *shape;
+} int_list_ctx;
+
+static int int_element(ct_json_scan *s, void *ctx, ct_api_error *err)
+{
+    int_list_ctx *c = ctx;
+    const char *endp;
+    int64_t v;
+    ct_scan_peek(s);
+    if (ct_parse_int64(s->p, s->end, &v, &endp) != 0 || v < 0 || (endp < s->end && (*endp == '.' || *endp == 'e' || *endp == 'E')))
+        return ct_api_fail(err, 400, "invalid_tensor", "%s.shape[%d]: must be a non-negative integer", c->field, c->shape->rank);
+    if (c->shape->rank == CT_MAX_RANK)
+        return ct_api_fail(err, 400, "invalid_rank", "%s.shape: at most %d dims are supported", c->field, CT_MAX_RANK);
+    c->shape->dims[c->shape->rank++] = v;
+    s->p = endp;
+    return 0;
+}
+
+int ct_scan_int_list(ct_json_scan *s, const char *field, ct_shape *shape, ct_api_error *err)
+{
+    if (ct_scan_peek(s) != '[')
+        return ct_api_fail(err, 400, "invalid_tensor", "%s.shape: must be a list of non-negative integers", field);
+    shape->rank = 0;
+    int_list_ctx c = {field, shape};
+    return ct_scan_list(s, int_element, &c, err) < 0 ? -1 : 0;
+}
+
+/* The members of a {"shape", "data", "dtype"} tensor. */
+typedef struct tensor_ctx {
+    const char *field;
+    ct_tensor *t;
+    float_list *l;
+    int have_shape, have_data;
+} tensor_ctx;
+
+static int tensor_member(ct_json_scan *s, const char *key, void *ctx, ct_api_error *err)
+{
+    tensor_ctx *c = ctx;
+    if (strcmp(key, "shape") == 0 && !c->have_shape) {
+        c->have_shape = 1;
+        return ct_scan_int_list(s, c->field, &c->t->shape, err);
+    }
+    if (strcmp(key, "data") == 0 && !c->have_data) {
+        c->have_data = 1;
+        return scan_flat(s, c->field, c->l, err);
+    }
+    if (strcmp(key, "dtype") == 0) {
+        char dtype[16];
+        if (ct_scan_peek(s) != '"' || ct_scan_string(s, dtype, sizeof dtype, err) != 0 ||
+            (strcmp(dtype, "float32") != 0 && strcmp(dtype, "float64") != 0))
+            return ct_api_fail(err, 415, "unsupported_dtype", "%s.dtype: only \"float32\" and \"float64\" are supported", c->field);
+        return 0;
+    }
+    return ct_api_fail(err, 400, "invalid_tensor", "%s.%s: unknown or repeated key; a tensor has shape, data and dtype", c->field, key);
+}
+
+int ct_scan_tensor(ct_json_scan *s, const char *field, int64_t max_elements, ct_tensor *t, ct_api_error *err)
+{
+    float_list l = {.max = max_elements};
+    t->data = NULL;
+    memset(&t->shape, 0, sizeof t->shape);
+    char c = ct_scan_peek(s);
+    if (c == '[') {
+        int rank_known = 0;
+        for (int i = 0; i < CT_MAX_RANK; i++)
+            t->shape.dims[i] = -1;
+        nested_ctx c = {field, 0, &t->shape, &rank_known, &l};
+        if (scan_nested(s, &c, err) != 0)
+            goto fail;
+    } else if (c == '{') {
+        tensor_ctx tc = {field, t, &l, 0, 0};
+        if (ct_scan_object(s, tensor_member, &tc, err) != 0)
+            goto fail;
+        int have_shape = tc.have_shape, have_data = tc.have_data;
+        if (!have_shape) {
+            ct_api_fail(err, 400, "invalid_tensor", "%s.shape: must be a list of non-negative integers", field);
+            goto fail;
+        }
+        if (!have_data) {
+            ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers", field);
+            goto fail;
+        }
+        int64_t count = ct_shape_elements(&t->shape);
+        if (count < 0 || (max_elements > 0 && count > max_elements)) {
+            ct_api_fail(err, 413, "too_many_elements", "%s: the tensor has more elements than the limit of %lld", field,
+                        (long long)max_elements);
+            goto fail;
+        }
+        if (count != l.len) {
+            ct_api_fail(err, 400, "invalid_tensor", "%s.data: has %lld numbers but shape needs %lld", field, (long long)l.len,
+                        (long long)count);
+            goto fail;
+        }
+    } else if (c == 0) {
+        ct_scan_error(s, "unexpected end of input", err);
+        goto fail;
+    } else {
+        ct_api_fail(err, 400, "invalid_tensor", "%s: must be {\"shape\": [...], \"data\": [...]} or a nested list", field);
+        goto fail;
+    }
+    t->data = l.data ? l.data : malloc(sizeof(float));
+    if (!t->data)
+        return ct_api_fail(err, 503, "out_of_memory", "%s: out of memory", field);
+    return 0;
+fail:
+    free(l.data);
+    return -1;
+}
+
+/* Reads numbers in lists nested to any depth (up to the scanner's max_depth), flattened. */
+typedef struct any_ctx {
+    const char *field;
+    int depth;
+    float_list *l;
+} any_ctx;
+
+static int scan_any_numbers(ct_json_scan *s, const any_ctx *c, ct_api_error *err);
+
+static int any_element(ct_json_scan *s, void *ctx, ct_api_error *err)
+{
+    return scan_any_numbers(s, ctx, err);
+}
+
+static int scan_any_numbers(ct_json_scan *s, const any_ctx *c, ct_api_error *err)
+{
+    if (ct_scan_peek(s) != '[') {
+        int rc = scan_float_into(s, c->l, c->field, err);
+        return rc != -2 ? rc : ct_api_fail(err, 400, "invalid_tensor", "%s: expected a number", c->field);
+    }
+    if (c->depth >= s->max_depth)
+        return ct_api_fail(err, 400, "invalid_tensor", "%s: nested too deeply", c->field);
+    any_ctx inner = {c->field, c->depth + 1, c->l};
+    return ct_scan_list(s, any_element, &inner, err) < 0 ? -1 : 0;
+}
+
+int ct_scan_number_array(ct_json_scan *s, const char *field, int64_t max_elements, float **data, int64_t *count, ct_api_error *err)
+{
+    float_list l = {.max = max_elements};
+    *data = NULL;
+    *count = 0;
+    any_ctx c = {field, 0, &l};
+    if (scan_any_numbers(s, &c, err) != 0) {
+        free(l.data);
+        return -1;
+    }
+    *data = l.data ? l.data : malloc(sizeof(float));
+    *count = l.len;
+    return *data ? 0 : ct_api_fail(err, 503, "out_of_memory", "%s: out of memory", field);
+}
