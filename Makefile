@@ -5,8 +5,14 @@ BUILD ?= build
 SANITIZE ?=
 OPT ?= -O2
 OPENMP ?= -fopenmp
-CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(OPENMP) -MMD -MP \
-                -Icompute -Iapi -Iserver -Itests $(SANITIZE)
+CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) $(OPENMP) -MMD -MP $(SANITIZE)
+# The layering, enforced by what each layer can include: compute/ sees only the public header
+# (include/) and itself; api/ sees include/ and itself, not compute's internals; server/ sees
+# the api too. Tests and benchmarks look inside every layer.
+INCLUDES = -Iinclude -Icompute -Iapi -Iserver -Itests
+$(BUILD)/obj/compute/%.o: INCLUDES = -Iinclude -Icompute
+$(BUILD)/obj/api/%.o: INCLUDES = -Iinclude -Iapi
+$(BUILD)/obj/server/%.o: INCLUDES = -Iinclude -Iapi -Iserver
 KERNEL_FLAGS = -O3 -ffp-contract=fast
 LDFLAGS_COMMON = $(OPENMP) $(SANITIZE)
 LIBS = -lmicrohttpd -ljansson -lz -lpthread -lm
@@ -30,7 +36,7 @@ deps:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) -c $< -o $@
+	$(CC) $(CFLAGS_COMMON) $(INCLUDES) -c $< -o $@
 
 # The served files (server/www/) are compiled in with .incbin.
 $(BUILD)/obj/server/assets.o: server/assets.S server/www/openapi.json server/www/docs.html
@@ -39,18 +45,13 @@ $(BUILD)/obj/server/assets.o: server/assets.S server/www/openapi.json server/www
 
 # Kernels: one file per ISA, each compiled for its own instruction set; dispatch.c calls
 # only what the CPU supports. The generic one uses the baseline x86-64 (or host) ISA.
-$(BUILD)/obj/compute/kernels/igemm_generic.o: compute/kernels/igemm_generic.c
+ISA_FLAGS_generic =
+ISA_FLAGS_avx2 = -mavx2 -mfma
+ISA_FLAGS_avx512 = -mavx512f -mfma
+ISA_FLAGS_avx512_ymm = -mavx512f -mavx512vl -mfma
+$(BUILD)/obj/compute/kernels/igemm_%.o: compute/kernels/igemm_%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(KERNEL_FLAGS) -c $< -o $@
-$(BUILD)/obj/compute/kernels/igemm_avx2.o: compute/kernels/igemm_avx2.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(KERNEL_FLAGS) -mavx2 -mfma -c $< -o $@
-$(BUILD)/obj/compute/kernels/igemm_avx512.o: compute/kernels/igemm_avx512.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(KERNEL_FLAGS) -mavx512f -mfma -c $< -o $@
-$(BUILD)/obj/compute/kernels/igemm_avx512_ymm.o: compute/kernels/igemm_avx512_ymm.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(KERNEL_FLAGS) -mavx512f -mavx512vl -mfma -c $< -o $@
+	$(CC) $(CFLAGS_COMMON) $(INCLUDES) $(KERNEL_FLAGS) $(ISA_FLAGS_$*) -c $< -o $@
 
 # Rebuilt from scratch: a member of a moved or deleted source must not linger.
 $(BUILD)/libctcompute.a: $(COMPUTE_OBJ)
