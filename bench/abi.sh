@@ -4,7 +4,7 @@
 # of best times, A = working tree, B = the revision; below 1 means the working tree is faster.
 # The two alternate on the same buffers, so neither keeps its data in the cores that wrote
 # it the run before: for a change in which thread does what, time separate binaries too
-# (bench/ab.sh): owned images (run.c) took 13-27% off four layers there, and nothing here.
+# (bench/ab.sh): owned images (compute/run/schedule.c) took 13-27% off four layers there, and nothing here.
 #   bench/abi.sh [REV] [--only NAME[,NAME]] [--rounds N] [--threads N]
 # Env: SUITE (default ../shared/bench/suite.tsv).
 set -eu

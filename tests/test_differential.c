@@ -41,13 +41,13 @@ static int depthwise;
  * images reuse the padded slots of earlier ones while threads wait on each other. */
 static int many_images;
 /* Set: stride 2 in the last dim, rows up to 40 wide: the x-phases whose outputs interleave
- * are computed as pairs and zipped (run.c), whole vectors and row tails. */
+ * are computed as pairs and zipped (algo/phase_igemm.c), whole vectors and row tails. */
 static int x_stride_2;
 /* Set: 2-d and 3-d layers whose phase rows are narrower than a vector, several to a plane:
  * their pixels share vectors across rows (the flat layout, plan.h). */
 static int narrow_rows;
 /* Set: up to 4 output channels per group from 16 to 40 input channels, the GEMM + col2im
- * path's layers (colrun.c). */
+ * path's layers (algo/gemm_col2im.c). */
 static int few_outputs;
 /* Floats past a 64-byte line at which the fast path's output starts (0: on a line). */
 static int output_misalign;
@@ -325,7 +325,7 @@ TEST(depthwise_stride_2_planes_run_as_quads)
     CHECK_INT_EQ(compared, 4 * 9 * 2 * 5); /* configs, (kernel, padding), output_padding, widths */
 }
 
-/* Tiles whose rows lie in the border skip the taps that would read only zero padding (run.c,
+/* Tiles whose rows lie in the border skip the taps that would read only zero padding (algo/phase_igemm.c,
  * set_tile_taps): dilated layers whose first and last rows lose a tap row, a 3-d one whose
  * border planes lose a tap plane, a stride-2 one whose zipped phases lose theirs, and one
  * whose last rows (output_padding under a dilation of 3) receive no tap at all, only the
@@ -391,7 +391,7 @@ TEST(differential_300_layers_with_zipped_x_phases)
 }
 
 /* Outputs of at least half the threads' L2 (forced down to nothing here) leave the kernels
- * through stores that bypass the cache (run.c, c->stream): whole vectors at vector-aligned
+ * through stores that bypass the cache (run/layout.c, c->stream): whole vectors at vector-aligned
  * addresses, of zipped x-phase pairs and of unit-stride rows; the other vectors as usual.
  * Layers whose output rows are whole vectors (16, 32 wide) and rows that end mid-vector,
  * 2-d and 3-d, a partial channel block, two groups; the output on a line and off it; in every
@@ -433,7 +433,7 @@ TEST(outputs_larger_than_the_l2s_are_stored_past_the_cache)
 }
 
 /* Unzipped phases of a strided row run a few channel blocks at a time through every phase
- * (run.c, cb_step): 1-d layers like a vocoder's (kernel 16, stride 8) with 75 output channels
+ * (run/layout.c, cb_step): 1-d layers like a vocoder's (kernel 16, stride 8) with 75 output channels
  * (10 blocks, the last partial) and two groups, one with more input channels than a K chunk
  * (partial sums per channel block), and a 2-d layer with strides 3 and 5; in every ISA this
  * CPU has and in 16-float vectors, on 1 and 2 threads. */
@@ -481,7 +481,7 @@ TEST(differential_few_output_channels_gemm_col2im)
 }
 
 /* A few-output-channel layer whose one input row would need a col buffer of more than
- * colrun.c's COL_MAX_BYTES (8 MiB): that input runs the phases instead (the plan keeps both
+ * algo/gemm_col2im.c.s COL_MAX_BYTES (8 MiB): that input runs the phases instead (the plan keeps both
  * packings); a shorter row of the same plan runs the col path. Both against the reference. */
 TEST(few_output_channels_with_a_huge_row_run_the_phases)
 {
@@ -602,7 +602,7 @@ TEST(plan_reuses_its_padded_slots_only_for_the_same_layout)
 /* A layer whose K is long enough that an image has only 5 items, so the run pads its 9
  * images into a ring of 4 to 8 slots: an image may only take a slot once every item of the
  * image before it there has finished. Its weights outweigh a padded image, so the threads
- * share every image (run.c, owned_images). Run 12 times on 2 to 4 threads, against the reference each time. */
+ * share every image (run/schedule.c, owned_images). Run 12 times on 2 to 4 threads, against the reference each time. */
 TEST(images_reuse_padded_slots_only_after_their_items_finish)
 {
     layer L = fixed_layer(2, (ct_shape){4, {9, 256, 12, 12}}, (ct_shape){4, {256, 80, 3, 3}});
@@ -611,7 +611,7 @@ TEST(images_reuse_padded_slots_only_after_their_items_finish)
 }
 
 /* Weights lighter than a padded image: each thread pads and computes whole images alone
- * (run.c, owned_images), and the last batch % threads images are shared. Batches of 1 to 7
+ * (run/schedule.c, owned_images), and the last batch % threads images are shared. Batches of 1 to 7
  * on 2 and 3 threads, stride 1 and 2; then runs from inside an OpenMP region, whose nested
  * region has one thread instead of the 2 or 3 asked for, which must still run every image. */
 TEST(threads_own_whole_images_and_share_the_rest)

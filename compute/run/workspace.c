@@ -1,4 +1,4 @@
-/* workspace.c - the padded-input workspace a plan keeps between runs (run.c).
+/* workspace.c - the padded-input workspace a plan keeps between runs (run/run.c).
  *
  * A run pads its images into zero-bordered slots. Written once, a slot's borders stay zero
  * for any later image of the same layout, which then copies only its input rows. Each run
