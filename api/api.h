@@ -145,14 +145,17 @@ int ct_raw_take_tensor(ct_buffer *body, const char *shape_header, const ct_api_l
  * 0 when the header is absent or empty; -1 when it refuses every offer. */
 int ct_negotiate(const char *header, const char *const *offers, int n);
 
-/* Runs req (which has an input) with a plan built for it; *out gets a new tensor. 0 or -1. */
-int ct_api_execute(const ct_request *req, int nthreads, ct_tensor *out, ct_api_error *err);
+/* Runs req (which has an input) with a plan built for it; *out gets a new tensor. 0 or -1.
+ * cancel (may be NULL): set nonzero by any thread, it stops the run at its next work item
+ * (ct_plan_run_cancellable) with a 504 "cancelled". */
+int ct_api_execute(const ct_request *req, int nthreads, const int *cancel, ct_tensor *out, ct_api_error *err);
 
-/* Runs an existing plan on input; *out gets a new tensor. 0 or -1. */
-int ct_api_execute_plan(const ct_plan *plan, const ct_tensor *input, int nthreads, ct_tensor *out,
+/* Runs an existing plan on input; *out gets a new tensor. 0 or -1. cancel as above. */
+int ct_api_execute_plan(const ct_plan *plan, const ct_tensor *input, int nthreads, const int *cancel, ct_tensor *out,
                         ct_api_error *err);
 
-/* Maps a compute status to an API error (400, code = the status name). */
+/* Maps a compute status to an API error (400, code = the status name; 503 out of memory,
+ * 413 too large, 504 cancelled). */
 void ct_api_error_from_status(ct_status st, const char *msg, ct_api_error *err);
 
 #endif /* CT_API_API_H */

@@ -19,7 +19,7 @@ int ct_api_fail(ct_api_error *err, int status, const char *code, const char *fmt
 
 void ct_api_error_from_status(ct_status st, const char *msg, ct_api_error *err)
 {
-    int status = st == CT_E_NOMEM ? 503 : st == CT_E_TOO_LARGE ? 413 : 400;
+    int status = st == CT_E_NOMEM ? 503 : st == CT_E_TOO_LARGE ? 413 : st == CT_E_CANCELLED ? 504 : 400;
     ct_api_fail(err, status, ct_status_name(st), "%s", msg && *msg ? msg : ct_status_message(st));
 }
 

@@ -4,7 +4,7 @@
 
 #include "api.h"
 
-int ct_api_execute_plan(const ct_plan *plan, const ct_tensor *input, int nthreads, ct_tensor *out,
+int ct_api_execute_plan(const ct_plan *plan, const ct_tensor *input, int nthreads, const int *cancel, ct_tensor *out,
                         ct_api_error *err)
 {
     char msg[400];
@@ -20,7 +20,7 @@ int ct_api_execute_plan(const ct_plan *plan, const ct_tensor *input, int nthread
     out->data = bytes >= 0 && posix_memalign(&data, 64, (size_t)(bytes > 0 ? bytes : 1)) == 0 ? data : NULL;
     if (!out->data)
         return ct_api_fail(err, 503, "out_of_memory", "output: out of memory for %lld bytes", (long long)bytes);
-    st = ct_plan_run(plan, &input->shape, input->data, out->data, nthreads, msg, sizeof msg);
+    st = ct_plan_run_cancellable(plan, &input->shape, input->data, out->data, nthreads, cancel, msg, sizeof msg);
     if (st != CT_OK) {
         ct_tensor_free(out);
         ct_api_error_from_status(st, msg, err);
@@ -29,7 +29,7 @@ int ct_api_execute_plan(const ct_plan *plan, const ct_tensor *input, int nthread
     return 0;
 }
 
-int ct_api_execute(const ct_request *req, int nthreads, ct_tensor *out, ct_api_error *err)
+int ct_api_execute(const ct_request *req, int nthreads, const int *cancel, ct_tensor *out, ct_api_error *err)
 {
     char msg[400];
     ct_plan *plan = NULL;
@@ -40,7 +40,7 @@ int ct_api_execute(const ct_request *req, int nthreads, ct_tensor *out, ct_api_e
         ct_api_error_from_status(st, msg, err);
         return -1;
     }
-    int rc = ct_api_execute_plan(plan, &req->input, nthreads, out, err);
+    int rc = ct_api_execute_plan(plan, &req->input, nthreads, cancel, out, err);
     ct_plan_destroy(plan);
     return rc;
 }

@@ -148,6 +148,8 @@ typedef struct run_ctx {
     int64_t items;
     const float *x;
     float *y;
+    const int *cancel;                 /* nonzero (read atomically): stop at the next item */
+    int cancelled;                     /* set when some thread saw it */
 } run_ctx;
 
 /* Division rounding up for b > 0, without the overflow of a + b - 1 (strides may be near
@@ -205,7 +207,7 @@ void ct__geometry_3d(const ct_geometry *g, int64_t in[3], int64_t out[3], int64_
 
 /* Runs a col plan (plan->col) on a resolved geometry. Returns 1 when done, 0 when this input
  * shape would need a col buffer too large for the path (the caller runs the phases), -1 when
- * out of memory. */
-int ct__run_col(const ct_plan *plan, const ct_geometry *g, const float *x, float *y, int nthreads);
+ * out of memory, -2 when *cancel (if cancel is set) stopped it. */
+int ct__run_col(const ct_plan *plan, const ct_geometry *g, const float *x, float *y, int nthreads, const int *cancel);
 
 #endif /* CT_COMPUTE_PLAN_H */

@@ -47,7 +47,8 @@ extern "C" {
     XX(E_AUTO_PAD, "invalid_auto_pad", "auto_pad conflicts with explicit pads")              \
     XX(E_TOO_LARGE, "output_too_large", "output has more elements than allowed")             \
     XX(E_OVERFLOW, "size_overflow", "a size computation overflows")                          \
-    XX(E_NOMEM, "out_of_memory", "out of memory")
+    XX(E_NOMEM, "out_of_memory", "out of memory")                                             \
+    XX(E_CANCELLED, "cancelled", "the run was cancelled")
 
 typedef enum ct_status {
 #define CT_STATUS_ENUM(name, code, text) CT_##name,
@@ -144,6 +145,13 @@ ct_status ct_plan_output_shape(const ct_plan *plan, const ct_shape *input_shape,
  * written. May fail with CT_E_NOMEM (workspace) or any shape error. */
 ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const float *input,
                       float *output, int nthreads, char *msg, size_t msg_cap);
+
+/* ct_plan_run that a caller can stop: while it runs, any thread may set *cancel (read
+ * atomically) to nonzero, and the run stops at the next work item with CT_E_CANCELLED (the
+ * output is then incomplete). No thread is killed; a work item is a block of output tiles,
+ * so the run ends within about one item's time. cancel may be NULL (then this is ct_plan_run). */
+ct_status ct_plan_run_cancellable(const ct_plan *plan, const ct_shape *input_shape, const float *input,
+                                  float *output, int nthreads, const int *cancel, char *msg, size_t msg_cap);
 
 /* The algorithm the plan chose, e.g. "phase_igemm_avx2_6x16"; for tests and metrics. */
 const char *ct_plan_algorithm(const ct_plan *plan);

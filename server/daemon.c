@@ -122,12 +122,21 @@ int ct_server_start(ct_server *srv, const ct_config *cfg, char *msg, size_t cap)
     }
     OPTION(MHD_OPTION_END, 0, NULL);
 #undef OPTION
+    if (ct_watchdog_start(srv->pool, ct_http_watch_expired, srv, &srv->watchdog) != 0) {
+        ct_pool_destroy(srv->pool);
+        srv->pool = NULL;
+        release_start_state(srv);
+        snprintf(msg, cap, "cannot start the watchdog thread");
+        return -1;
+    }
     srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, ct_http_handle_request, srv, MHD_OPTION_ARRAY, options, MHD_OPTION_END);
     if (!srv->daemon) {
         int taken = errno == EADDRINUSE;
         snprintf(msg, cap, "cannot listen on %s:%lld: %s", cfg->host, (long long)cfg->port,
                  taken ? "the port is in use by another process (stop it, pick another --port, or share it with --reuse-port 1)"
                        : "the address is not available on this machine");
+        ct_watchdog_stop(srv->watchdog);
+        srv->watchdog = NULL;
         ct_pool_destroy(srv->pool);
         srv->pool = NULL;
         release_start_state(srv);
@@ -161,6 +170,8 @@ void ct_server_stop(ct_server *srv)
      * with a connection still suspended. */
     ct_pool_destroy(srv->pool);
     srv->pool = NULL;
+    ct_watchdog_stop(srv->watchdog); /* after the pool: its last jobs still unwatch themselves */
+    srv->watchdog = NULL;
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;

@@ -3,6 +3,7 @@
  * job starts, the --max-memory reservation for what a run will hold, the compute threads a
  * large run borrows, and resuming the connection with the stored response. */
 #include <microhttpd.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@ int ct_http_decode_body(http_request *r, ct_api_error *err)
 
 void ct_http_job_done(http_request *r)
 {
+    ct_watchdog_remove(r->srv->watchdog, &r->watch); /* before the resume: r may be freed then */
     ct_http_encode_result(r);
     ct_histogram_observe(&r->srv->metrics.queue_wait, r->job.started_at - r->job.queued_at);
     ct_histogram_observe(&r->srv->metrics.compute, ct_now() - r->job.started_at);
@@ -39,20 +41,43 @@ void ct_http_job_done(http_request *r)
     MHD_resume_connection(r->conn);
 }
 
+/* The 504 of a request whose deadline passed, `when` (before it was computed, or while it
+ * was), counted in the metrics. */
+static void deadline_error(http_request *r, const char *when, ct_api_error *err)
+{
+    ct_api_fail(err, 504, "deadline_exceeded", "request: its deadline passed after %.0f ms, %s (X-Request-Timeout-Ms, "
+                "OIP parameters.timeout, or --request-timeout)", (r->deadline - r->start) * 1e3, when);
+    atomic_fetch_add(&r->srv->metrics.cancelled_deadline, 1);
+}
+
+/* What a request whose client hung up is answered (nobody reads it), counted. */
+static void client_gone_error(http_request *r, ct_api_error *err)
+{
+    ct_api_fail(err, 499, "client_closed_request", "request: the client closed the connection before the answer");
+    atomic_fetch_add(&r->srv->metrics.cancelled_client_gone, 1);
+}
+
 int ct_http_deadline_passed(http_request *r, ct_api_error *err)
 {
     if (r->deadline <= 0 || ct_now() <= r->deadline)
         return 0;
-    ct_api_fail(err, 504, "deadline_exceeded", "request: its deadline passed after %.0f ms, before it was computed (X-Request-Timeout-Ms, "
-                "OIP parameters.timeout, or --request-timeout)", (r->deadline - r->start) * 1e3);
-    atomic_fetch_add(&r->srv->metrics.cancelled_deadline, 1);
+    deadline_error(r, "before it was computed", err);
     return 1;
+}
+
+void ct_http_shorten_deadline(http_request *r, double deadline)
+{
+    if (r->deadline > 0 && deadline >= r->deadline)
+        return;
+    r->deadline = deadline;
+    ct_watchdog_set_deadline(r->srv->watchdog, &r->watch, deadline);
 }
 
 /* Answers a job that will not be computed (queue full, deadline passed) with err, frees
  * what it brought, and resumes its connection. */
 static void finish_unrun(http_request *r, const ct_api_error *err)
 {
+    r->job.started_at = ct_now(); /* its wait ends here */
     ct_http_store_error(r, err);
     ct_buffer_free(&r->body);
     if (r->parsed)
@@ -68,6 +93,11 @@ static void run_unless_expired(ct_job *job, int nthreads)
 {
     http_request *r = (http_request *)job;
     ct_api_error err;
+    if (__atomic_load_n(&r->watch.reason, __ATOMIC_RELAXED) == CT_WATCH_CLIENT_GONE) {
+        client_gone_error(r, &err);
+        finish_unrun(r, &err);
+        return;
+    }
     if (!ct_http_deadline_passed(r, &err)) {
         r->run_job(job, nthreads);
         return;
@@ -82,6 +112,9 @@ enum MHD_Result ct_http_submit(http_request *r, void (*run)(ct_job *, int))
     r->job.max_threads = 1;
     /* Suspend before queueing: the worker may resume as soon as it is queued. */
     MHD_suspend_connection(r->conn);
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r->watch = (ct_watch){.job = &r->job, .deadline = r->deadline, .fd = info ? info->connect_fd : -1};
+    ct_watchdog_add(r->srv->watchdog, &r->watch);
     if (ct_pool_submit(r->srv->pool, &r->job) != 0) {
         ct_api_error err;
         ct_api_fail(&err, 503, "queue_full", "the request queue is full (%lld waiting); retry later", (long long)r->srv->cfg.queue);
@@ -134,6 +167,18 @@ int ct_http_reserve_work(http_request *r, const ct_params *params, const ct_shap
     return 0;
 }
 
+void ct_http_watch_expired(ct_watch *w, void *ctx)
+{
+    (void)ctx;
+    http_request *r = (http_request *)((char *)w - offsetof(http_request, watch));
+    ct_api_error err;
+    if (w->reason == CT_WATCH_DEADLINE)
+        deadline_error(r, "before it was computed", &err);
+    else
+        client_gone_error(r, &err);
+    finish_unrun(r, &err);
+}
+
 int ct_job_execute(http_request *r, ct_run *run, int nthreads, ct_api_error *err)
 {
     const ct_params *params = run->plan ? ct_plan_params(run->plan) : &run->req->params;
@@ -145,8 +190,16 @@ int ct_job_execute(http_request *r, ct_run *run, int nthreads, ct_api_error *err
         return -1;
     run->borrowed = ct_http_borrow_threads(r, input, weight, nthreads);
     run->threads = nthreads + run->borrowed;
-    return run->plan ? ct_api_execute_plan(run->plan, &run->input, run->threads, &run->output, err)
-                     : ct_api_execute(run->req, run->threads, &run->output, err);
+    const int *cancel = &r->watch.cancel;
+    int rc = run->plan ? ct_api_execute_plan(run->plan, &run->input, run->threads, cancel, &run->output, err)
+                       : ct_api_execute(run->req, run->threads, cancel, &run->output, err);
+    if (rc != 0 && err->status == 504) { /* the watchdog stopped it: say why */
+        if (__atomic_load_n(&r->watch.reason, __ATOMIC_RELAXED) == CT_WATCH_CLIENT_GONE)
+            client_gone_error(r, err);
+        else
+            deadline_error(r, "while it was computed", err);
+    }
+    return rc;
 }
 
 void ct_job_end_run(http_request *r, ct_run *run)

@@ -111,9 +111,11 @@ int ct_metrics_write(ct_server *srv, ct_buffer *b)
     ct_pool_counts(srv->pool, &queued, &running);
     emit(b, "# HELP convtransposed_requests_in_flight Requests received and not yet answered.\n# TYPE convtransposed_requests_in_flight gauge\n"
             "convtransposed_requests_in_flight %d\n", atomic_load(&srv->inflight));
-    emit(b, "# HELP convtransposed_requests_cancelled_total Requests not computed, by reason.\n"
+    emit(b, "# HELP convtransposed_requests_cancelled_total Requests stopped or never computed: deadline passed, or client hung up.\n"
             "# TYPE convtransposed_requests_cancelled_total counter\n"
-            "convtransposed_requests_cancelled_total{reason=\"deadline\"} %lld\n", (long long)atomic_load(&m->cancelled_deadline));
+            "convtransposed_requests_cancelled_total{reason=\"deadline\"} %lld\n"
+            "convtransposed_requests_cancelled_total{reason=\"client_gone\"} %lld\n",
+         (long long)atomic_load(&m->cancelled_deadline), (long long)atomic_load(&m->cancelled_client_gone));
     emit(b, "# HELP convtransposed_queue_depth Compute requests waiting for a worker.\n# TYPE convtransposed_queue_depth gauge\n"
             "convtransposed_queue_depth %d\n", queued);
     emit(b, "# HELP convtransposed_workers_busy Workers computing.\n# TYPE convtransposed_workers_busy gauge\nconvtransposed_workers_busy %d\n",

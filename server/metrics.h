@@ -21,7 +21,8 @@ typedef struct ct_metrics {
     atomic_llong requests[ROUTE_COUNT][CT_METRIC_CODES];
     atomic_llong bytes_in, bytes_out;
     ct_histogram duration, queue_wait, compute;
-    atomic_llong cancelled_deadline; /* requests answered 504 without computing */
+    atomic_llong cancelled_deadline; /* requests answered 504: deadline passed, queued or computing */
+    atomic_llong cancelled_client_gone; /* requests dropped or stopped: their client hung up */
 } ct_metrics;
 
 void ct_metrics_request(ct_metrics *m, ct_route_id route, int status, size_t in, size_t out, double seconds);

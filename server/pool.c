@@ -164,3 +164,20 @@ void ct_pool_destroy(ct_pool *pool)
     pthread_mutex_destroy(&pool->lock);
     free(pool);
 }
+
+int ct_pool_remove(ct_pool *pool, ct_job *job)
+{
+    int rc = -1;
+    pthread_mutex_lock(&pool->lock);
+    for (ct_job **at = &pool->head, *prev = NULL; *at; prev = *at, at = &(*at)->next)
+        if (*at == job) {
+            *at = job->next;
+            if (pool->tail == job)
+                pool->tail = prev;
+            pool->queued--;
+            rc = 0;
+            break;
+        }
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
+}

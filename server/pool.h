@@ -23,6 +23,10 @@ int ct_pool_create(int workers, int queue_cap, int threads, ct_pool **out);
  * queued and stays the caller's). */
 int ct_pool_submit(ct_pool *pool, ct_job *job);
 
+/* Takes a queued job off the queue before any worker starts it: 0, or -1 when it is not
+ * queued (running already, or done). A removed job is the caller's again. */
+int ct_pool_remove(ct_pool *pool, ct_job *job);
+
 /* Takes up to `want` more compute threads from the budget without waiting; returns how many
  * it got (maybe 0). Give them back with ct_pool_return. */
 int ct_pool_borrow(ct_pool *pool, int want);

@@ -51,6 +51,7 @@ typedef struct http_request {
     double deadline;            /* monotonic seconds (ct_now); 0 = none */
     void (*run_job)(ct_job *, int); /* what the worker runs if the deadline has not passed */
     char trace_id[33];          /* from a valid W3C traceparent, else "" */
+    ct_watch watch;             /* while pooled: its deadline, its socket, its cancel flag */
     int64_t mem_reserved;       /* bytes taken from the memory budget */
     int over_budget;            /* a chunked body outgrew the memory budget */
 } http_request;
@@ -114,6 +115,11 @@ int ct_http_decode_body(http_request *r, ct_api_error *err);
 enum MHD_Result ct_http_submit(http_request *r, void (*run)(ct_job *, int));
 /* Ends a job: marks the stored response ready and resumes the connection. */
 void ct_http_job_done(http_request *r);
+/* The watchdog's callback (daemon.c installs it): answers a request taken off the queue
+ * because its deadline passed (504) or its client hung up. */
+void ct_http_watch_expired(ct_watch *w, void *ctx);
+/* Sets the request's deadline to `deadline` if that is earlier (or it had none). */
+void ct_http_shorten_deadline(http_request *r, double deadline);
 
 /* Compute threads to add to a worker's own for a layer of this input and weight: large
  * layers (or large results to encode) borrow the idle ones, small ones none. Give them back

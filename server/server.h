@@ -15,6 +15,7 @@
 #include "pool.h"
 #include "metrics.h"
 #include "registry.h"
+#include "watchdog.h"
 
 #define CT_VERSION "0.1.0"
 
@@ -23,6 +24,7 @@ typedef struct ct_server {
     ct_api_limits limits;
     struct MHD_Daemon *daemon;
     ct_pool *pool;
+    ct_watchdog *watchdog;      /* deadlines and hung-up clients of pooled requests */
     uint16_t port;              /* the port really bound (for --port 0) */
     atomic_int inflight;        /* requests received and not completed */
     atomic_int draining;        /* SIGTERM seen: /readyz says 503 */

@@ -239,3 +239,54 @@ char *http_header(const http_response *r, const char *name)
     }
     return NULL;
 }
+
+void served_layer_sha(int port, const char *name, char out[65])
+{
+    char path[96];
+    snprintf(path, sizeof path, "/v1/layers/%s", name);
+    http_response r = http_request(port, "GET", path, NULL, NULL, 0);
+    out[0] = '\0';
+    if (r.status == 200) {
+        const char *p = strstr(r.body, "\"sha256\": \"");
+        CHECK(p != NULL);
+        memcpy(out, p + 11, 64);
+        out[64] = '\0';
+    } else if (r.status != 404) {
+        FAIL("GET %s: %ld %s", path, r.status, r.body);
+    }
+    http_response_free(&r);
+}
+
+double metric_value(const char *metrics, const char *name)
+{
+    char needle[128];
+    snprintf(needle, sizeof needle, "\n%s ", name);
+    const char *p = strstr(metrics, needle);
+    return p ? strtod(p + strlen(needle), NULL) : -1;
+}
+
+double monotonic_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+void put_ones_layer(int port, const char *name, int cin, int cout, int k, const char *extra)
+{
+    const size_t count = (size_t)cin * cout * k * k;
+    char *body = malloc(count * 2 + 256);
+    CHECK(body != NULL);
+    int n = sprintf(body, "{\"weight\": {\"shape\": [%d, %d, %d, %d], \"data\": [", cin, cout, k, k);
+    for (size_t i = 0; i < count; i++)
+        n += sprintf(body + n, "%s1", i ? "," : "");
+    sprintf(body + n, "]}%s}", extra);
+    char path[96];
+    snprintf(path, sizeof path, "/v1/layers/%s", name);
+    const char *const json[] = {"Content-Type: application/json", NULL};
+    http_response r = http_request(port, "PUT", path, json, body, strlen(body));
+    if (r.status != 201)
+        FAIL("PUT %s: %ld %s", path, r.status, r.body);
+    http_response_free(&r);
+    free(body);
+}

@@ -47,4 +47,19 @@ void http_parallel(int port, const char *path, const char *const *headers, const
  * standard output in *out (malloc'd; add 2>&1 to the command for its errors too). */
 int run_command(const char *cmd, char **out);
 
+/* The layer's sha256 as GET /v1/layers/{name} serves it, or "" when it is absent (404); any
+ * other answer fails the test. */
+void served_layer_sha(int port, const char *name, char out[65]);
+
+/* The value of a metric line "name value" in a /metrics body, or -1. */
+double metric_value(const char *metrics, const char *name);
+
+/* Monotonic seconds. */
+double monotonic_seconds(void);
+
+/* PUTs a layer named name whose weight is all ones, shape [cin, cout, k, k], with extra
+ * members of the layer JSON after it (e.g. ", \"padding\": 7", or ""). Fails the test
+ * unless it is created. */
+void put_ones_layer(int port, const char *name, int cin, int cout, int k, const char *extra);
+
 #endif /* CT_TESTS_HTTP_CLIENT_H */

@@ -33,7 +33,7 @@ TEST(torch_fixtures_match_exactly)
         if (ct_json_parse_request(body, strlen(body), &limits, 1, &req, &err) != 0)
             FAIL("%s: parse: %s: %s", name, err.code, err.message);
         ct_tensor out;
-        if (ct_api_execute(&req, 2, &out, &err) != 0)
+        if (ct_api_execute(&req, 2, NULL, &out, &err) != 0)
             FAIL("%s: execute: %s: %s", name, err.code, err.message);
         json_t *want = json_object_get(c, "expected");
         json_t *shape = json_object_get(want, "shape"), *data = json_object_get(want, "data");

@@ -41,22 +41,12 @@ static void *storm_thread(void *arg)
     return NULL;
 }
 
-/* The layer's sha256 as the daemon serves it ("" when absent). */
+/* Layer `layer`'s sha256 as served ("" when absent). */
 static void served_sha(int port, int layer, char out[65])
 {
-    char path[64];
-    snprintf(path, sizeof path, "/v1/layers/race%d", layer);
-    http_response r = http_request(port, "GET", path, NULL, NULL, 0);
-    out[0] = '\0';
-    if (r.status == 200) {
-        const char *p = strstr(r.body, "\"sha256\": \"");
-        CHECK(p != NULL);
-        memcpy(out, p + 11, 64);
-        out[64] = '\0';
-    } else {
-        CHECK_INT_EQ(r.status, 404);
-    }
-    http_response_free(&r);
+    char name[32];
+    snprintf(name, sizeof name, "race%d", layer);
+    served_layer_sha(port, name, out);
 }
 
 TEST_WITH_TIMEOUT(layer_store_agrees_with_memory_after_concurrent_puts_and_deletes, 120)

@@ -41,6 +41,7 @@ typedef struct col_ctx {
     int64_t *xr, *xsh, *xa, *xb;
     const float *x;
     float *y;
+    const int *cancel;                 /* nonzero (read atomically): take no more items */
 } col_ctx;
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -186,7 +187,7 @@ static void col_parallel(col_ctx *c)
         return; /* the other threads take the items; col_run reports any left */
     for (;;) {
         const int64_t i = __atomic_fetch_add(&c->next_item, 1, __ATOMIC_RELAXED);
-        if (i >= c->items)
+        if (i >= c->items || (c->cancel && __atomic_load_n(c->cancel, __ATOMIC_RELAXED)))
             break;
         col_item(c, i, scratch);
         __atomic_fetch_add(&c->items_done, 1, __ATOMIC_RELAXED);
@@ -230,9 +231,9 @@ static int col_layout(col_ctx *c, const ct_geometry *g, int nthreads)
     return 1;
 }
 
-int ct__run_col(const ct_plan *plan, const ct_geometry *g, const float *x, float *y, int nthreads)
+int ct__run_col(const ct_plan *plan, const ct_geometry *g, const float *x, float *y, int nthreads, const int *cancel)
 {
-    col_ctx c = {.plan = plan, .isa = plan->isa, .x = x, .y = y};
+    col_ctx c = {.plan = plan, .isa = plan->isa, .x = x, .y = y, .cancel = cancel};
     if (!col_layout(&c, g, nthreads))
         return 0;
     const int64_t k2 = plan->kernel[2];
@@ -269,5 +270,7 @@ int ct__run_col(const ct_plan *plan, const ct_geometry *g, const float *x, float
         col_parallel(&c); /* no OpenMP runtime for one thread */
     }
     free(tables);
-    return c.items_done == c.items ? 1 : -1;
+    if (c.items_done == c.items)
+        return 1;
+    return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED) ? -2 : -1;
 }

@@ -23,7 +23,13 @@ static void workspace_key(const run_ctx *c, int64_t *key)
 ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const float *input,
                       float *output, int nthreads, char *msg, size_t cap)
 {
-    run_ctx c = {.plan = plan, .x = input, .y = output};
+    return ct_plan_run_cancellable(plan, input_shape, input, output, nthreads, NULL, msg, cap);
+}
+
+ct_status ct_plan_run_cancellable(const ct_plan *plan, const ct_shape *input_shape, const float *input,
+                                  float *output, int nthreads, const int *cancel, char *msg, size_t cap)
+{
+    run_ctx c = {.plan = plan, .x = input, .y = output, .cancel = cancel};
     ct_status st = ct__resolve_geometry(&plan->params, &plan->weight_shape, input_shape, &c.g, msg, cap);
     if (st != CT_OK)
         return st;
@@ -40,7 +46,9 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
     if (flops < TINY_FLOPS)
         nthreads = 1;
     if (plan->col) {
-        const int done = ct__run_col(plan, &c.g, input, output, nthreads);
+        const int done = ct__run_col(plan, &c.g, input, output, nthreads, cancel);
+        if (done == -2)
+            return ct__fail(msg, cap, CT_E_CANCELLED, "the run was cancelled before it finished");
         if (done < 0)
             return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the col buffers");
         if (done > 0)
@@ -94,5 +102,7 @@ ct_status ct_plan_run(const ct_plan *plan, const ct_shape *input_shape, const fl
     free(c.phases);
     if (failed)
         return ct__fail(msg, cap, CT_E_NOMEM, "out of memory for the per-thread scratch tiles");
+    if (c.cancelled)
+        return ct__fail(msg, cap, CT_E_CANCELLED, "the run was cancelled before it finished");
     return CT_OK;
 }

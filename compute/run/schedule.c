@@ -85,9 +85,21 @@ static void run_item(const run_ctx *c, int64_t i, float *scratch, int scratch_us
         ct__run_phase_item(c, i, scratch);
 }
 
+/* Whether the caller cancelled the run. A cancelled run still claims and counts its items
+ * (without computing them), so no thread waits for an item that never finishes. */
+static int cancelled(const run_ctx *c)
+{
+    if (!c->cancel || !__atomic_load_n(c->cancel, __ATOMIC_RELAXED))
+        return 0;
+    __atomic_store_n(&((run_ctx *)c)->cancelled, 1, __ATOMIC_RELAXED);
+    return 1;
+}
+
 /* Runs item i, or marks the run failed when the thread has no scratch. */
 static void run_item_or_fail(const run_ctx *c, int64_t i, float *scratch, int scratch_used, int *failed)
 {
+    if (cancelled(c))
+        return;
     if (scratch)
         run_item(c, i, scratch, scratch_used);
     else

@@ -113,11 +113,8 @@ static int decode_infer(http_request *r, ct_oip_request *req, ct_api_error *err)
     json_t *timeout = req->parameters ? json_object_get(req->parameters, "timeout") : NULL;
     if (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) <= 0))
         return ct_api_fail(err, 400, "invalid_parameter", "parameters.timeout: give a positive number of microseconds");
-    if (timeout) {
-        double deadline = r->start + (double)json_integer_value(timeout) / 1e6;
-        if (r->deadline <= 0 || deadline < r->deadline)
-            r->deadline = deadline;
-    }
+    if (timeout)
+        ct_http_shorten_deadline(r, r->start + (double)json_integer_value(timeout) / 1e6);
     return 0;
 }
 

@@ -26,24 +26,6 @@ static const char *build_dir(void)
     return getenv("CT_BUILD") ? getenv("CT_BUILD") : "build";
 }
 
-/* The layer's sha256 as served ("" when absent). */
-static void served_sha(int port, const char *name, char out[65])
-{
-    char path[96];
-    snprintf(path, sizeof path, "/v1/layers/%s", name);
-    http_response r = http_request(port, "GET", path, NULL, NULL, 0);
-    out[0] = '\0';
-    if (r.status == 200) {
-        const char *p = strstr(r.body, "\"sha256\": \"");
-        CHECK(p != NULL);
-        memcpy(out, p + 11, 64);
-        out[64] = '\0';
-    } else if (r.status != 404) {
-        FAIL("GET %s: %ld %s", path, r.status, r.body);
-    }
-    http_response_free(&r);
-}
-
 /* A 1-d weight [1, 1, n] of value v, as JSON, and the sha256 the daemon gives it. */
 static char *weight_json(int n, float v, char sha[65])
 {
@@ -118,9 +100,9 @@ TEST_WITH_TIMEOUT(disk_full_during_a_put_keeps_the_old_layer_and_recovers_when_s
         FAIL("PUT on a full disk: %ld %s", status, reply);
     free(reply);
     CHECK_INT_EQ(put(d.port, "other", b, NULL), 507); /* a new layer neither */
-    served_sha(d.port, "keep", sha);
+    served_layer_sha(d.port, "keep", sha);
     CHECK_STR_EQ(sha, sha_a);
-    served_sha(d.port, "other", sha);
+    served_layer_sha(d.port, "other", sha);
     CHECK_STR_EQ(sha, "");
     CHECK_INT_EQ(count_entries(dir), before);
     http_response r = http_request(d.port, "GET", "/healthz", NULL, NULL, 0);
@@ -129,14 +111,14 @@ TEST_WITH_TIMEOUT(disk_full_during_a_put_keeps_the_old_layer_and_recovers_when_s
     /* space returns: the next PUT succeeds */
     unlink(flag);
     CHECK_INT_EQ(put(d.port, "keep", b, NULL), 200);
-    served_sha(d.port, "keep", sha);
+    served_layer_sha(d.port, "keep", sha);
     CHECK_STR_EQ(sha, sha_b);
     CHECK_INT_EQ(daemon_stop(&d), 0);
     /* and it is what the disk holds */
     d = daemon_up((const char *const[]){"--model-dir", dir, NULL});
-    served_sha(d.port, "keep", sha);
+    served_layer_sha(d.port, "keep", sha);
     CHECK_STR_EQ(sha, sha_b);
-    served_sha(d.port, "other", sha);
+    served_layer_sha(d.port, "other", sha);
     CHECK_STR_EQ(sha, "");
     CHECK_INT_EQ(daemon_stop(&d), 0);
     free(a);
@@ -217,7 +199,7 @@ TEST_WITH_TIMEOUT(sigkill_during_puts_and_deletes_of_several_layers_leaves_each_
         for (int l = 0; l < LAYERS; l++) {
             char name[32], sha[65];
             snprintf(name, sizeof name, "burst%d", l);
-            served_sha(d.port, name, sha);
+            served_layer_sha(d.port, name, sha);
             int known = !sha[0];
             for (int v = 0; v < VERSIONS; v++)
                 known |= strcmp(sha, shas[l][v]) == 0;
@@ -343,15 +325,8 @@ TEST_WITH_TIMEOUT(out_of_memory_for_one_request_answers_503_and_serves_on_withou
     const char *const json[] = {"Content-Type: application/json", NULL};
     /* weight [1, 16, 8, 8], stride 8: a 128 x 128 input makes 16 channels of 1024 x 1024,
      * 64 MiB of output, from 64 KiB of input */
-    char *weight = malloc(1 << 16);
-    int n = sprintf(weight, "{\"weight\": {\"shape\": [1, 16, 8, 8], \"data\": [");
-    for (int i = 0; i < 16 * 64; i++)
-        n += sprintf(weight + n, "%s1", i ? "," : "");
-    sprintf(weight + n, "]}, \"stride\": 8}");
-    http_response r = http_request(d.port, "PUT", "/v1/layers/big", json, weight, strlen(weight));
-    CHECK_INT_EQ(r.status, 201);
-    http_response_free(&r);
-    free(weight);
+    put_ones_layer(d.port, "big", 1, 16, 8, ", \"stride\": 8");
+    http_response r;
     const char *const raw[] = {"Content-Type: application/octet-stream", "X-Tensor-Shape: 1,1,128,128", "Accept: application/octet-stream", NULL};
     float *x = calloc(128 * 128, sizeof(float));
     r = http_request(d.port, "POST", "/v1/layers/big/convtranspose", raw, x, 128 * 128 * sizeof(float));
@@ -388,35 +363,12 @@ TEST_WITH_TIMEOUT(out_of_memory_for_one_request_answers_503_and_serves_on_withou
     CHECK_INT_EQ(daemon_stop(&d), 0);
 }
 
-/* The value of a metric line "name value" in a /metrics body, or -1. */
-static double metric(const char *metrics, const char *name)
-{
-    char needle[128];
-    snprintf(needle, sizeof needle, "\n%s ", name);
-    const char *p = strstr(metrics, needle);
-    return p ? strtod(p + strlen(needle), NULL) : -1;
-}
-
-static double wall(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 TEST_WITH_TIMEOUT(slow_readers_pin_no_worker_nor_memory_past_the_budget_and_are_dropped, 60)
 {
     daemon_proc d = daemon_up((const char *const[]){"--timeout", "2", "--max-memory", "256M", NULL});
     const char *const json[] = {"Content-Type: application/json", NULL};
-    char *weight = malloc(1 << 16);
-    int n = sprintf(weight, "{\"weight\": {\"shape\": [1, 16, 8, 8], \"data\": [");
-    for (int i = 0; i < 16 * 64; i++)
-        n += sprintf(weight + n, "%s1", i ? "," : "");
-    sprintf(weight + n, "]}, \"stride\": 8}");
-    http_response r = http_request(d.port, "PUT", "/v1/layers/wide", json, weight, strlen(weight));
-    CHECK_INT_EQ(r.status, 201);
-    http_response_free(&r);
-    free(weight);
+    put_ones_layer(d.port, "wide", 1, 16, 8, ", \"stride\": 8");
+    http_response r;
     /* 200 clients ask for 4 MiB answers (32 x 32 in, 16 x 256 x 256 out) and never read */
     enum { N = 200 };
     static int fds[N];
@@ -437,9 +389,9 @@ TEST_WITH_TIMEOUT(slow_readers_pin_no_worker_nor_memory_past_the_budget_and_are_
     /* ordinary clients are answered at once meanwhile */
     const char seed[] = "{\"input\":[[1,2]],\"weight\":[[[1,10]]],\"stride\":2}";
     for (int i = 0; i < 10; i++) {
-        double t0 = wall();
+        double t0 = monotonic_seconds();
         r = http_request(d.port, "POST", "/convtranspose", json, seed, strlen(seed));
-        double took = wall() - t0;
+        double took = monotonic_seconds() - t0;
         CHECK_INT_EQ(r.status, 200);
         CHECK_CONTAINS(r.body, "\"data\":[1,10,2,20]");
         http_response_free(&r);
@@ -447,16 +399,16 @@ TEST_WITH_TIMEOUT(slow_readers_pin_no_worker_nor_memory_past_the_budget_and_are_
             FAIL("an ordinary request took %.2f s while 200 clients did not read", took);
     }
     r = http_request(d.port, "GET", "/metrics", NULL, NULL, 0);
-    double busy = metric(r.body, "convtransposed_workers_busy"), used = metric(r.body, "convtransposed_memory_budget_used_bytes");
+    double busy = metric_value(r.body, "convtransposed_workers_busy"), used = metric_value(r.body, "convtransposed_memory_budget_used_bytes");
     http_response_free(&r);
     CHECK(busy == 0);                         /* answers wait in the sockets, not in workers */
     CHECK(used > 0 && used <= 256.0 * (1 << 20)); /* held, but within --max-memory */
     /* past --timeout the readers are dropped and everything is given back */
-    double deadline = wall() + 10, in_flight = -1;
-    while (wall() < deadline) {
+    double deadline = monotonic_seconds() + 10, in_flight = -1;
+    while (monotonic_seconds() < deadline) {
         r = http_request(d.port, "GET", "/metrics", NULL, NULL, 0);
-        used = metric(r.body, "convtransposed_memory_budget_used_bytes");
-        in_flight = metric(r.body, "convtransposed_requests_in_flight");
+        used = metric_value(r.body, "convtransposed_memory_budget_used_bytes");
+        in_flight = metric_value(r.body, "convtransposed_requests_in_flight");
         http_response_free(&r);
         if (used == 0 && in_flight <= 1) /* this request itself */
             break;
@@ -513,15 +465,7 @@ TEST_WITH_TIMEOUT(a_stopped_daemon_answers_504_for_queued_requests_past_their_de
     http_response_free(&r);
     /* the one worker busy with a heavy run (4 x 64 x 64 x 64 through a 16 x 16 kernel, 34
      * GFLOP: a few tenths of a second) ... */
-    char *weight = malloc(64 * 64 * 256 * 2 + 128); /* "1," per weight */
-    int n = sprintf(weight, "{\"weight\": {\"shape\": [64, 64, 16, 16], \"data\": [");
-    for (int i = 0; i < 64 * 64 * 256; i++)
-        n += sprintf(weight + n, "%s1", i ? "," : "");
-    sprintf(weight + n, "]}, \"padding\": 7}");
-    r = http_request(d.port, "PUT", "/v1/layers/heavy", json, weight, strlen(weight));
-    CHECK_INT_EQ(r.status, 201);
-    http_response_free(&r);
-    free(weight);
+    put_ones_layer(d.port, "heavy", 64, 64, 16, ", \"padding\": 7");
     pthread_t heavy;
     CHECK(pthread_create(&heavy, NULL, post_heavy_run, &d.port) == 0);
     usleep(50000);

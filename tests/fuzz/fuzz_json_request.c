@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ct_json_parse_request((const char *)data, size, &limits, 1, &req, &err) != 0)
         return 0;
     ct_tensor out;
-    if (ct_api_execute(&req, 1, &out, &err) == 0) {
+    if (ct_api_execute(&req, 1, NULL, &out, &err) == 0) {
         ct_buffer b = {0};
         int64_t nonfinite;
         ct_json_write_tensor(&out.shape, out.data, &b, &nonfinite, 1);
