@@ -181,8 +181,8 @@ static int padded_window(run_ctx *c, int64_t qlo[3], int64_t qhi[3])
     return 0;
 }
 
-/* Pairs the phases of a stride-2 row whose outputs interleave (zip_with, zip_second).
- * Returns whether any pair. */
+/* Pairs the phases of a stride-2 row whose outputs interleave (zip_with, zip_second): their
+ * K must be one chunk each, so chunk_k comes first. Returns whether any pair. */
 static int pair_zipped_phases(run_ctx *c)
 {
     const ct_plan *plan = c->plan;
@@ -206,22 +206,29 @@ static int pair_zipped_phases(run_ctx *c)
     return zips;
 }
 
-/* Work split: K chunks that keep a weight block in L1, tile blocks whose input panel fits
- * L2, then smaller blocks (and channel groups) until every thread has work; and how many
- * channel blocks an item takes through every phase at a time. */
-static void split_work(run_ctx *c, int nthreads, int zips)
+/* Each phase's K (cin_g x its taps) in equal chunks of at most CHUNK_TERMS terms, which keep
+ * a weight block in L1: a phase with few taps takes more channels per chunk, and no chunk is
+ * a runt. Returns the longest chunk, in terms. */
+static int64_t chunk_k(run_ctx *c)
 {
     const ct_plan *plan = c->plan;
     int64_t kchunk = 1;
     for (int64_t p = 0; p < plan->nphases; p++) {
-        /* each phase's K (cin_g x its taps) in equal chunks of at most CHUNK_TERMS terms:
-         * a phase with few taps takes more channels per chunk, and no chunk is a runt */
         run_phase *rp = &c->phases[p];
         const int64_t ntaps = plan->phases[p].ntaps, max_ci = CHUNK_TERMS / ntaps > 0 ? CHUNK_TERMS / ntaps : 1;
         rp->ci_chunk = ceil_div(plan->cin_g, ceil_div(plan->cin_g, max_ci));
         if (rp->ci_chunk * ntaps > kchunk)
             kchunk = rp->ci_chunk * ntaps;
     }
+    return kchunk;
+}
+
+/* Work split: tile blocks whose input panel (kchunk terms) fits L2, then smaller blocks (and
+ * channel groups) until every thread has work; and how many channel blocks an item takes
+ * through every phase at a time. */
+static void split_work(run_ctx *c, int nthreads, int64_t kchunk, int zips)
+{
+    const ct_plan *plan = c->plan;
     int64_t tile_bytes = kchunk * plan->nv * c->isa->vl * (int64_t)sizeof(float);
     c->tiles_per_block = PANEL_BYTES / tile_bytes > 0 ? PANEL_BYTES / tile_bytes : 1;
     int64_t max_block = MAX_BLOCK_VECTORS / plan->nv;
@@ -332,8 +339,9 @@ int64_t ct__layout_run(run_ctx *c, int nthreads)
     c->out_plane = c->out[0] * c->out[1] * c->out[2];
     c->tensor_bytes = (c->g.batch * plan->in_channels * (c->in[0] * c->in[1] * c->in[2]) +
                        c->g.batch * plan->out_channels * c->out_plane) * (int64_t)sizeof(float);
-    const int zips = pair_zipped_phases(c);
-    split_work(c, nthreads, zips);
+    const int64_t kchunk = chunk_k(c);
+    const int zips = pair_zipped_phases(c); /* reads the chunks */
+    split_work(c, nthreads, kchunk, zips);
     return scratch_and_slots(c, nthreads, zips);
 }
 
