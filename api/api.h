@@ -154,6 +154,11 @@ int ct_api_execute(const ct_request *req, int nthreads, const int *cancel, ct_te
 int ct_api_execute_plan(const ct_plan *plan, const ct_tensor *input, int nthreads, const int *cancel, ct_tensor *out,
                         ct_api_error *err);
 
+/* Runs the plan once, on one thread, on a zero input of the smallest size (1, 2, 4, ..., 64
+ * per spatial dim) it takes: the plan's workspace and the kernels' code are in place before
+ * the first request. 0, or -1 with err when that run fails. */
+int ct_api_warm_run(const ct_plan *plan, ct_api_error *err);
+
 /* Maps a compute status to an API error (400, code = the status name; 503 out of memory,
  * 413 too large, 504 cancelled). */
 void ct_api_error_from_status(ct_status st, const char *msg, ct_api_error *err);

@@ -44,3 +44,27 @@ int ct_api_execute(const ct_request *req, int nthreads, const int *cancel, ct_te
     ct_plan_destroy(plan);
     return rc;
 }
+
+int ct_api_warm_run(const ct_plan *plan, ct_api_error *err)
+{
+    const ct_params *p = ct_plan_params(plan);
+    char msg[400] = "";
+    /* the smallest input of 1, 2, 4, ... 64 per spatial dim whose output is valid */
+    for (int64_t side = 1; side <= 64; side *= 2) {
+        ct_tensor in = {{p->spatial_dims + 2, {1, ct_plan_in_channels(plan)}}, NULL};
+        for (int d = 0; d < p->spatial_dims; d++)
+            in.shape.dims[2 + d] = side;
+        ct_shape out;
+        if (ct_plan_output_shape(plan, &in.shape, &out, msg, sizeof msg) != CT_OK || ct_shape_elements(&out) > ((int64_t)1 << 24))
+            continue;
+        in.data = calloc((size_t)ct_shape_elements(&in.shape), sizeof(float));
+        if (!in.data)
+            return ct_api_fail(err, 503, "out_of_memory", "out of memory for the warm-up input");
+        ct_tensor result;
+        int rc = ct_api_execute_plan(plan, &in, 1, NULL, &result, err);
+        ct_tensor_free(&in);
+        ct_tensor_free(&result);
+        return rc;
+    }
+    return 0; /* no small input fits (a layer that needs a large one): served cold */
+}

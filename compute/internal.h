@@ -8,6 +8,10 @@
 
 #include "convtranspose.h"
 
+/* Everything declared from here on is the library's own: hidden from a shared build's symbol
+ * table, so its calls between files are direct, never through the PLT. */
+#pragma GCC visibility push(hidden)
+
 /* Everything a kernel needs to know about one call, resolved from params, the weight
  * shape and the input shape. pad_begin may be derived (ONNX auto_pad / output_shape). */
 typedef struct ct_geometry {
@@ -48,5 +52,7 @@ ct_status ct__resolve_geometry(const ct_params *p, const ct_shape *weight_shape,
 
 /* The output tensor shape of a resolved geometry ([N, C_out, *out] or unbatched). */
 void ct__output_shape(const ct_geometry *g, ct_shape *out);
+
+#pragma GCC visibility pop
 
 #endif /* CT_COMPUTE_INTERNAL_H */

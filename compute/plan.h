@@ -17,6 +17,8 @@
 #include "internal.h"
 #include "kernels/igemm.h"
 
+#pragma GCC visibility push(hidden) /* the library's own, as in internal.h */
+
 /* The workspace a plan keeps for its next run (workspace.c), and the layout it is kept for:
  * a run_ctx's padding geometry (run/run.c's workspace_key). */
 #define CT_WORKSPACE_KEY 20
@@ -209,5 +211,7 @@ void ct__geometry_3d(const ct_geometry *g, int64_t in[3], int64_t out[3], int64_
  * shape would need a col buffer too large for the path (the caller runs the phases), -1 when
  * out of memory, -2 when *cancel (if cancel is set) stopped it. */
 int ct__run_col(const ct_plan *plan, const ct_geometry *g, const float *x, float *y, int nthreads, const int *cancel);
+
+#pragma GCC visibility pop
 
 #endif /* CT_COMPUTE_PLAN_H */

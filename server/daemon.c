@@ -149,6 +149,8 @@ int ct_server_start(ct_server *srv, const ct_config *cfg, char *msg, size_t cap)
     if (info && getsockname(info->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
         srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                       : ((struct sockaddr_in *)&bound)->sin_port);
+    if (ct_warmup_start(srv) != 0)
+        ct_log(CT_LOG_WARN, "cannot start the warm-up thread: --model-dir's layers are not loaded");
     return 0;
 }
 
@@ -166,6 +168,7 @@ int ct_server_drain(ct_server *srv, double timeout)
 
 void ct_server_stop(ct_server *srv)
 {
+    ct_warmup_join(srv); /* it stops early once draining: it uses the registry */
     /* The pool first: its last jobs resume their connections, and MHD must not be stopped
      * with a connection still suspended. */
     ct_pool_destroy(srv->pool);

@@ -330,7 +330,9 @@ int ct_registry_load(ct_registry *r, const char *name, ct_api_error *err)
     }
     ct_layer *l = layer_build(r, name, &req, err);
     ct_request_free(&req);
-    if (!l) {
+    if (!l || ct_api_warm_run(l->plan, err) != 0) { /* served warm: its first request pays no first run */
+        if (l)
+            layer_free(l);
         pthread_mutex_unlock(&r->store_lock);
         return -1;
     }
@@ -342,6 +344,13 @@ int ct_registry_load(ct_registry *r, const char *name, ct_api_error *err)
         return ct_api_fail(err, 503, "out_of_memory", "out of memory");
     }
     return 0;
+}
+
+int ct_registry_on_disk(const ct_registry *r, const char *name)
+{
+    char link_path[1200], target[8];
+    snprintf(link_path, sizeof link_path, "%s/%s", r->dir, name);
+    return r->dir[0] && ct_layer_name_valid(name) && readlink(link_path, target, sizeof target) > 0;
 }
 
 int ct_registry_names(ct_registry *r, int on_disk, char ***names, int *count)
@@ -400,9 +409,9 @@ int ct_registry_open(ct_registry *r, const char *dir, const ct_api_limits *limit
         snprintf(msg, cap, "--model-dir %s: cannot be opened: %s", dir, strerror(errno));
         return -1;
     }
-    /* Load every layer; remember the folders in use. */
+    /* Remember the folders in use; the layers are loaded later (warmup.c), while serving. */
     char **in_use = NULL;
-    int nuse = 0, loaded = 0;
+    int nuse = 0, on_disk = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!ct_layer_name_valid(e->d_name))
@@ -414,12 +423,8 @@ int ct_registry_open(ct_registry *r, const char *dir, const ct_api_limits *limit
             target[n] = '\0';
             in_use = realloc(in_use, sizeof *in_use * (size_t)(nuse + 1));
             in_use[nuse++] = strdup(target);
+            on_disk++;
         }
-        ct_api_error err = {0};
-        if (ct_registry_load(r, e->d_name, &err) == 0)
-            loaded++;
-        else
-            ct_log(CT_LOG_WARN, "model-dir: skipping layer %s: %s", e->d_name, err.message);
     }
     /* Remove version folders and links that no layer points to: interrupted writes. */
     rewinddir(d);
@@ -444,7 +449,7 @@ int ct_registry_open(ct_registry *r, const char *dir, const ct_api_limits *limit
     for (int i = 0; i < nuse; i++)
         free(in_use[i]);
     free(in_use);
-    ct_log(CT_LOG_INFO, "model-dir %s: %d layers loaded", dir, loaded);
+    ct_log(CT_LOG_INFO, "model-dir %s: %d layers to load", dir, on_disk);
     return 0;
 }
 

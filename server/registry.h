@@ -39,8 +39,9 @@ typedef struct ct_registry {
 /* Whether name matches [A-Za-z0-9][A-Za-z0-9_.-]{0,63}. */
 int ct_layer_name_valid(const char *name);
 
-/* Opens the registry; with a directory, loads every layer in it (a corrupt entry is logged
- * and skipped) and removes leftovers of interrupted writes. 0 or -1 with msg. */
+/* Opens the registry; with a directory, removes leftovers of interrupted writes there (the
+ * layers in it are loaded afterwards, one by one: ct_registry_load, warmup.c). 0 or -1 with
+ * msg. */
 int ct_registry_open(ct_registry *r, const char *dir, const ct_api_limits *limits, char *msg, size_t cap);
 void ct_registry_close(ct_registry *r);
 
@@ -57,8 +58,12 @@ void ct_layer_release(ct_layer *l);
 /* Removes the layer from memory and, when forget_files, from disk. 0, or -1 if absent. */
 int ct_registry_remove(ct_registry *r, const char *name, int forget_files);
 
-/* Loads (or reloads) one layer from the directory. 0 or -1 with err. */
+/* Loads (or reloads) one layer from the directory and runs it once on a small input
+ * (ct_api_warm_run) before it is served. 0 or -1 with err. */
 int ct_registry_load(ct_registry *r, const char *name, ct_api_error *err);
+
+/* Whether --model-dir holds a layer of that name (loaded or not). */
+int ct_registry_on_disk(const ct_registry *r, const char *name);
 
 /* Names of the layers in memory (malloc'd array of malloc'd strings; free with
  * ct_registry_free_names), and with on_disk, of those on disk too (unloaded ones). */

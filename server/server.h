@@ -4,6 +4,7 @@
 #ifndef CT_SERVER_SERVER_H
 #define CT_SERVER_SERVER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,10 @@ typedef struct ct_server {
     uint16_t port;              /* the port really bound (for --port 0) */
     atomic_int inflight;        /* requests received and not completed */
     atomic_int draining;        /* SIGTERM seen: /readyz says 503 */
+    atomic_int warming;         /* --model-dir's layers still loading: /readyz says 503 */
+    atomic_int layers_to_load, layers_loaded;
+    pthread_t warmup_thread;    /* warmup.c */
+    int warmup_started;
     ct_access access;           /* bearer token, CORS */
     ct_budget budget;           /* --max-memory */
     ct_registry registry;       /* registered layers (--model-dir) */
@@ -38,6 +43,11 @@ typedef struct ct_server {
 
 /* Starts the pool and the daemon with cfg. 0, or -1 with msg. On error nothing is left
  * running; on success stop with ct_server_stop. */
+/* Loads --model-dir's layers on a thread while the daemon serves; warming stays 1 until
+ * all are in (warmup.c). 0 or -1. ct_warmup_join waits for it. */
+int ct_warmup_start(ct_server *srv);
+void ct_warmup_join(ct_server *srv);
+
 int ct_server_start(ct_server *srv, const ct_config *cfg, char *msg, size_t msg_cap);
 
 /* Stops accepting connections and waits (up to timeout seconds) until no request is in

@@ -13,7 +13,22 @@
 #include "http_client.h"
 #include "test.h"
 
-void daemon_start(daemon_proc *d, const char *const *extra)
+/* Waits (up to 10 s) for GET /readyz to answer 200: a daemon with --model-dir loads its
+ * layers after it starts serving, and answers 503 "warming" meanwhile. */
+static void wait_ready(const daemon_proc *d)
+{
+    for (int i = 0; i < 1000; i++) {
+        http_response r = http_request_may_fail(d->port, "GET", "/readyz", NULL, NULL, 0);
+        const long status = r.status;
+        http_response_free(&r);
+        if (status == 200)
+            return;
+        usleep(10000);
+    }
+    FAIL("the daemon on port %d was not ready in 10 s (log %s)", d->port, d->log_path);
+}
+
+static void start(daemon_proc *d, const char *const *extra, int until_ready)
 {
     const char *bin = getenv("CT_DAEMON") ? getenv("CT_DAEMON") : "build/convtransposed";
     int out[2];
@@ -46,6 +61,23 @@ void daemon_start(daemon_proc *d, const char *const *extra)
     CHECK(colon != NULL);
     d->port = atoi(colon + 1);
     CHECK(d->port > 0);
+    int model_dir = 0, tls = 0;
+    for (int i = 0; extra && extra[i]; i++) {
+        model_dir |= strcmp(extra[i], "--model-dir") == 0;
+        tls |= strcmp(extra[i], "--tls-cert") == 0;
+    }
+    if (until_ready && model_dir && !tls)
+        wait_ready(d);
+}
+
+void daemon_start(daemon_proc *d, const char *const *extra)
+{
+    start(d, extra, 1);
+}
+
+void daemon_start_unready(daemon_proc *d, const char *const *extra)
+{
+    start(d, extra, 0);
 }
 
 daemon_proc daemon_up(const char *const *extra_args)

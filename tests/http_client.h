@@ -13,8 +13,12 @@ typedef struct daemon_proc {
 } daemon_proc;
 
 /* Starts build/convtransposed (CT_DAEMON overrides the path) on 127.0.0.1, port 0, with
- * extra flags (NULL-terminated). Fails the test if it does not print its port in 10 s. */
+ * extra flags (NULL-terminated). Fails the test if it does not print its port in 10 s, or
+ * (with --model-dir) if /readyz is not 200 in 10 s more. */
 void daemon_start(daemon_proc *d, const char *const *extra_args);
+/* daemon_start, without waiting for /readyz (daemon_start waits when --model-dir is given:
+ * the daemon loads its layers while serving). */
+void daemon_start_unready(daemon_proc *d, const char *const *extra_args);
 /* curl_global_init, then daemon_start: the first line of most tests. */
 daemon_proc daemon_up(const char *const *extra_args);
 /* SIGTERM and wait; returns the exit status (or -1 if it had to be killed after 20 s). */

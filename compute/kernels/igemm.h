@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#pragma GCC visibility push(hidden) /* the library's own, as in internal.h */
+
 #define CT_NV_MAX 12      /* largest NV of any kernel */
 #define CT_MR_MAX 8       /* largest MR of any kernel */
 #define CT_KERNEL_SHAPES 5
@@ -132,5 +134,7 @@ int64_t ct__l2_bytes(void);
 /* Test hook: ct__l2_bytes returns bytes from now on (0: the real size again). Not
  * thread-safe. */
 void ct__force_l2_bytes(int64_t bytes);
+
+#pragma GCC visibility pop
 
 #endif /* CT_COMPUTE_KERNELS_IGEMM_H */

@@ -49,6 +49,12 @@ enum MHD_Result ct_handle_readyz(http_request *r)
 {
     if (atomic_load(&r->srv->draining))
         return ct_http_json(r, 503, "{\"status\": \"draining\"}");
+    if (atomic_load(&r->srv->warming)) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"status\": \"warming\", \"layers_loaded\": %d, \"layers_to_load\": %d}",
+                 atomic_load(&r->srv->layers_loaded), atomic_load(&r->srv->layers_to_load));
+        return ct_http_json(r, 503, body);
+    }
     return ct_http_json(r, 200, "{\"status\": \"ready\"}");
 }
 

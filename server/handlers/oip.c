@@ -271,6 +271,8 @@ enum MHD_Result ct_handle_v2_ready(http_request *r)
 {
     if (atomic_load(&r->srv->draining))
         return ct_http_error(r, 503, "draining", "the server is shutting down", NULL, NULL);
+    if (atomic_load(&r->srv->warming))
+        return ct_http_error(r, 503, "warming", "the server is loading its models", NULL, NULL);
     return send_json(r, 200, json_pack("{s:b}", "ready", 1));
 }
 
@@ -299,6 +301,12 @@ static int open_model(http_request *r, enum MHD_Result *answer)
     if ((builtin || r->layer) && (!r->version[0] || strcmp(r->version, MODEL_VERSION) == 0))
         return 1;
     char msg[256];
+    if (!r->layer && atomic_load(&r->srv->warming) && ct_registry_on_disk(&r->srv->registry, r->name)) {
+        snprintf(msg, sizeof msg, "model '%s' is loading; retry shortly", r->name);
+        r->retry_after = 1;
+        *answer = ct_http_error(r, 503, "loading", msg, NULL, NULL);
+        return 0;
+    }
     snprintf(msg, sizeof msg, r->version[0] && (builtin || r->layer) ? "model '%s' has no version '%s'" : "model '%s' is not found",
              r->name, r->version);
     *answer = ct_http_error(r, 404, "not_found", msg, NULL, NULL);
