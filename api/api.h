@@ -29,10 +29,38 @@ typedef struct ct_api_limits {
     int max_json_depth;          /* nesting of arrays and objects */
 } ct_api_limits;
 
-/* A dense fp32 tensor that owns its data (free with ct_tensor_free). */
+/* Element types on the wire (dtype.c). Computation is float32 always: a float16 or bfloat16
+ * input widens exactly, a float64 one is rounded; an output is rounded to its dtype, to
+ * nearest with ties to even, when it is encoded. */
+typedef enum ct_dtype { CT_DTYPE_FLOAT32 = 0, CT_DTYPE_FLOAT16, CT_DTYPE_BFLOAT16, CT_DTYPE_FLOAT64 } ct_dtype;
+
+const char *ct_dtype_name(ct_dtype t);     /* "float32", "float16", "bfloat16", "float64" */
+const char *ct_dtype_oip_name(ct_dtype t); /* "FP32", "FP16", "BF16", "FP64" */
+size_t ct_dtype_size(ct_dtype t);          /* bytes per element */
+/* The dtype of a name as above (ct_dtype_from_oip: the protocol's). 0, or -1 when unknown. */
+int ct_dtype_from_name(const char *name, ct_dtype *out);
+int ct_dtype_from_oip(const char *name, ct_dtype *out);
+/* n little-endian elements of t at src to float32 at dst (float32: copied). */
+void ct_dtype_to_f32(ct_dtype t, const void *src, float *dst, int64_t n);
+/* n float32 values rounded to t (float16, bfloat16) and packed at dst, which may be src
+ * itself (the packed elements then fill its first bytes); float32: copied. */
+void ct_f32_to_dtype(ct_dtype t, const float *src, void *dst, int64_t n);
+/* Rounds each value to the nearest of t, kept as float32 (float32, float64: unchanged). */
+void ct_f32_round_to(ct_dtype t, float *data, int64_t n);
+/* One element's conversion, the scalar rule (the vector paths give the same bits). */
+uint16_t ct_f32_to_f16_bits(float f);
+float ct_f16_bits_to_f32(uint16_t h);
+uint16_t ct_f32_to_bf16_bits(float f);
+float ct_bf16_bits_to_f32(uint16_t h);
+/* Tests: 1 makes every conversion take the scalar path (no F16C), 0 restores the choice. */
+void ct_dtype_force_scalar(int scalar);
+
+/* A dense fp32 tensor that owns its data (free with ct_tensor_free); dtype is what it was
+ * sent as, or for an output what it is to be answered as. */
 typedef struct ct_tensor {
     ct_shape shape;
     float *data;
+    ct_dtype dtype;
 } ct_tensor;
 
 void ct_tensor_free(ct_tensor *t);
@@ -90,9 +118,14 @@ int ct_format_float(float v, char *out);
  * are formatted on up to nthreads threads. 0 or -1 (OOM). */
 int ct_json_write_tensor(const ct_shape *shape, const float *data, ct_buffer *out,
                          int64_t *nonfinite, int nthreads);
+/* The same with "dtype" naming dtype; data holds values of that dtype already (rounded with
+ * ct_f32_round_to), so each shortest float32 decimal reads back to the very value. */
+int ct_json_write_tensor_as(const ct_shape *shape, const float *data, ct_dtype dtype, ct_buffer *out,
+                            int64_t *nonfinite, int nthreads);
 
-/* .npy: parses a version 1/2/3 header of a float32 ('<f4') or float64 ('<f8') C-order array
- * and converts the payload to a new fp32 tensor. part names the field in messages. */
+/* .npy: parses a version 1/2/3 header of a float32 ('<f4'), float16 ('<f2') or float64
+ * ('<f8') C-order array and converts the payload to a new fp32 tensor (its dtype set). part
+ * names the field in messages. */
 int ct_npy_parse(const char *buf, size_t len, const ct_api_limits *limits, const char *part,
                  ct_tensor *out, ct_api_error *err);
 
@@ -104,6 +137,8 @@ int ct_npy_write(const ct_shape *shape, const float *data, ct_buffer *out);
  * length. The data follows it unchanged, so a server can send header and tensor as two
  * buffers without copying the tensor. */
 size_t ct_npy_header(const ct_shape *shape, char *out);
+/* The same for an array of float16 ('<f2') when dtype is CT_DTYPE_FLOAT16, else float32. */
+size_t ct_npy_header_as(const ct_shape *shape, ct_dtype dtype, char *out);
 
 /* One part of a multipart/form-data body; pointers into the body, not copies. */
 typedef struct ct_part {
@@ -133,12 +168,14 @@ int ct_parse_shape_header(const char *value, ct_shape *shape, ct_api_error *err)
  * sign, no overflow. name is the header's, for the message. 0 or -1. */
 int ct_parse_length_header(const char *name, const char *value, long long *out, ct_api_error *err);
 
-/* A raw float32 body with its shape in X-Tensor-Shape: the shape must be within
+/* A raw body with its shape in X-Tensor-Shape and its element type in X-Tensor-Dtype
+ * (dtype_header: float32 when NULL, or float16, bfloat16): the shape must be within
  * limits->max_elements and its byte size (checked arithmetic) must equal body->len exactly.
- * On success body's bytes become out's data (body is left empty, out owns them); on
- * failure body is untouched. part names the tensor in messages. 0 or -1. */
-int ct_raw_take_tensor(ct_buffer *body, const char *shape_header, const ct_api_limits *limits, const char *part, ct_tensor *out,
-                       ct_api_error *err);
+ * On success the body becomes out's data (float32: its bytes, body left empty; else widened
+ * into a new buffer and the body freed); on failure body is untouched. part names the tensor
+ * in messages. 0 or -1. */
+int ct_raw_take_tensor(ct_buffer *body, const char *shape_header, const char *dtype_header, const ct_api_limits *limits,
+                       const char *part, ct_tensor *out, ct_api_error *err);
 
 /* Content negotiation: the index of the offer (media types such as "application/json", or
  * codings) that an Accept-style header prefers by q-value, ties going to the earlier offer;

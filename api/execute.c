@@ -51,7 +51,7 @@ int ct_api_warm_run(const ct_plan *plan, ct_api_error *err)
     char msg[400] = "";
     /* the smallest input of 1, 2, 4, ... 64 per spatial dim whose output is valid */
     for (int64_t side = 1; side <= 64; side *= 2) {
-        ct_tensor in = {{p->spatial_dims + 2, {1, ct_plan_in_channels(plan)}}, NULL};
+        ct_tensor in = {{p->spatial_dims + 2, {1, ct_plan_in_channels(plan)}}, NULL, CT_DTYPE_FLOAT32};
         for (int d = 0; d < p->spatial_dims; d++)
             in.shape.dims[2 + d] = side;
         ct_shape out;

@@ -193,11 +193,17 @@ static size_t format_range(const float *data, int64_t from, int64_t to, char *ou
 int ct_json_write_tensor(const ct_shape *shape, const float *data, ct_buffer *out,
                          int64_t *nonfinite, int nthreads)
 {
+    return ct_json_write_tensor_as(shape, data, CT_DTYPE_FLOAT32, out, nonfinite, nthreads);
+}
+
+int ct_json_write_tensor_as(const ct_shape *shape, const float *data, ct_dtype dtype, ct_buffer *out,
+                            int64_t *nonfinite, int nthreads)
+{
     char head[256];
     int n = snprintf(head, sizeof head, "{\"shape\":[");
     for (int i = 0; i < shape->rank; i++)
         n += snprintf(head + n, sizeof head - (size_t)n, "%s%lld", i ? "," : "", (long long)shape->dims[i]);
-    n += snprintf(head + n, sizeof head - (size_t)n, "],\"dtype\":\"float32\",\"data\":[");
+    n += snprintf(head + n, sizeof head - (size_t)n, "],\"dtype\":\"%s\",\"data\":[", ct_dtype_name(dtype));
     int64_t count = ct_shape_elements(shape);
     *nonfinite = 0;
     /* Each number and its comma fit NUMBER_MAX bytes. */

@@ -257,6 +257,8 @@ typedef struct tensor_ctx {
     int have_shape, have_data;
 } tensor_ctx;
 
+#define JSON_DTYPES "\"float32\", \"float16\", \"bfloat16\" and \"float64\""
+
 static int tensor_member(ct_json_scan *s, const char *key, void *ctx, ct_api_error *err)
 {
     tensor_ctx *c = ctx;
@@ -270,9 +272,10 @@ static int tensor_member(ct_json_scan *s, const char *key, void *ctx, ct_api_err
     }
     if (strcmp(key, "dtype") == 0) {
         char dtype[16];
-        if (ct_scan_peek(s) != '"' || ct_scan_string(s, dtype, sizeof dtype, err) != 0 ||
-            (strcmp(dtype, "float32") != 0 && strcmp(dtype, "float64") != 0))
-            return ct_api_fail(err, 415, "unsupported_dtype", "%s.dtype: only \"float32\" and \"float64\" are supported", c->field);
+        if (ct_scan_peek(s) != '"' || ct_scan_string(s, dtype, sizeof dtype, err) != 0)
+            return ct_api_fail(err, 400, "invalid_tensor", "%s.dtype: must be a string: " JSON_DTYPES, c->field);
+        if (ct_dtype_from_name(dtype, &c->t->dtype) != 0)
+            return ct_api_fail(err, 415, "unsupported_dtype", "%s.dtype: '%.15s' is not supported; " JSON_DTYPES " are", c->field, dtype);
         return 0;
     }
     return ct_api_fail(err, 400, "invalid_tensor", "%s.%s: unknown or repeated key; a tensor has shape, data and dtype", c->field, key);
@@ -282,6 +285,7 @@ int ct_scan_tensor(ct_json_scan *s, const char *field, int64_t max_elements, ct_
 {
     float_list l = {.max = max_elements};
     t->data = NULL;
+    t->dtype = CT_DTYPE_FLOAT32;
     memset(&t->shape, 0, sizeof t->shape);
     char c = ct_scan_peek(s);
     if (c == '[') {
@@ -325,6 +329,7 @@ int ct_scan_tensor(ct_json_scan *s, const char *field, int64_t max_elements, ct_
     t->data = l.data ? l.data : malloc(sizeof(float));
     if (!t->data)
         return ct_api_fail(err, 503, "out_of_memory", "%s: out of memory", field);
+    ct_f32_round_to(t->dtype, t->data, l.len); /* numbers of a float16 tensor: its nearest values */
     return 0;
 fail:
     free(l.data);

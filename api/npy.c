@@ -53,20 +53,23 @@ int ct_npy_parse(const char *buf, size_t len, const ct_api_limits *limits, const
     const char *shape_txt = dict_value(hdr, hlen, "shape");
     if (!descr || !order || !shape_txt)
         return ct_api_fail(err, 400, "invalid_npy", "%s: the .npy header lacks descr, fortran_order or shape", part);
-    size_t elem;
-    int is_f64;
+    ct_dtype dtype;
     size_t rest = (size_t)(hdr + hlen - descr);
     if (rest >= 5 && (memcmp(descr + 1, "<f4", 3) == 0 || memcmp(descr + 1, "|f4", 3) == 0)) {
-        elem = 4, is_f64 = 0;
+        dtype = CT_DTYPE_FLOAT32;
     } else if (rest >= 5 && memcmp(descr + 1, "<f8", 3) == 0) {
-        elem = 8, is_f64 = 1;
+        dtype = CT_DTYPE_FLOAT64;
+    } else if (rest >= 5 && memcmp(descr + 1, "<f2", 3) == 0) {
+        dtype = CT_DTYPE_FLOAT16;
     } else {
         int n = 0;
         while ((size_t)n < rest && n < 12 && descr[n] != ',')
             n++;
-        return ct_api_fail(err, 415, "unsupported_dtype", "%s: dtype %.*s is not supported; send little-endian float32 ('<f4') or float64 ('<f8')",
-                           part, n, descr);
+        return ct_api_fail(err, 415, "unsupported_dtype",
+                           "%s: dtype %.*s is not supported; send little-endian float32 ('<f4'), float16 ('<f2') or float64 ('<f8')", part, n,
+                           descr);
     }
+    const size_t elem = ct_dtype_size(dtype);
     if ((size_t)(hdr + hlen - order) < 5 || memcmp(order, "False", 5) != 0)
         return ct_api_fail(err, 400, "unsupported_order", "%s: Fortran-order arrays are not supported; send a C-order array (np.ascontiguousarray)", part);
     if (*shape_txt != '(')
@@ -100,26 +103,23 @@ int ct_npy_parse(const char *buf, size_t len, const ct_api_limits *limits, const
         return ct_api_fail(err, 400, "invalid_npy", "%s: the .npy data is %zu bytes but shape and dtype need %llu", part, payload,
                            (unsigned long long)count * elem);
     out->shape = shape;
-    out->data = malloc((size_t)ct_shape_bytes(&shape, sizeof(float)) + 1); /* count <= payload / elem: fits */
+    out->dtype = dtype;
+    out->data = malloc((size_t)ct_shape_bytes(&shape, sizeof(float)) + 1); /* count <= payload / 2: fits */
     if (!out->data)
         return ct_api_fail(err, 503, "out_of_memory", "%s: out of memory", part);
-    const char *src = buf + start + hlen;
-    if (is_f64) {
-        for (int64_t i = 0; i < count; i++) {
-            double d;
-            memcpy(&d, src + 8 * i, 8);
-            out->data[i] = (float)d;
-        }
-    } else {
-        memcpy(out->data, src, (size_t)count * 4);
-    }
+    ct_dtype_to_f32(dtype, buf + start + hlen, out->data, count);
     return 0;
 }
 
 size_t ct_npy_header(const ct_shape *shape, char *out)
 {
+    return ct_npy_header_as(shape, CT_DTYPE_FLOAT32, out);
+}
+
+size_t ct_npy_header_as(const ct_shape *shape, ct_dtype dtype, char *out)
+{
     char dict[200];
-    int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", dtype == CT_DTYPE_FLOAT16 ? "<f2" : "<f4");
     for (int i = 0; i < shape->rank; i++)
         n += snprintf(dict + n, sizeof dict - (size_t)n, "%lld,%s", (long long)shape->dims[i], i + 1 < shape->rank ? " " : "");
     if (shape->rank > 1)

@@ -92,10 +92,11 @@ static int parse_input(ct_json_scan *s, const ct_api_limits *limits, ct_oip_inpu
     if (!in->name[0])
         return ct_api_fail(err, 400, "invalid_input", "an input has no name");
     if (!in->datatype[0])
-        return ct_api_fail(err, 400, "invalid_input", "input '%s': datatype is missing; send \"datatype\": \"FP32\" (or FP64)", in->name);
-    if (strcmp(in->datatype, "FP32") != 0 && strcmp(in->datatype, "FP64") != 0)
-        return ct_api_fail(err, 415, "unsupported_datatype", "input '%s': datatype '%s' is not supported; use FP32 or FP64", in->name,
-                           in->datatype[0] ? in->datatype : "(missing)");
+        return ct_api_fail(err, 400, "invalid_input", "input '%s': datatype is missing; send \"datatype\": \"FP32\" (or FP16, BF16, FP64)",
+                           in->name);
+    if (ct_dtype_from_oip(in->datatype, &in->dtype) != 0)
+        return ct_api_fail(err, 415, "unsupported_datatype", "input '%s': datatype '%s' is not supported; use FP32, FP16, BF16 or FP64", in->name,
+                           in->datatype);
     if (!have_shape)
         return ct_api_fail(err, 400, "invalid_input", "input '%s': shape is missing", in->name);
     int64_t want = ct_shape_elements(&in->shape);
@@ -107,15 +108,17 @@ static int parse_input(ct_json_scan *s, const ct_api_limits *limits, ct_oip_inpu
         return ct_api_fail(err, 400, "invalid_input", "input '%s': no data (and no binary_data_size)", in->name);
     if (have_data && count != want)
         return ct_api_fail(err, 400, "invalid_input", "input '%s': %lld values for shape of %lld elements", in->name, (long long)count, (long long)want);
+    if (have_data) /* JSON numbers of an FP16 or BF16 input: each the nearest value of its datatype */
+        ct_f32_round_to(in->dtype, in->data, count);
     return 0;
 }
 
 /* Takes an input's bytes from the binary section: FP32 used in place when 4-byte aligned
- * (copied once when not), FP64 converted. */
+ * (copied once when not), FP16, BF16 and FP64 converted. */
 static int take_binary(ct_oip_input *in, char *bin, size_t bin_len, size_t *offset, long long size, ct_api_error *err)
 {
     int64_t n = ct_shape_elements(&in->shape);
-    size_t elem = strcmp(in->datatype, "FP64") == 0 ? 8 : 4;
+    size_t elem = ct_dtype_size(in->dtype);
     int64_t need = ct_shape_bytes(&in->shape, elem);
     if (need < 0 || size != need)
         return ct_api_fail(err, 400, "invalid_input", "input '%s': binary_data_size %lld, but shape and %s need %lld bytes", in->name, size,
@@ -133,15 +136,7 @@ static int take_binary(ct_oip_input *in, char *bin, size_t bin_len, size_t *offs
     if (!in->data)
         return ct_api_fail(err, 503, "out_of_memory", "out of memory");
     in->owned = 1;
-    if (elem == 4) { /* misaligned FP32: one copy */
-        memcpy(in->data, src, (size_t)size);
-        return 0;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        double d;
-        memcpy(&d, src + 8 * i, 8);
-        in->data[i] = (float)d;
-    }
+    ct_dtype_to_f32(in->dtype, src, in->data, n); /* misaligned FP32: one copy */
     return 0;
 }
 
@@ -300,22 +295,23 @@ int ct_oip_write_response(const char *model, const char *version, const ct_oip_r
     for (int i = 0; i < out->shape.rank; i++)
         used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%lld", i ? "," : "", (long long)out->shape.dims[i]);
     char part[512];
-    int64_t bytes = ct_shape_bytes(&out->shape, sizeof(float));
+    const char *datatype = ct_dtype_oip_name(out->dtype);
+    int64_t bytes = ct_shape_bytes(&out->shape, ct_dtype_size(out->dtype));
     if (!req->output_requested) {
         snprintf(part, sizeof part, ",\"outputs\":[]}");
         return rc | ct_buffer_append(json, part, strlen(part));
     }
     if (binary) {
-        snprintf(part, sizeof part, ",\"outputs\":[{\"name\":\"output\",\"datatype\":\"FP32\",\"shape\":[%s],\"parameters\":{\"binary_data_size\":%lld}}]}",
-                 shape, (long long)bytes);
+        snprintf(part, sizeof part, ",\"outputs\":[{\"name\":\"output\",\"datatype\":\"%s\",\"shape\":[%s],\"parameters\":{\"binary_data_size\":%lld}}]}",
+                 datatype, shape, (long long)bytes);
         return rc | ct_buffer_append(json, part, strlen(part));
     }
-    snprintf(part, sizeof part, ",\"outputs\":[{\"name\":\"output\",\"datatype\":\"FP32\",\"shape\":[%s],\"data\":", shape);
+    snprintf(part, sizeof part, ",\"outputs\":[{\"name\":\"output\",\"datatype\":\"%s\",\"shape\":[%s],\"data\":", datatype, shape);
     rc |= ct_buffer_append(json, part, strlen(part));
     /* the data array is the tensor writer's, without its {"shape":..,"data": wrapper */
     ct_buffer t = {0};
     int64_t nonfinite;
-    rc |= ct_json_write_tensor(&out->shape, out->data, &t, &nonfinite, nthreads);
+    rc |= ct_json_write_tensor_as(&out->shape, out->data, out->dtype, &t, &nonfinite, nthreads);
     const char *data = t.data ? strstr(t.data, "\"data\":") : NULL;
     if (!data) {
         ct_buffer_free(&t);

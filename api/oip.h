@@ -11,7 +11,8 @@
 
 typedef struct ct_oip_input {
     char name[64];
-    char datatype[16];     /* "FP32" or "FP64" */
+    char datatype[16];     /* "FP32", "FP16", "BF16" or "FP64" */
+    ct_dtype dtype;        /* the same, parsed */
     ct_shape shape;
     float *data;           /* prod(shape) floats */
     int owned;             /* 0: points into the request body (binary FP32, aligned) */
@@ -44,9 +45,10 @@ const ct_oip_input *ct_oip_find_input(const ct_oip_request *req, const char *nam
  * own keys (binary_data_output, priority, timeout, sequence_*) are skipped. 0 or -1. */
 int ct_oip_params(const ct_oip_request *req, int spatial_dims, ct_params *params, ct_api_error *err);
 
-/* The response JSON: model name and version, the request id, one output "output". With
- * binary, the output carries parameters.binary_data_size and the caller sends the tensor's
- * bytes after this JSON (its length goes in Inference-Header-Content-Length). Non-finite
+/* The response JSON: model name and version, the request id, one output "output" of
+ * datatype out->dtype (its values rounded to it already). With binary, the output carries
+ * parameters.binary_data_size and the caller sends the tensor's bytes, packed in that
+ * datatype, after this JSON (its length goes in Inference-Header-Content-Length). Non-finite
  * values are written as null in JSON. 0 or -1. */
 int ct_oip_write_response(const char *model, const char *version, const ct_oip_request *req, const ct_tensor *out,
                           int binary, int nthreads, ct_buffer *json);

@@ -51,22 +51,36 @@ int ct_parse_length_header(const char *name, const char *value, long long *out, 
     return 0;
 }
 
-int ct_raw_take_tensor(ct_buffer *body, const char *shape_header, const ct_api_limits *limits, const char *part, ct_tensor *out,
-                       ct_api_error *err)
+int ct_raw_take_tensor(ct_buffer *body, const char *shape_header, const char *dtype_header, const ct_api_limits *limits,
+                       const char *part, ct_tensor *out, ct_api_error *err)
 {
     ct_shape shape;
+    ct_dtype dtype = CT_DTYPE_FLOAT32;
+    if (dtype_header && (ct_dtype_from_name(dtype_header, &dtype) != 0 || dtype == CT_DTYPE_FLOAT64))
+        return ct_api_fail(err, 415, "unsupported_dtype", "X-Tensor-Dtype: '%.32s' is not supported; send float32, float16 or bfloat16",
+                           dtype_header);
     if (ct_parse_shape_header(shape_header, &shape, err) != 0)
         return -1;
     int64_t n = ct_shape_elements(&shape);
     if (n < 0 || (limits->max_elements > 0 && n > limits->max_elements))
         return ct_api_fail(err, 413, "too_many_elements", "%s: X-Tensor-Shape declares more elements than the limit of %lld (--max-elements)",
                            part, (long long)limits->max_elements);
-    int64_t bytes = ct_shape_bytes(&shape, sizeof(float));
+    int64_t bytes = ct_shape_bytes(&shape, ct_dtype_size(dtype));
     if (bytes < 0 || (uint64_t)bytes != body->len)
-        return ct_api_fail(err, 400, "invalid_tensor", "%s: the body has %zu bytes but X-Tensor-Shape declares %lld float32 (%lld bytes)", part,
-                           body->len, (long long)n, (long long)bytes);
-    /* The body is malloc'd, so aligned for floats: it becomes the tensor without a copy. */
+        return ct_api_fail(err, 400, "invalid_tensor", "%s: the body has %zu bytes but X-Tensor-Shape declares %lld %s (%lld bytes)", part,
+                           body->len, (long long)n, ct_dtype_name(dtype), (long long)bytes);
     out->shape = shape;
+    out->dtype = dtype;
+    if (dtype != CT_DTYPE_FLOAT32) { /* widened into a new buffer; n * 4 bytes fit, as n * 2 did */
+        float *wide = malloc((size_t)n * sizeof(float) + 1);
+        if (!wide)
+            return ct_api_fail(err, 503, "out_of_memory", "%s: out of memory", part);
+        ct_dtype_to_f32(dtype, body->data, wide, n);
+        ct_buffer_free(body);
+        out->data = wide;
+        return 0;
+    }
+    /* The body is malloc'd, so aligned for floats: it becomes the tensor without a copy. */
     out->data = (float *)(void *)body->data;
     *body = (ct_buffer){0};
     if (!out->data && !(out->data = malloc(1)))

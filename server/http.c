@@ -187,6 +187,8 @@ static enum MHD_Result first_call(ct_server *srv, struct MHD_Connection *conn, c
     r->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     r->accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     r->tensor_shape = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Tensor-Shape");
+    r->tensor_dtype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Tensor-Dtype");
+    r->output_dtype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Output-Dtype");
     r->inference_header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Inference-Header-Content-Length");
     r->content_encoding = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
     r->accept_encoding = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);

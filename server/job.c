@@ -179,8 +179,22 @@ void ct_http_watch_expired(ct_watch *w, void *ctx)
     finish_unrun(r, &err);
 }
 
+/* The output's dtype: X-Output-Dtype when the request gives one, else the input's (a float64
+ * input is answered in float32, as it is computed). 0, or -1 (415) for a dtype not served. */
+static int output_dtype(const http_request *r, ct_dtype input, ct_dtype *out, ct_api_error *err)
+{
+    *out = input == CT_DTYPE_FLOAT64 ? CT_DTYPE_FLOAT32 : input;
+    if (r->output_dtype && (ct_dtype_from_name(r->output_dtype, out) != 0 || *out == CT_DTYPE_FLOAT64))
+        return ct_api_fail(err, 415, "unsupported_dtype", "X-Output-Dtype: '%.32s' is not served; ask for float32, float16 or bfloat16",
+                           r->output_dtype);
+    return 0;
+}
+
 int ct_job_execute(http_request *r, ct_run *run, int nthreads, ct_api_error *err)
 {
+    ct_dtype dtype;
+    if (output_dtype(r, run->plan ? run->input.dtype : run->req->input.dtype, &dtype, err) != 0)
+        return -1;
     const ct_params *params = run->plan ? ct_plan_params(run->plan) : &run->req->params;
     const ct_shape *weight = run->plan ? ct_plan_weight_shape(run->plan) : &run->req->weight.shape;
     const ct_shape *input = run->plan ? &run->input.shape : &run->req->input.shape;
@@ -193,6 +207,10 @@ int ct_job_execute(http_request *r, ct_run *run, int nthreads, ct_api_error *err
     const int *cancel = &r->watch.cancel;
     int rc = run->plan ? ct_api_execute_plan(run->plan, &run->input, run->threads, cancel, &run->output, err)
                        : ct_api_execute(run->req, run->threads, cancel, &run->output, err);
+    if (rc == 0) {
+        run->output.dtype = dtype;
+        ct_f32_round_to(dtype, run->output.data, ct_shape_elements(&run->output.shape));
+    }
     if (rc != 0 && err->status == 504) { /* the watchdog stopped it: say why */
         if (__atomic_load_n(&r->watch.reason, __ATOMIC_RELAXED) == CT_WATCH_CLIENT_GONE)
             client_gone_error(r, err);

@@ -19,6 +19,8 @@ enum MHD_Result ct_http_send_built(http_request *r, int status, const char *type
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    if (r->result_dtype)
+        MHD_add_response_header(resp, "X-Tensor-Dtype", r->result_dtype);
     if (extra_name)
         MHD_add_response_header(resp, extra_name, extra_value);
     if (r->retry_after)
@@ -159,11 +161,17 @@ int ct_http_store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_e
 {
     ct_buffer b = {0};
     int rc = 0;
-    size_t bytes = (size_t)ct_shape_bytes(&out->shape, sizeof(float)); /* validated by the plan */
-    if (ct_http_accepts(r->accept, "application/x-npy") || ct_http_accepts(r->accept, "application/octet-stream")) {
-        if (ct_http_accepts(r->accept, "application/x-npy")) {
+    const int npy = ct_http_accepts(r->accept, "application/x-npy");
+    if (npy && out->dtype == CT_DTYPE_BFLOAT16)
+        out->dtype = CT_DTYPE_FLOAT32; /* .npy has no bfloat16: its values, exactly, as float32 */
+    r->result_dtype = ct_dtype_name(out->dtype);
+    const int64_t n = ct_shape_elements(&out->shape);
+    size_t bytes = (size_t)ct_shape_bytes(&out->shape, ct_dtype_size(out->dtype)); /* validated by the plan */
+    if (npy || ct_http_accepts(r->accept, "application/octet-stream")) {
+        ct_f32_to_dtype(out->dtype, out->data, out->data, n); /* packed in place (float32: as it is) */
+        if (npy) {
             char header[256];
-            rc = ct_buffer_append(&b, header, ct_npy_header(&out->shape, header));
+            rc = ct_buffer_append(&b, header, ct_npy_header_as(&out->shape, out->dtype, header));
             r->result_type = "application/x-npy";
         } else {
             r->result_type = "application/octet-stream";
@@ -178,7 +186,7 @@ int ct_http_store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_e
         out->data = NULL;
     } else {
         int64_t nonfinite;
-        rc = ct_json_write_tensor(&out->shape, out->data, &b, &nonfinite, nthreads);
+        rc = ct_json_write_tensor_as(&out->shape, out->data, out->dtype, &b, &nonfinite, nthreads);
         r->result_type = "application/json";
     }
     if (rc != 0) {

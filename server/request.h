@@ -22,7 +22,9 @@ typedef struct http_request {
     char path[256];
     const char *content_type;   /* MHD's own strings: valid until the request completes */
     const char *accept;
-    const char *tensor_shape;   /* X-Tensor-Shape, for raw float32 bodies */
+    const char *tensor_shape;   /* X-Tensor-Shape, for raw bodies */
+    const char *tensor_dtype;   /* X-Tensor-Dtype, of a raw body (float32 when absent) */
+    const char *output_dtype;   /* X-Output-Dtype: the dtype asked for the output (else the input's) */
     const char *inference_header; /* Inference-Header-Content-Length (binary tensor extension) */
     const char *content_encoding; /* of the request body */
     const char *accept_encoding;
@@ -42,6 +44,7 @@ typedef struct http_request {
     size_t result_tensor_bytes;
     const char *result_type;
     const char *result_header;  /* an extra response header's name (X-Tensor-Shape, ...) */
+    const char *result_dtype;   /* X-Tensor-Dtype of a tensor response (a static string) */
     int result_encoded;         /* Accept-Encoding was applied to the result (by the worker) */
     const char *result_coding;  /* ... and this Content-Encoding came of it (NULL: identity) */
     char result_header_value[160];
@@ -75,6 +78,8 @@ enum MHD_Result ct_http_send_result(http_request *r);
 
 /* For jobs: store the response to send when the connection resumes. */
 void ct_http_store_error(http_request *r, const ct_api_error *err);
+/* Encodes out by Accept (JSON, .npy, raw) in out->dtype (its values rounded to it already:
+ * ct_job_execute) and stores it; binary answers take out's data. 0 or -1 with err. */
 int ct_http_store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_error *err);
 void ct_http_store_json(http_request *r, int status, ct_buffer *body);
 

@@ -141,16 +141,16 @@ TEST(shape_bytes_refuses_what_does_not_fit_int64)
     ct_api_limits lim = {.max_elements = 0}; /* no cap: only the byte size decides */
     ct_tensor t = {0};
     ct_api_error err;
-    CHECK_INT_EQ(ct_raw_take_tensor(&body, "1,1,4611686018427387920", &lim, "input", &t, &err), -1); /* 2^64 + 64 bytes */
+    CHECK_INT_EQ(ct_raw_take_tensor(&body, "1,1,4611686018427387920", NULL, &lim, "input", &t, &err), -1); /* 2^64 + 64 bytes */
     CHECK_INT_EQ(err.status, 400);
     body.len = 0;
-    CHECK_INT_EQ(ct_raw_take_tensor(&body, "1,2,2305843009213693952", &lim, "input", &t, &err), -1); /* 2^64 bytes */
+    CHECK_INT_EQ(ct_raw_take_tensor(&body, "1,2,2305843009213693952", NULL, &lim, "input", &t, &err), -1); /* 2^64 bytes */
     CHECK_INT_EQ(err.status, 400);
     body.len = 12;
-    CHECK_INT_EQ(ct_raw_take_tensor(&body, "1,4", &lim, "input", &t, &err), -1);
+    CHECK_INT_EQ(ct_raw_take_tensor(&body, "1,4", NULL, &lim, "input", &t, &err), -1);
     CHECK_INT_EQ(err.status, 400);
     CHECK(body.data != NULL && t.data == NULL);
-    CHECK_INT_EQ(ct_raw_take_tensor(&body, "1, 3", &lim, "input", &t, &err), 0);
+    CHECK_INT_EQ(ct_raw_take_tensor(&body, "1, 3", NULL, &lim, "input", &t, &err), 0);
     CHECK(body.data == NULL && body.len == 0);
     CHECK_INT_EQ(t.shape.rank, 2);
     CHECK_INT_EQ(t.shape.dims[1], 3);

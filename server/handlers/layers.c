@@ -52,7 +52,7 @@ static int parse_input(http_request *r, ct_tensor *input, ct_api_error *err)
     if (type && strncasecmp(type, "application/x-npy", 17) == 0)
         return ct_npy_parse(r->body.data, r->body.len, limits, "input", input, err);
     if (type && strncasecmp(type, "application/octet-stream", 24) == 0)
-        return ct_raw_take_tensor(&r->body, r->tensor_shape, limits, "input", input, err);
+        return ct_raw_take_tensor(&r->body, r->tensor_shape, r->tensor_dtype, limits, "input", input, err);
     if (ct_http_is_multipart(type)) {
         ct_part parts[8];
         int n;

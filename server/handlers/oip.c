@@ -99,8 +99,10 @@ static int decode_infer(http_request *r, ct_oip_request *req, ct_api_error *err)
         ct_tensor t;
         if (!r->layer)
             return ct_api_fail(err, 400, "invalid_input", "a raw binary request (Inference-Header-Content-Length: 0) needs a model with one input");
-        if (ct_raw_take_tensor(&r->body, r->tensor_shape, limits, "input", &t, err) != 0)
+        if (ct_raw_take_tensor(&r->body, r->tensor_shape, r->tensor_dtype, limits, "input", &t, err) != 0)
             return -1;
+        snprintf(in->datatype, sizeof in->datatype, "%s", ct_dtype_oip_name(t.dtype));
+        in->dtype = t.dtype;
         in->shape = t.shape;
         in->data = t.data;
         in->owned = 1;
@@ -135,7 +137,7 @@ static int bind_inputs(http_request *r, const ct_oip_request *req, ct_run *run, 
         if (req->ninputs != 1)
             return ct_api_fail(err, 400, "invalid_input", "model '%s' has one input, 'input'", r->layer->name);
         run->plan = r->layer->plan;
-        run->input = (ct_tensor){input->shape, input->data};
+        run->input = (ct_tensor){input->shape, input->data, input->dtype};
         return 0;
     }
     const ct_oip_input *weight = ct_oip_find_input(req, "weight"), *bias = ct_oip_find_input(req, "bias");
@@ -145,10 +147,10 @@ static int bind_inputs(http_request *r, const ct_oip_request *req, ct_run *run, 
         return ct_api_fail(err, 400, "invalid_rank", "weight: must have 3, 4 or 5 dims [in_channels, out_channels/groups, *kernel]");
     if (bias && bias->shape.rank != 1)
         return ct_api_fail(err, 400, "bias_shape_mismatch", "bias: must be 1-dimensional");
-    cr->input = (ct_tensor){input->shape, input->data};
-    cr->weight = (ct_tensor){weight->shape, weight->data};
+    cr->input = (ct_tensor){input->shape, input->data, input->dtype};
+    cr->weight = (ct_tensor){weight->shape, weight->data, weight->dtype};
     if (bias)
-        cr->bias = (ct_tensor){bias->shape, bias->data};
+        cr->bias = (ct_tensor){bias->shape, bias->data, bias->dtype};
     ct_params_init(&cr->params, weight->shape.rank - 2);
     if (req->parameters && ct_oip_params(req, weight->shape.rank - 2, &cr->params, err) != 0)
         return -1;
@@ -171,7 +173,8 @@ static int encode_infer(http_request *r, const ct_oip_request *req, ct_run *run,
     if (req->binary_output && req->output_requested) {
         r->result_header = "Inference-Header-Content-Length";
         snprintf(r->result_header_value, sizeof r->result_header_value, "%zu", json.len);
-        size_t bytes = (size_t)ct_shape_bytes(&run->output.shape, sizeof(float)); /* validated by the plan */
+        size_t bytes = (size_t)ct_shape_bytes(&run->output.shape, ct_dtype_size(run->output.dtype)); /* validated by the plan */
+        ct_f32_to_dtype(run->output.dtype, run->output.data, run->output.data, ct_shape_elements(&run->output.shape));
         ct_http_store_two_part(r, 200, "application/octet-stream", &json, run->output.data, bytes);
         run->output.data = NULL;
     } else {

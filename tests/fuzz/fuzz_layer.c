@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ct_api_limits limits = {.max_elements = 0, .max_output_elements = 1 << 14}; /* no element cap, as above */
     ct_api_error err;
     ct_tensor in = {0}, out = {0};
-    if (ct_raw_take_tensor(&body, shape, &limits, "input", &in, &err) == 0) {
+    if (ct_raw_take_tensor(&body, shape, NULL, &limits, "input", &in, &err) == 0) {
         if (ct_api_execute_plan(plan, &in, 1 + (int)(size & 1), NULL, &out, &err) == 0)
             ct_tensor_free(&out);
         ct_tensor_free(&in);
