@@ -145,210 +145,77 @@ static void CT_ZIP_ROW(float *restrict dst, const float *restrict even, const fl
 #define CT_STR_(x) #x
 #define CT_STR(x) CT_STR_(x)
 
-/* Every shape MR x NV, and for each the narrower MR x 1 .. MR x (NV - 1) kernels that a
- * phase's last tile takes when fewer than NV vectors are left (rather than computing
- * vectors that are never stored). */
+/* The tile shapes of each register file, tallest first, with their relative speeds (the
+ * tile chooser's weights, plan.c), in the one list every table below is made from:
+ *   - 32 registers: measured with 24 output channels (which every shape divides): 3x8, 2x12
+ *     and 1x12 load a vector per MR FMAs and run near half speed, so they are taken only
+ *     where few channels would leave a taller tile mostly padding;
+ *   - 16 registers (AVX2): 1x12 needs more pointer registers than x86-64 has and runs at
+ *     half speed, so a 6x2 tile with one row of padding beats 1x12 for 5 channels.
+ * CT_SHAPE_ORDER is the order they are tried in; on a tie the earlier wins (AVX2: 4x3). */
+#if CT_WIDE
+#define CT_SHAPES(X) X(8, 3, 1.0) X(6, 4, 0.98) X(3, 8, 0.55) X(2, 12, 0.56) X(1, 12, 0.51)
+#define CT_SHAPE_ORDER {0, 1, 2, 3, 4}
+#else
+#define CT_SHAPES(X) X(6, 2, 1.0) X(4, 3, 1.0) X(3, 4, 1.0) X(2, 6, 0.85) X(1, 12, 0.45)
+#define CT_SHAPE_ORDER {1, 0, 2, 3, 4}
+#endif
+
+/* Every shape MR x NV is instantiated with its narrower MR x 1 .. MR x (NV - 1) kernels,
+ * which a phase's last tile takes when fewer than NV vectors are left (rather than computing
+ * vectors that are never stored). The preprocessor cannot #include from a macro, so the
+ * list is walked by hand here; a shape missing from it fails to compile at its table row. */
 #if CT_WIDE
 #define CT_MR 8
-#define CT_NV 1
-#include "igemm_instance.h"
-#define CT_MR 8
-#define CT_NV 2
-#include "igemm_instance.h"
-#define CT_MR 8
-#define CT_NV 3
-#include "igemm_instance.h"
+#define CT_SHAPE_NV_MAX 3
+#include "igemm_shape.h"
 #define CT_MR 6
-#define CT_NV 1
-#include "igemm_instance.h"
-#define CT_MR 6
-#define CT_NV 2
-#include "igemm_instance.h"
-#define CT_MR 6
-#define CT_NV 3
-#include "igemm_instance.h"
-#define CT_MR 6
-#define CT_NV 4
-#include "igemm_instance.h"
+#define CT_SHAPE_NV_MAX 4
+#include "igemm_shape.h"
 #define CT_MR 3
-#define CT_NV 1
-#include "igemm_instance.h"
-#define CT_MR 3
-#define CT_NV 2
-#include "igemm_instance.h"
-#define CT_MR 3
-#define CT_NV 3
-#include "igemm_instance.h"
-#define CT_MR 3
-#define CT_NV 4
-#include "igemm_instance.h"
-#define CT_MR 3
-#define CT_NV 5
-#include "igemm_instance.h"
-#define CT_MR 3
-#define CT_NV 6
-#include "igemm_instance.h"
-#define CT_MR 3
-#define CT_NV 7
-#include "igemm_instance.h"
-#define CT_MR 3
-#define CT_NV 8
-#include "igemm_instance.h"
+#define CT_SHAPE_NV_MAX 8
+#include "igemm_shape.h"
 #define CT_MR 2
-#define CT_NV 1
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 2
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 3
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 4
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 5
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 6
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 7
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 8
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 9
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 10
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 11
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 12
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 1
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 2
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 3
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 4
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 5
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 6
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 7
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 8
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 9
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 10
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 11
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 12
-#include "igemm_instance.h"
+#define CT_SHAPE_NV_MAX 12
+#include "igemm_shape.h"
 #else
 #define CT_MR 6
-#define CT_NV 1
-#include "igemm_instance.h"
-#define CT_MR 6
-#define CT_NV 2
-#include "igemm_instance.h"
+#define CT_SHAPE_NV_MAX 2
+#include "igemm_shape.h"
 #define CT_MR 4
-#define CT_NV 1
-#include "igemm_instance.h"
-#define CT_MR 4
-#define CT_NV 2
-#include "igemm_instance.h"
-#define CT_MR 4
-#define CT_NV 3
-#include "igemm_instance.h"
+#define CT_SHAPE_NV_MAX 3
+#include "igemm_shape.h"
 #define CT_MR 3
-#define CT_NV 1
-#include "igemm_instance.h"
-#define CT_MR 3
-#define CT_NV 2
-#include "igemm_instance.h"
-#define CT_MR 3
-#define CT_NV 3
-#include "igemm_instance.h"
-#define CT_MR 3
-#define CT_NV 4
-#include "igemm_instance.h"
+#define CT_SHAPE_NV_MAX 4
+#include "igemm_shape.h"
 #define CT_MR 2
-#define CT_NV 1
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 2
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 3
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 4
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 5
-#include "igemm_instance.h"
-#define CT_MR 2
-#define CT_NV 6
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 1
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 2
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 3
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 4
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 5
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 6
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 7
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 8
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 9
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 10
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 11
-#include "igemm_instance.h"
-#define CT_MR 1
-#define CT_NV 12
-#include "igemm_instance.h"
+#define CT_SHAPE_NV_MAX 6
+#include "igemm_shape.h"
 #endif
+#define CT_MR 1
+#define CT_SHAPE_NV_MAX 12
+#include "igemm_shape.h"
+
+/* The kernels CT_K(mr, 1) .. CT_K(mr, n), for a table row. */
+#define CT_UPTO_1(m) CT_K(m, 1)
+#define CT_UPTO_2(m) CT_UPTO_1(m), CT_K(m, 2)
+#define CT_UPTO_3(m) CT_UPTO_2(m), CT_K(m, 3)
+#define CT_UPTO_4(m) CT_UPTO_3(m), CT_K(m, 4)
+#define CT_UPTO_5(m) CT_UPTO_4(m), CT_K(m, 5)
+#define CT_UPTO_6(m) CT_UPTO_5(m), CT_K(m, 6)
+#define CT_UPTO_7(m) CT_UPTO_6(m), CT_K(m, 7)
+#define CT_UPTO_8(m) CT_UPTO_7(m), CT_K(m, 8)
+#define CT_UPTO_9(m) CT_UPTO_8(m), CT_K(m, 9)
+#define CT_UPTO_10(m) CT_UPTO_9(m), CT_K(m, 10)
+#define CT_UPTO_11(m) CT_UPTO_10(m), CT_K(m, 11)
+#define CT_UPTO_12(m) CT_UPTO_11(m), CT_K(m, 12)
+
+#define CT_SHAPE_MR(m, n, speed) m,
+#define CT_SHAPE_NV(m, n, speed) n,
+#define CT_SHAPE_SPEED(m, n, speed) speed,
+#define CT_SHAPE_KERNELS(m, n, speed) {CT_UPTO_##n(m)},
+#define CT_SHAPE_PHASE_NAME(m, n, speed) "phase_igemm_" #m "x" #n "__" CT_STR(CT_ISA),
+#define CT_SHAPE_COL_NAME(m, n, speed) "gemm_col2im_" #m "x" #n "__" CT_STR(CT_ISA),
 
 #include "dwconv_template.h"
 
@@ -359,65 +226,13 @@ extern const ct_isa_config CT_ISA_ROWS8;
 const ct_isa_config CT_ISA_CONFIG = {
     .name = CT_STR(CT_ISA),
     .vl = CT_VL,
-#if CT_WIDE
-    .mr = {8, 6, 3, 2, 1},
-    .nv = {3, 4, 8, 12, 12},
-    .ukernel = {
-        {CT_K(8, 1), CT_K(8, 2), CT_K(8, 3)},
-        {CT_K(6, 1), CT_K(6, 2), CT_K(6, 3), CT_K(6, 4)},
-        {CT_K(3, 1), CT_K(3, 2), CT_K(3, 3), CT_K(3, 4), CT_K(3, 5), CT_K(3, 6), CT_K(3, 7), CT_K(3, 8)},
-        {CT_K(2, 1), CT_K(2, 2), CT_K(2, 3), CT_K(2, 4), CT_K(2, 5), CT_K(2, 6), CT_K(2, 7), CT_K(2, 8), CT_K(2, 9), CT_K(2, 10), CT_K(2, 11), CT_K(2, 12)},
-        {CT_K(1, 1), CT_K(1, 2), CT_K(1, 3), CT_K(1, 4), CT_K(1, 5), CT_K(1, 6), CT_K(1, 7), CT_K(1, 8), CT_K(1, 9), CT_K(1, 10), CT_K(1, 11), CT_K(1, 12)},
-    },
-    /* Relative speeds, measured with 24 output channels (which every shape divides): 3x8,
-     * 2x12 and 1x12 load a vector per MR FMAs and run near half speed, so they are taken
-     * only where few channels would leave a taller tile mostly padding. */
-    .speed = {1.0, 0.98, 0.55, 0.56, 0.51},
-    .order = {0, 1, 2, 3, 4},
-    .algorithm = {
-        "phase_igemm_8x3__" CT_STR(CT_ISA),
-        "phase_igemm_6x4__" CT_STR(CT_ISA),
-        "phase_igemm_3x8__" CT_STR(CT_ISA),
-        "phase_igemm_2x12__" CT_STR(CT_ISA),
-        "phase_igemm_1x12__" CT_STR(CT_ISA),
-    },
-    .col_algorithm = {
-        "gemm_col2im_8x3__" CT_STR(CT_ISA),
-        "gemm_col2im_6x4__" CT_STR(CT_ISA),
-        "gemm_col2im_3x8__" CT_STR(CT_ISA),
-        "gemm_col2im_2x12__" CT_STR(CT_ISA),
-        "gemm_col2im_1x12__" CT_STR(CT_ISA),
-    },
-#else
-    .mr = {6, 4, 3, 2, 1},
-    .nv = {2, 3, 4, 6, 12},
-    .ukernel = {
-        {CT_K(6, 1), CT_K(6, 2)},
-        {CT_K(4, 1), CT_K(4, 2), CT_K(4, 3)},
-        {CT_K(3, 1), CT_K(3, 2), CT_K(3, 3), CT_K(3, 4)},
-        {CT_K(2, 1), CT_K(2, 2), CT_K(2, 3), CT_K(2, 4), CT_K(2, 5), CT_K(2, 6)},
-        {CT_K(1, 1), CT_K(1, 2), CT_K(1, 3), CT_K(1, 4), CT_K(1, 5), CT_K(1, 6), CT_K(1, 7), CT_K(1, 8), CT_K(1, 9), CT_K(1, 10), CT_K(1, 11), CT_K(1, 12)},
-    },
-    /* Relative speeds with AVX2: 1x12 needs more pointer registers than x86-64 has and runs
-     * at half speed, so a 6x2 tile with one row of padding beats 1x12 for 5 channels. 4x3 is
-     * tried first: it wins the ties. */
-    .speed = {1.0, 1.0, 1.0, 0.85, 0.45},
-    .order = {1, 0, 2, 3, 4},
-    .algorithm = {
-        "phase_igemm_6x2__" CT_STR(CT_ISA),
-        "phase_igemm_4x3__" CT_STR(CT_ISA),
-        "phase_igemm_3x4__" CT_STR(CT_ISA),
-        "phase_igemm_2x6__" CT_STR(CT_ISA),
-        "phase_igemm_1x12__" CT_STR(CT_ISA),
-    },
-    .col_algorithm = {
-        "gemm_col2im_6x2__" CT_STR(CT_ISA),
-        "gemm_col2im_4x3__" CT_STR(CT_ISA),
-        "gemm_col2im_3x4__" CT_STR(CT_ISA),
-        "gemm_col2im_2x6__" CT_STR(CT_ISA),
-        "gemm_col2im_1x12__" CT_STR(CT_ISA),
-    },
-#endif
+    .mr = {CT_SHAPES(CT_SHAPE_MR)},
+    .nv = {CT_SHAPES(CT_SHAPE_NV)},
+    .ukernel = {CT_SHAPES(CT_SHAPE_KERNELS)},
+    .speed = {CT_SHAPES(CT_SHAPE_SPEED)},
+    .order = CT_SHAPE_ORDER,
+    .algorithm = {CT_SHAPES(CT_SHAPE_PHASE_NAME)},
+    .col_algorithm = {CT_SHAPES(CT_SHAPE_COL_NAME)},
 #if CT_VL == 16
     .rows8 = &CT_ISA_ROWS8,
 #endif
