@@ -322,3 +322,29 @@ void put_ones_layer(int port, const char *name, int cin, int cout, int k, const 
     http_response_free(&r);
     free(body);
 }
+
+void expect_get_status(int port, const char *path, long status)
+{
+    http_response r = http_request(port, "GET", path, NULL, NULL, 0);
+    if (r.status != status)
+        FAIL("GET %s: %ld %s (wanted %ld)", path, r.status, r.body, status);
+    http_response_free(&r);
+}
+
+void count_served_or_busy(http_response *rs, int n, const char *code, int *ok, int *busy)
+{
+    *ok = *busy = 0;
+    for (int i = 0; i < n; i++) {
+        if (rs[i].status == 200) {
+            (*ok)++;
+        } else {
+            CHECK_INT_EQ(rs[i].status, 503);
+            CHECK_CONTAINS(rs[i].body, code);
+            char *retry = http_header(&rs[i], "Retry-After");
+            CHECK_STR_EQ(retry, "1");
+            free(retry);
+            (*busy)++;
+        }
+        http_response_free(&rs[i]);
+    }
+}

@@ -55,6 +55,13 @@ int run_command(const char *cmd, char **out);
  * other answer fails the test. */
 void served_layer_sha(int port, const char *name, char out[65]);
 
+/* A GET of path must answer status (the test fails otherwise). */
+void expect_get_status(int port, const char *path, long status);
+
+/* Of n responses to requests sent at once: each 200 (counted in *ok) or a 503 with code and
+ * Retry-After: 1 (counted in *busy); anything else fails the test. Frees the responses. */
+void count_served_or_busy(http_response *rs, int n, const char *code, int *ok, int *busy);
+
 /* The value of a metric line "name value" in a /metrics body, or -1. */
 double metric_value(const char *metrics, const char *name);
 

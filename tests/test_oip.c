@@ -46,12 +46,8 @@ TEST(oip_server_metadata_and_health)
     CHECK_CONTAINS(r.body, "\"statistics\"");
     json_decref(root);
     http_response_free(&r);
-    r = http_request(d.port, "GET", "/v2/health/live", NULL, NULL, 0);
-    CHECK_INT_EQ(r.status, 200);
-    http_response_free(&r);
-    r = http_request(d.port, "GET", "/v2/health/ready", NULL, NULL, 0);
-    CHECK_INT_EQ(r.status, 200);
-    http_response_free(&r);
+    expect_get_status(d.port, "/v2/health/live", 200);
+    expect_get_status(d.port, "/v2/health/ready", 200);
     r = http_request(d.port, "GET", "/v2/models/convtranspose", NULL, NULL, 0);
     CHECK_INT_EQ(r.status, 200);
     CHECK_CONTAINS(r.body, "\"name\":\"weight\"");
