@@ -106,6 +106,32 @@ size_t ct_http_unescape_path(void *cls, struct MHD_Connection *conn, char *s)
     return (size_t)(w - s);
 }
 
+/* 64 random bits from a per-thread xoshiro256** generator, seeded once from getrandom: a
+ * request id needs to be unique, not secret, and a system call per request is a measurable
+ * part of a small request's cost. */
+static uint64_t random_u64(void)
+{
+    static _Thread_local uint64_t s[4];
+    static _Thread_local int seeded;
+    if (!seeded) {
+        if (getrandom(s, sizeof s, 0) != (ssize_t)sizeof s || !(s[0] | s[1] | s[2] | s[3])) {
+            s[0] = (uint64_t)ct_now() * 0x9e3779b97f4a7c15u ^ (uint64_t)(uintptr_t)&s; /* never all zero */
+            s[1] = s[0] ^ 0xbf58476d1ce4e5b9u;
+            s[2] = 0x94d049bb133111ebu;
+            s[3] = 1;
+        }
+        seeded = 1;
+    }
+    const uint64_t result = ((s[1] * 5) << 7 | (s[1] * 5) >> 57) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = s[3] << 45 | s[3] >> 19;
+    return result;
+}
+
 /* X-Request-Id: the client's value when it is 1-128 of [A-Za-z0-9._:-] (what tracing
  * systems send), else 128 random bits in hex. A malformed value is replaced, never echoed:
  * echoing it raw would let a client inject headers or log text. */
@@ -116,15 +142,11 @@ static void set_request_id(http_request *r, const char *given)
         memcpy(r->request_id, given, n + 1);
         return;
     }
-    unsigned char raw[16];
-    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) { /* never short for 16 bytes; a counter if it were */
-        static atomic_ullong fallback;
-        unsigned long long v = atomic_fetch_add(&fallback, 1);
-        memcpy(raw, &v, sizeof v);
-        memset(raw + sizeof v, 0, sizeof raw - sizeof v);
-    }
-    for (int i = 0; i < 16; i++)
-        snprintf(r->request_id + 2 * i, 3, "%02x", raw[i]);
+    static const char hex[] = "0123456789abcdef";
+    uint64_t v[2] = {random_u64(), random_u64()};
+    for (int i = 0; i < 32; i++)
+        r->request_id[i] = hex[v[i / 16] >> (4 * (i % 16)) & 15];
+    r->request_id[32] = '\0';
 }
 
 /* The trace id of a W3C traceparent "00-<32 hex>-<16 hex>-<2 hex>" (not all zeros), or "". */
@@ -338,9 +360,8 @@ void ct_http_request_completed(void *cls, struct MHD_Connection *conn, void **re
         return;
     ct_metrics_request(&srv->metrics, r->route ? r->route->id : ROUTE_NONE, r->responded ? r->status : 0, r->bytes_in, r->bytes_out,
                        ct_now() - r->start);
-    ct_log(CT_LOG_INFO, "access %s %s %d in=%zu out=%zu ms=%.2f id=%s%s%s%s", r->method, r->path, r->responded ? r->status : 0, r->bytes_in,
-           r->bytes_out, (ct_now() - r->start) * 1e3, r->request_id, r->trace_id[0] ? " trace=" : "", r->trace_id,
-           toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+    ct_log_access(&(ct_access_line){r->method, r->path, r->responded ? r->status : 0, r->bytes_in, r->bytes_out, ct_now() - r->start,
+                                    r->request_id, r->trace_id, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK});
     ct_buffer_free(&r->body);
     ct_buffer_free(&r->result);
     free(r->result_tensor);

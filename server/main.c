@@ -126,5 +126,6 @@ int main(int argc, char **argv)
         ct_log(CT_LOG_WARN, "drain timed out with %d requests in flight", left);
     ct_server_stop(&srv);
     ct_log(CT_LOG_INFO, "stopped");
+    ct_log_flush();
     return 0;
 }

@@ -124,6 +124,7 @@ int daemon_stop(daemon_proc *d)
 
 char *daemon_log(const daemon_proc *d)
 {
+    usleep(150000); /* the daemon writes its log in batches, every 50 ms (server/log.c) */
     FILE *f = fopen(d->log_path, "r");
     if (!f)
         return strdup("");

@@ -23,7 +23,7 @@ void daemon_start_unready(daemon_proc *d, const char *const *extra_args);
 daemon_proc daemon_up(const char *const *extra_args);
 /* SIGTERM and wait; returns the exit status (or -1 if it had to be killed after 20 s). */
 int daemon_stop(daemon_proc *d);
-/* The daemon's stderr so far (malloc'd). */
+/* The daemon's stderr so far (malloc'd), after its log batch of the last requests is out. */
 char *daemon_log(const daemon_proc *d);
 
 typedef struct http_response {

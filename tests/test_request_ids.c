@@ -4,6 +4,8 @@
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "http_client.h"
@@ -84,4 +86,47 @@ TEST(request_ids_are_echoed_or_generated_and_logged_with_the_trace)
     free(log);
     CHECK_INT_EQ(daemon_stop(&d), 0);
     unlink(path);
+}
+
+/* The access log is written in batches (server/log.c): a SIGTERM right after a burst still
+ * leaves every request's line in the log, each whole, and the generated ids all differ. */
+TEST(the_access_log_keeps_every_line_of_a_burst_through_sigterm)
+{
+    daemon_proc d = daemon_up(NULL);
+    enum { N = 300 };
+    const char *const json[] = {"Content-Type: application/json", NULL};
+    const char seed[] = "{\"input\": [[[1, 2]]], \"weight\": [[[1, 10]]], \"stride\": 2}";
+    for (int i = 0; i < N; i++) {
+        http_response r = http_request(d.port, "POST", "/convtranspose", json, seed, strlen(seed));
+        CHECK_INT_EQ(r.status, 200);
+        http_response_free(&r);
+    }
+    /* SIGTERM at once, while the last batch is still in memory; the log is read after the
+     * daemon exited (daemon_stop would remove it) */
+    kill(d.pid, SIGTERM);
+    int status;
+    CHECK(waitpid(d.pid, &status, 0) == d.pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    FILE *f = fopen(d.log_path, "r");
+    CHECK(f != NULL);
+    char line[4096];
+    int lines = 0;
+    char (*ids)[33] = calloc(N, 33);
+    while (fgets(line, sizeof line, f)) {
+        const char *at = strstr(line, " INFO access POST /convtranspose 200 in=");
+        if (!at)
+            continue;
+        const char *id = strstr(at, " id=");
+        CHECK(id != NULL && strlen(id + 4) == 33 && id[36] == '\n'); /* 32 hex digits, then the end of the line */
+        if (lines < N)
+            memcpy(ids[lines], id + 4, 32);
+        lines++;
+    }
+    fclose(f);
+    unlink(d.log_path);
+    CHECK_INT_EQ(lines, N);
+    for (int i = 0; i < N; i++)
+        for (int j = i + 1; j < N; j++)
+            if (memcmp(ids[i], ids[j], 32) == 0)
+                FAIL("requests %d and %d got the same id %.32s", i, j, ids[i]);
+    free(ids);
 }
