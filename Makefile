@@ -82,7 +82,8 @@ soak:
 $(BUILD)/hello: $(call obj,bench/hello.c)
 	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -o $@
 
-$(BUILD)/tests: $(call obj,$(TEST_SRC)) $(SERVER_OBJ) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a $(BUILD)/libctfault.so $(BUILD)/libctoom.so
+$(BUILD)/tests: $(call obj,$(TEST_SRC)) $(SERVER_OBJ) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a $(BUILD)/libctfault.so $(BUILD)/libctoom.so \
+               $(BUILD)/libctclock.so
 	$(CC) $(LDFLAGS_COMMON) $(filter-out %.so,$^) $(LIBS) -lcurl -o $@
 
 # The fault-injection tests' LD_PRELOAD shim (a full disk under one folder); never sanitized:
@@ -93,6 +94,9 @@ $(BUILD)/libctfault.so: tests/faults/fault_shim.c
 $(BUILD)/libctoom.so: tests/faults/oom_shim.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -fPIC -shared $< -o $@
+$(BUILD)/libctclock.so: tests/faults/clock_shim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -fPIC -shared $< -ldl -o $@
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/convtransposed
