@@ -7,7 +7,7 @@
 
 #include "plan.h"
 
-#define TINY_FLOPS 400000.0      /* below this a layer runs on one thread */
+#define SERIAL_FLOPS 400000.0 /* nominal FLOPs below which a run takes one thread: waking the others costs more */
 
 /* What a padded slot's zero borders depend on: a kept workspace serves a run with the same. */
 static void workspace_key(const run_ctx *c, int64_t *key)
@@ -43,7 +43,7 @@ ct_status ct_plan_run_cancellable(const ct_plan *plan, const ct_shape *input_sha
         flops *= (double)plan->kernel[d];
     for (int d = 0; d < c.g.nd; d++)
         flops *= (double)c.g.in[d];
-    if (flops < TINY_FLOPS)
+    if (flops < SERIAL_FLOPS)
         nthreads = 1;
     if (plan->col) {
         const int done = ct__run_col(plan, &c.g, input, output, nthreads, cancel);
