@@ -65,6 +65,10 @@ void count_served_or_busy(http_response *rs, int n, const char *code, int *ok, i
 /* The value of a metric line "name value" in a /metrics body, or -1. */
 double metric_value(const char *metrics, const char *name);
 
+/* Whether this is the sanitizer build (CT_BUILD names build-asan): its kernels run some 60x
+ * slower, so timing tests use lighter work and wider bounds there. */
+int sanitized_build(void);
+
 /* Monotonic seconds. */
 double monotonic_seconds(void);
 

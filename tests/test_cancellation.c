@@ -16,15 +16,19 @@
 #include "test.h"
 
 /* How late a 504 may leave after its deadline: the watchdog's tick (2 ms), a work item, and
- * the answer's trip, with room for a busy CI machine. */
-#define LATE_MS 25.0
+ * the answer's trip, with room for a busy CI machine (and for the sanitizer build's slower
+ * everything). */
+#define LATE_MS (sanitized_build() ? 150.0 : 25.0)
+/* How soon a freed worker must serve a small request. */
+#define AT_ONCE_S (sanitized_build() ? 0.5 : 0.1)
 
 /* A heavy layer: 64 -> 256 channels through a 16 x 16 kernel, 33k FLOPs per input byte: on
  * a 4 x 64 x 64 x 64 input (4 MiB), 137 GFLOP, about half a second on two cores, while its
- * body arrives in a few milliseconds. */
+ * body arrives in a few milliseconds. The sanitizer build takes 64 -> 48 channels, which runs
+ * about as long there. */
 static void put_heavy(int port)
 {
-    put_ones_layer(port, "heavy", 64, 256, 16, ", \"padding\": 7");
+    put_ones_layer(port, "heavy", 64, sanitized_build() ? 48 : 256, 16, ", \"padding\": 7");
 }
 
 typedef struct heavy_post {
@@ -75,7 +79,7 @@ static void expect_small_served_at_once(int port, int v)
     CHECK_INT_EQ(r.status, 200);
     CHECK_CONTAINS(r.body, want);
     http_response_free(&r);
-    CHECK((monotonic_seconds() - t0) < 0.1);
+    CHECK((monotonic_seconds() - t0) < AT_ONCE_S);
 }
 
 TEST_WITH_TIMEOUT(a_deadline_passing_while_computing_stops_the_run_and_answers_504_at_once, 60)
@@ -186,8 +190,9 @@ TEST_WITH_TIMEOUT(clients_that_hang_up_free_every_worker_within_100_ms, 90)
     if (freed < 0)
         FAIL("5 s after 8 clients hung up: %.0f workers busy, %.0f queued, %.0f counted gone", busy, queued, gone);
     printf("  8 hung-up clients: every worker free %.1f ms after they closed\n", freed * 1e3);
-    if (freed > 0.1)
-        FAIL("the workers were freed %.1f ms after the clients hung up (more than 100 ms)", freed * 1e3);
+    if (freed > (sanitized_build() ? 1.0 : 0.1))
+        FAIL("the workers were freed %.1f ms after the clients hung up (more than %.0f ms)", freed * 1e3,
+             sanitized_build() ? 1000.0 : 100.0);
     expect_small_served_at_once(d.port, 2); /* and the next request is served at once */
     CHECK_INT_EQ(daemon_stop(&d), 0);
 }
@@ -225,6 +230,10 @@ TEST(a_cancel_flag_stops_every_algorithm_and_an_unset_one_changes_nothing)
         flag = 1;
         CHECK_INT_EQ(ct_plan_run_cancellable(plan, &xs, x, cut, 2, &flag, msg, sizeof msg), CT_E_CANCELLED);
         CHECK_CONTAINS(msg, "cancelled");
+        /* the plan's kept workspace is not trusted after a cancelled run: the next is exact */
+        flag = 0;
+        CHECK_INT_EQ(ct_plan_run_cancellable(plan, &xs, x, watched, 2, &flag, msg, sizeof msg), CT_OK);
+        CHECK(memcmp(plain, watched, sizeof(float) * n) == 0);
         CHECK(strcmp(ct_status_name(CT_E_CANCELLED), "cancelled") == 0);
         printf("  %s: cancelled\n", ct_plan_algorithm(plan));
         ct_plan_destroy(plan);

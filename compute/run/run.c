@@ -95,9 +95,9 @@ ct_status ct_plan_run_cancellable(const ct_plan *plan, const ct_shape *input_sha
         ct__run_parallel(&c, plan, &failed); /* no OpenMP runtime for one thread */
     }
     free(c.sync);
-    if (c.xpad) /* every slot of the run was padded, unless a thread failed */
+    if (c.xpad) /* every slot of the run was padded, unless a thread failed or it was cancelled */
         ct__workspace_give(plan->workspace, c.xpad, kept,
-                           failed ? 0 : c.slots > c.zeroed_slots ? c.slots : c.zeroed_slots);
+                           failed || c.cancelled ? 0 : c.slots > c.zeroed_slots ? c.slots : c.zeroed_slots);
     free(table);
     free(c.phases);
     if (failed)
