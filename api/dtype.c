@@ -3,6 +3,7 @@
  * is rounded to its dtype (to nearest, ties to even, as NumPy's and PyTorch's casts) at the
  * edge. float16 goes through F16C's conversion instructions where the CPU has them (chosen at
  * run time), else the scalar rule below, which the tests hold to the same bits. */
+#include <cpuid.h>
 #include <immintrin.h>
 #include <string.h>
 
@@ -110,13 +111,17 @@ float ct_bf16_bits_to_f32(uint16_t h)
 }
 
 /* F16C: 8 conversions per instruction. */
-__attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(const uint16_t *src, float *dst, int64_t n)
+/* src may be at any byte address (an OIP binary section is packed): unaligned loads only. */
+__attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(const unsigned char *src, float *dst, int64_t n)
 {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
-    for (; i < n; i++)
-        dst[i] = ct_f16_bits_to_f32(src[i]);
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(src + 2 * i))));
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * i, 2);
+        dst[i] = ct_f16_bits_to_f32(h);
+    }
 }
 
 /* In place allowed (dst == src as bytes): each block of 8 is loaded before its 16 bytes are
@@ -132,10 +137,26 @@ __attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(const float *src
 
 static int use_f16c = -1; /* unknown yet; ct_dtype_force_scalar sets 0 for the tests */
 
+/* F16C and AVX in CPUID, and the OS saving the YMM registers (XGETBV): read directly, as
+ * clang's __builtin_cpu_supports does not know "f16c". */
+static int cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return 0;
+    const unsigned need = 1u << 27 | 1u << 28 | 1u << 29; /* OSXSAVE, AVX, F16C */
+    if ((c & need) != need)
+        return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    return (lo & 6) == 6; /* XMM and YMM state */
+}
+
 static int have_f16c(void)
 {
     if (use_f16c < 0)
-        use_f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+        use_f16c = cpu_has_f16c();
     return use_f16c;
 }
 

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ct_oip_params(&req, 2, &p, &err);
         const ct_oip_input *in = ct_oip_find_input(&req, "input");
         if (in) {
-            ct_tensor t = {in->shape, in->data};
+            ct_tensor t = {in->shape, in->data, in->dtype};
             ct_buffer json = {0};
             ct_oip_write_response("m", "1", &req, &t, req.binary_output, 1, &json);
             ct_buffer_free(&json);
