@@ -164,31 +164,35 @@ void ct_dtype_force_scalar(int scalar) { use_f16c = scalar ? 0 : -1; }
 
 void ct_dtype_to_f32(ct_dtype t, const void *src, float *dst, int64_t n)
 {
-    const unsigned char *s = src;
-    if (t == CT_DTYPE_FLOAT16 && have_f16c()) {
-        f16_to_f32_f16c(src, dst, n);
-        return;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        uint16_t h;
-        double d;
-        switch (t) {
-        case CT_DTYPE_FLOAT16:
+    const unsigned char *s = src; /* at any byte address: elements are read through memcpy */
+    uint16_t h;
+    double d;
+    switch (t) {
+    case CT_DTYPE_FLOAT16:
+        if (have_f16c()) {
+            f16_to_f32_f16c(s, dst, n);
+            return;
+        }
+        for (int64_t i = 0; i < n; i++) {
             memcpy(&h, s + 2 * i, 2);
             dst[i] = ct_f16_bits_to_f32(h);
-            break;
-        case CT_DTYPE_BFLOAT16:
+        }
+        return;
+    case CT_DTYPE_BFLOAT16:
+        for (int64_t i = 0; i < n; i++) {
             memcpy(&h, s + 2 * i, 2);
             dst[i] = ct_bf16_bits_to_f32(h);
-            break;
-        case CT_DTYPE_FLOAT64:
+        }
+        return;
+    case CT_DTYPE_FLOAT64:
+        for (int64_t i = 0; i < n; i++) {
             memcpy(&d, s + 8 * i, 8);
             dst[i] = (float)d;
-            break;
-        default:
-            memmove(dst + i, s + 4 * i, 4);
-            break;
         }
+        return;
+    default:
+        memmove(dst, s, sizeof(float) * (size_t)n); /* one copy, as before dtypes */
+        return;
     }
 }
 
