@@ -47,8 +47,6 @@ static struct {
     int filling;                  /* the batch lines go into; the other is free or being written */
     int writing;                  /* the other batch is being written */
     int flusher_started;
-    time_t second;                /* the second `stamp` holds */
-    char stamp[24];               /* "2026-12-03T13:25:23" */
 } out = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .written = PTHREAD_COND_INITIALIZER};
 
 static void write_all(const char *p, size_t n)
@@ -126,22 +124,23 @@ static void emit(const char *line, size_t n, int urgent)
 
 /* ------------------------------------------------------------------ lines */
 
-/* "YYYY-MM-DDTHH:MM:SS.mmmZ LEVEL " into line; the date part is formatted once a second. */
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ LEVEL " into line; each thread formats the date part once a
+ * second (its own copy: no lock on the way). */
 static size_t stamp(char *line, enum ct_log_level level)
 {
     static const char *const tags[] = {"ERROR ", "WARN ", "INFO ", "DEBUG "};
+    static _Thread_local time_t second = -1;
+    static _Thread_local char date[24]; /* "2026-12-03T13:25:23" */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    pthread_mutex_lock(&out.lock);
-    if (ts.tv_sec != out.second) {
+    if (ts.tv_sec != second) {
         struct tm tm;
         gmtime_r(&ts.tv_sec, &tm);
-        strftime(out.stamp, sizeof out.stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-        out.second = ts.tv_sec;
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+        second = ts.tv_sec;
     }
-    size_t n = strlen(out.stamp);
-    memcpy(line, out.stamp, n);
-    pthread_mutex_unlock(&out.lock);
+    size_t n = strlen(date);
+    memcpy(line, date, n);
     const long ms = ts.tv_nsec / 1000000;
     line[n++] = '.';
     line[n++] = (char)('0' + ms / 100);
