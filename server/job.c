@@ -211,7 +211,7 @@ int ct_job_execute(http_request *r, ct_run *run, int nthreads, ct_api_error *err
         run->output.dtype = dtype;
         ct_f32_round_to(dtype, run->output.data, ct_shape_elements(&run->output.shape));
     }
-    if (rc != 0 && err->status == 504) { /* the watchdog stopped it: say why */
+    if (rc != 0 && strcmp(err->code, "cancelled") == 0) { /* the watchdog stopped it: say why */
         if (__atomic_load_n(&r->watch.reason, __ATOMIC_RELAXED) == CT_WATCH_CLIENT_GONE)
             client_gone_error(r, err);
         else
