@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "http_client.h"
 #include "test.h"
 
@@ -354,4 +355,33 @@ int sanitized_build(void)
 {
     const char *b = getenv("CT_BUILD");
     return b && strstr(b, "asan") != NULL;
+}
+
+void put_heavy_layer(int port)
+{
+    put_ones_layer(port, "heavy", 64, sanitized_build() ? 48 : 256, 16, ", \"padding\": 7");
+}
+
+void *timed_raw_run(void *arg)
+{
+    timed_run *t = arg;
+    ct_shape shape;
+    ct_api_error err;
+    CHECK(ct_parse_shape_header(t->shape, &shape, &err) == 0);
+    const size_t bytes = (size_t)ct_shape_bytes(&shape, sizeof(float));
+    float *x = calloc(1, bytes + 1);
+    char shape_h[96], timeout_h[64], path[96];
+    snprintf(shape_h, sizeof shape_h, "X-Tensor-Shape: %s", t->shape);
+    snprintf(timeout_h, sizeof timeout_h, "X-Request-Timeout-Ms: %s", t->timeout_ms ? t->timeout_ms : "");
+    snprintf(path, sizeof path, "/v1/layers/%s/convtranspose", t->layer);
+    const char *const raw[] = {"Content-Type: application/octet-stream", shape_h, "Accept: application/octet-stream",
+                               t->timeout_ms ? timeout_h : NULL, NULL};
+    const double t0 = monotonic_seconds();
+    http_response r = http_request(t->port, "POST", path, raw, x, bytes);
+    t->seconds = monotonic_seconds() - t0;
+    t->status = r.status;
+    snprintf(t->body, sizeof t->body, "%s", r.status == 200 ? "" : r.body);
+    http_response_free(&r);
+    free(x);
+    return NULL;
 }

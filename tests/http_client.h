@@ -69,6 +69,26 @@ double metric_value(const char *metrics, const char *name);
  * slower, so timing tests use lighter work and wider bounds there. */
 int sanitized_build(void);
 
+/* The timing tests' heavy layer "heavy": 64 -> 256 channels through a 16 x 16 kernel, 33k
+ * FLOPs per input byte, so that on HEAVY_INPUT_SHAPE (4 MiB) a run lasts about half a second
+ * on two cores while its body arrives in a few milliseconds; the sanitizer build takes
+ * 64 -> 48 channels, which runs about as long there. */
+#define HEAVY_INPUT_SHAPE "4,64,64,64"
+void put_heavy_layer(int port);
+
+/* A timed POST of a zero float32 body of `shape` to /v1/layers/{layer}/convtranspose, raw in
+ * and out, for a thread: fills status, seconds and (when not 200) body. */
+typedef struct timed_run {
+    int port;
+    const char *layer;
+    const char *shape;      /* X-Tensor-Shape */
+    const char *timeout_ms; /* X-Request-Timeout-Ms, or NULL for none */
+    long status;
+    double seconds;
+    char body[512];
+} timed_run;
+void *timed_raw_run(void *arg);
+
 /* Monotonic seconds. */
 double monotonic_seconds(void);
 

@@ -22,42 +22,6 @@
 /* How soon a freed worker must serve a small request. */
 #define AT_ONCE_S (sanitized_build() ? 0.5 : 0.1)
 
-/* A heavy layer: 64 -> 256 channels through a 16 x 16 kernel, 33k FLOPs per input byte: on
- * a 4 x 64 x 64 x 64 input (4 MiB), 137 GFLOP, about half a second on two cores, while its
- * body arrives in a few milliseconds. The sanitizer build takes 64 -> 48 channels, which runs
- * about as long there. */
-static void put_heavy(int port)
-{
-    put_ones_layer(port, "heavy", 64, sanitized_build() ? 48 : 256, 16, ", \"padding\": 7");
-}
-
-typedef struct heavy_post {
-    int port;
-    const char *timeout_ms; /* X-Request-Timeout-Ms, or NULL */
-    long status;
-    double seconds;
-    char body[512];
-} heavy_post;
-
-static void *post_heavy(void *arg)
-{
-    heavy_post *p = arg;
-    size_t bytes = 4 * 64 * 64 * 64 * sizeof(float);
-    float *x = calloc(1, bytes);
-    char h[64];
-    snprintf(h, sizeof h, "X-Request-Timeout-Ms: %s", p->timeout_ms ? p->timeout_ms : "0");
-    const char *const raw[] = {"Content-Type: application/octet-stream", "X-Tensor-Shape: 4,64,64,64",
-                               "Accept: application/octet-stream", p->timeout_ms ? h : NULL, NULL};
-    double t0 = monotonic_seconds();
-    http_response r = http_request(p->port, "POST", "/v1/layers/heavy/convtranspose", raw, x, bytes);
-    p->seconds = monotonic_seconds() - t0;
-    p->status = r.status;
-    snprintf(p->body, sizeof p->body, "%s", r.status == 200 ? "" : r.body);
-    http_response_free(&r);
-    free(x);
-    return NULL;
-}
-
 static double metric_now(int port, const char *name)
 {
     http_response r = http_request(port, "GET", "/metrics", NULL, NULL, 0);
@@ -85,14 +49,14 @@ static void expect_small_served_at_once(int port, int v)
 TEST_WITH_TIMEOUT(a_deadline_passing_while_computing_stops_the_run_and_answers_504_at_once, 60)
 {
     daemon_proc d = daemon_up((const char *const[]){"--workers", "1", "--threads", "2", NULL});
-    put_heavy(d.port);
-    heavy_post full = {d.port, NULL, 0, 0, ""};
-    post_heavy(&full); /* how long the whole run takes */
+    put_heavy_layer(d.port);
+    timed_run full = {d.port, "heavy", HEAVY_INPUT_SHAPE, NULL, 0, 0, ""};
+    timed_raw_run(&full); /* how long the whole run takes */
     CHECK_INT_EQ(full.status, 200);
     if (full.seconds < 0.2)
         FAIL("the heavy run took only %.0f ms: too fast to cancel in the middle", full.seconds * 1e3);
-    heavy_post cut = {d.port, "80", 0, 0, ""};
-    post_heavy(&cut);
+    timed_run cut = {d.port, "heavy", HEAVY_INPUT_SHAPE, "80", 0, 0, ""};
+    timed_raw_run(&cut);
     CHECK_INT_EQ(cut.status, 504);
     CHECK_CONTAINS(cut.body, "\"code\":\"deadline_exceeded\"");
     CHECK_CONTAINS(cut.body, "while it was computed");
@@ -109,12 +73,12 @@ TEST_WITH_TIMEOUT(a_deadline_passing_while_computing_stops_the_run_and_answers_5
 TEST_WITH_TIMEOUT(a_deadline_passing_in_the_queue_is_answered_then_not_when_the_worker_frees, 60)
 {
     daemon_proc d = daemon_up((const char *const[]){"--workers", "1", "--threads", "2", NULL});
-    put_heavy(d.port);
-    heavy_post busy = {d.port, NULL, 0, 0, ""}, queued = {d.port, "60", 0, 0, ""};
+    put_heavy_layer(d.port);
+    timed_run busy = {d.port, "heavy", HEAVY_INPUT_SHAPE, NULL, 0, 0, ""}, queued = {d.port, "heavy", HEAVY_INPUT_SHAPE, "60", 0, 0, ""};
     pthread_t a, b;
-    CHECK(pthread_create(&a, NULL, post_heavy, &busy) == 0);
+    CHECK(pthread_create(&a, NULL, timed_raw_run, &busy) == 0);
     usleep(30000); /* the one worker has taken it */
-    CHECK(pthread_create(&b, NULL, post_heavy, &queued) == 0);
+    CHECK(pthread_create(&b, NULL, timed_raw_run, &queued) == 0);
     pthread_join(b, NULL);
     pthread_join(a, NULL);
     CHECK_INT_EQ(busy.status, 200);
@@ -152,7 +116,7 @@ static int send_heavy_raw(int port, int batch)
 TEST_WITH_TIMEOUT(clients_that_hang_up_free_every_worker_within_100_ms, 90)
 {
     daemon_proc d = daemon_up((const char *const[]){"--workers", "2", "--threads", "2", "--max-memory", "8G", NULL});
-    put_heavy(d.port);
+    put_heavy_layer(d.port);
     put_ones_layer(d.port, "small", 1, 1, 2, "");
     /* 8 large requests (batch 16: 550 GFLOP each), two computing and six queued; each client
      * hangs up 50 ms after all have arrived */

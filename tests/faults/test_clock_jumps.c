@@ -18,36 +18,6 @@ static const char *build_dir(void)
     return getenv("CT_BUILD") ? getenv("CT_BUILD") : "build";
 }
 
-typedef struct queued_run {
-    int port;
-    const char *timeout_ms; /* X-Request-Timeout-Ms, or NULL for none (the default) */
-    const char *layer; /* "heavy" or "small" */
-    long status;
-    double seconds;
-    char body[256];
-} queued_run;
-
-static void *post_run(void *arg)
-{
-    queued_run *q = arg;
-    char h[64], path[64];
-    snprintf(h, sizeof h, "X-Request-Timeout-Ms: %s", q->timeout_ms ? q->timeout_ms : "");
-    snprintf(path, sizeof path, "/v1/layers/%s/convtranspose", q->layer);
-    size_t bytes = strcmp(q->layer, "heavy") == 0 ? 4 * 64 * 64 * 64 * sizeof(float) : 4 * sizeof(float);
-    float *x = calloc(1, bytes);
-    const char *const raw[] = {"Content-Type: application/octet-stream",
-                               strcmp(q->layer, "heavy") == 0 ? "X-Tensor-Shape: 4,64,64,64" : "X-Tensor-Shape: 1,1,2,2",
-                               "Accept: application/octet-stream", q->timeout_ms ? h : NULL, NULL};
-    double t0 = monotonic_seconds();
-    http_response r = http_request(q->port, "POST", path, raw, x, bytes);
-    q->seconds = monotonic_seconds() - t0;
-    q->status = r.status;
-    snprintf(q->body, sizeof q->body, "%s", r.status == 200 ? "" : r.body);
-    http_response_free(&r);
-    free(x);
-    return NULL;
-}
-
 static void set_offset(const char *path, long long seconds)
 {
     FILE *f = fopen(path, "w");
@@ -70,18 +40,19 @@ TEST_WITH_TIMEOUT(wall_clock_jumps_move_no_deadline_and_no_counter, 60)
     setenv("ASAN_OPTIONS", "verify_asan_link_order=0:detect_leaks=1", 1); /* the shim comes first */
     daemon_proc d = daemon_up((const char *const[]){"--workers", "1", "--threads", "2", NULL});
     unsetenv("LD_PRELOAD");
-    put_ones_layer(d.port, "heavy", 64, sanitized_build() ? 48 : 256, 16, ", \"padding\": 7"); /* half a second a run, in either build */
+    put_heavy_layer(d.port); /* half a second a run, in either build */
     put_ones_layer(d.port, "small", 1, 1, 2, "");
     http_response m0 = http_request(d.port, "GET", "/metrics", NULL, NULL, 0);
     const double served0 = metric_value(m0.body, "convtransposed_request_duration_seconds_count");
     http_response_free(&m0);
     /* the one worker busy with three heavy runs in a row (each about half a second); behind
      * them a small run with a 300 ms deadline and two with 5 s */
-    queued_run runs[6] = {{d.port, NULL, "heavy", 0, 0, ""}, {d.port, NULL, "heavy", 0, 0, ""}, {d.port, NULL, "heavy", 0, 0, ""},
-                          {d.port, "300", "small", 0, 0, ""}, {d.port, "5000", "small", 0, 0, ""}, {d.port, "5000", "small", 0, 0, ""}};
+    timed_run runs[6] = {{d.port, "heavy", HEAVY_INPUT_SHAPE, NULL, 0, 0, ""}, {d.port, "heavy", HEAVY_INPUT_SHAPE, NULL, 0, 0, ""},
+                         {d.port, "heavy", HEAVY_INPUT_SHAPE, NULL, 0, 0, ""}, {d.port, "small", "1,1,2,2", "300", 0, 0, ""},
+                         {d.port, "small", "1,1,2,2", "5000", 0, 0, ""}, {d.port, "small", "1,1,2,2", "5000", 0, 0, ""}};
     pthread_t th[6];
     for (int i = 0; i < 6; i++) {
-        CHECK(pthread_create(&th[i], NULL, post_run, &runs[i]) == 0);
+        CHECK(pthread_create(&th[i], NULL, timed_raw_run, &runs[i]) == 0);
         usleep(20000);
     }
     /* the wall clock: an hour back, then two hours forward, while they wait */
