@@ -65,6 +65,11 @@ int ct_http_deadline_passed(http_request *r, ct_api_error *err)
     return 1;
 }
 
+int ct_http_layer_loading(const http_request *r)
+{
+    return !r->layer && atomic_load(&r->srv->warming) && ct_registry_on_disk(&r->srv->registry, r->name);
+}
+
 void ct_http_shorten_deadline(http_request *r, double deadline)
 {
     if (r->deadline > 0 && deadline >= r->deadline)

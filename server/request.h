@@ -123,6 +123,10 @@ void ct_http_job_done(http_request *r);
 /* The watchdog's callback (daemon.c installs it): answers a request taken off the queue
  * because its deadline passed (504) or its client hung up. */
 void ct_http_watch_expired(ct_watch *w, void *ctx);
+/* Whether the layer the request names is not loaded yet but on its way: the daemon is still
+ * warming up and --model-dir holds it (answer 503 loading with Retry-After, not 404). */
+int ct_http_layer_loading(const http_request *r);
+
 /* Sets the request's deadline to `deadline` if that is earlier (or it had none). */
 void ct_http_shorten_deadline(http_request *r, double deadline);
 

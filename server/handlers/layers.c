@@ -128,7 +128,7 @@ enum MHD_Result ct_handle_layer_run(http_request *r)
     if (!ct_layer_name_valid(r->name))
         return refuse_name(r, 0);
     r->layer = ct_registry_get(&r->srv->registry, r->name); /* held until the request completes */
-    if (!r->layer && atomic_load(&r->srv->warming) && ct_registry_on_disk(&r->srv->registry, r->name)) {
+    if (ct_http_layer_loading(r)) {
         r->retry_after = 1;
         return ct_http_error(r, 503, "loading", "layer: it is loading from --model-dir; retry shortly", NULL, NULL);
     }

@@ -304,7 +304,7 @@ static int open_model(http_request *r, enum MHD_Result *answer)
     if ((builtin || r->layer) && (!r->version[0] || strcmp(r->version, MODEL_VERSION) == 0))
         return 1;
     char msg[256];
-    if (!r->layer && atomic_load(&r->srv->warming) && ct_registry_on_disk(&r->srv->registry, r->name)) {
+    if (ct_http_layer_loading(r)) {
         snprintf(msg, sizeof msg, "model '%s' is loading; retry shortly", r->name);
         r->retry_after = 1;
         *answer = ct_http_error(r, 503, "loading", msg, NULL, NULL);
