@@ -196,6 +196,11 @@ void ct__pad_plane(const run_ctx *c, int64_t plane_idx, float *dst, int borders_
 /* The same for the flat layout: the plane's shifted copies (run_ctx.flat). */
 void ct__pad_plane_flat(const run_ctx *c, int64_t plane_idx, float *dst, int borders_zeroed);
 
+/* Whether the caller cancelled the run (and marks it cancelled). Checked between items, and
+ * inside the long ones (every K chunk of a phase block, every zipped tile), so that a stop
+ * waits for at most a small slice of a large item's work. */
+int ct__run_cancelled(const run_ctx *c);
+
 /* A phase-igemm item (phase_igemm.c): image, group, block of tiles, group of channel blocks. */
 void ct__run_phase_item(const run_ctx *c, int64_t item, float *scratch);
 

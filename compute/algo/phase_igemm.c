@@ -140,7 +140,7 @@ static void run_zipped_block(const run_ctx *c, int64_t grp, int64_t p, int64_t t
     args.zip_cstride = (int64_t)nv * vl;
     args.out_xstride = 1;
     args.prefetch_out = 0;
-    for (int64_t t = t0; t < t1; t++) {
+    for (int64_t t = t0; t < t1 && !ct__run_cancelled(c); t++) {
         int64_t slot0;
         const int tnv = tile_vectors(c, vectors, rp[0]->tiles, t, &slot0);
         slot0 -= vbeg;
@@ -269,7 +269,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     const int64_t ci_chunk = rp->ci_chunk;
     const int64_t ncb = cb1 - cb0, tile_floats = (int64_t)mr * nv * vl;
     float bias_rows[CT_MR_MAX];
-    for (int64_t ci0 = 0; ci0 < plan->cin_g; ci0 += ci_chunk) {
+    for (int64_t ci0 = 0; ci0 < plan->cin_g && !ct__run_cancelled(c); ci0 += ci_chunk) {
         const int64_t ci1 = ci0 + ci_chunk < plan->cin_g ? ci0 + ci_chunk : plan->cin_g;
         /* a flat tile's last chunk also goes to scratch, for flat_store */
         const int first = ci0 == 0, last = ci1 == plan->cin_g && !c->flat;

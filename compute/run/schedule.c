@@ -44,9 +44,9 @@ static int slot_free(const run_ctx *c, int64_t n)
            __atomic_load_n(&c->sync[n - c->slots].items_done, __ATOMIC_ACQUIRE) >= c->items_per_image;
 }
 
-/* Whether the caller cancelled the run. A cancelled run still claims and counts its items
- * (without computing them), so no thread waits for an item that never finishes. */
-static int cancelled(const run_ctx *c)
+/* A cancelled run still claims and counts its items (without computing them), so no thread
+ * waits for an item that never finishes. */
+int ct__run_cancelled(const run_ctx *c)
 {
     if (!c->cancel || !__atomic_load_n(c->cancel, __ATOMIC_RELAXED))
         return 0;
@@ -65,7 +65,7 @@ static void pad_claimed_planes(const run_ctx *c, int64_t n)
         if (p0 >= cin)
             return;
         const int64_t p1 = p0 + c->pad_chunk < cin ? p0 + c->pad_chunk : cin;
-        for (int64_t ci = p0; ci < p1 && !cancelled(c); ci++) /* cancelled: counted, not copied */
+        for (int64_t ci = p0; ci < p1 && !ct__run_cancelled(c); ci++) /* cancelled: counted, not copied */
             if (c->flat)
                 ct__pad_plane_flat(c, n * cin + ci, slot + ci * c->plane, n >= c->slots || n < c->zeroed_slots);
             else
@@ -99,7 +99,7 @@ static void run_item(const run_ctx *c, int64_t i, float *scratch, int scratch_us
 /* Runs item i, or marks the run failed when the thread has no scratch. */
 static void run_item_or_fail(const run_ctx *c, int64_t i, float *scratch, int scratch_used, int *failed)
 {
-    if (cancelled(c))
+    if (ct__run_cancelled(c))
         return;
     if (scratch)
         run_item(c, i, scratch, scratch_used);
