@@ -15,7 +15,7 @@ $(BUILD)/obj/api/%.o: INCLUDES = -Iinclude -Iapi
 $(BUILD)/obj/server/%.o: INCLUDES = -Iinclude -Iapi -Iserver
 KERNEL_FLAGS = -O3 -ffp-contract=fast
 LDFLAGS_COMMON = $(OPENMP) $(SANITIZE)
-LIBS = -lmicrohttpd -ljansson -lz -lpthread -lm
+LIBS = -lmicrohttpd -lgnutls -ljansson -lz -lpthread -lm
 
 COMPUTE_SRC = $(wildcard compute/*.c compute/run/*.c compute/algo/*.c)
 KERNEL_SRC = $(wildcard compute/kernels/*.c)

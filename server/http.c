@@ -9,6 +9,7 @@
  * connection, and the next call queues it. request_completed frees the state and writes the
  * access log line. */
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
 #include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -19,6 +20,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "encoding.h"
@@ -58,18 +60,42 @@ static enum MHD_Result dispatch(http_request *r)
     return r->route->handle(r);
 }
 
-/* A body passing --max-body gets its 413 as soon as it passes, on plain TCP: written on the
- * socket, then the socket drained and closed gracefully (linger.c). 1 when answered. */
+/* Writes an early answer through the connection's TLS session (libmicrohttpd's, used from
+ * its own thread inside its callback, so nothing else touches the session meanwhile). The
+ * socket is non-blocking: a record that does not leave at once is retried a bounded number
+ * of times, with the same arguments as GnuTLS asks. */
+static long send_tls(void *session, const char *bytes, size_t len)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        ssize_t n = gnutls_record_send(session, bytes, len);
+        if (n >= 0)
+            return (long)n;
+        if (n != GNUTLS_E_AGAIN && n != GNUTLS_E_INTERRUPTED)
+            return -1;
+        struct timespec pause = {0, 100000};
+        nanosleep(&pause, NULL);
+    }
+    return -1;
+}
+
+/* A body passing --max-body gets its 413 as soon as it passes, over TLS as over plain TCP:
+ * written on the connection, then the socket drained and closed gracefully (linger.c).
+ * 1 when answered. */
 static int answer_oversize_now(http_request *r, const char *msg)
 {
-    if (r->srv->tls_cert_pem)
-        return 0;
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!info)
         return 0;
+    const int fd = info->connect_fd;
+    void *session = NULL;
+    if (r->srv->tls_cert_pem) {
+        const union MHD_ConnectionInfo *tls = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        if (!tls || !(session = tls->tls_session))
+            return 0;
+    }
     size_t len;
     char *body = ct_http_error_body(r->route && (r->route->flags & CT_ROUTE_OIP), "body_too_large", msg, &len);
-    int answered = body && ct_linger_respond(info->connect_fd, 413, "Content Too Large", r->request_id, body, len, LINGER_SECONDS, LINGER_BYTES) == 0;
+    int answered = body && ct_linger_respond(fd, session ? send_tls : NULL, session, 413, "Content Too Large", r->request_id, body, len, LINGER_SECONDS, LINGER_BYTES) == 0;
     free(body);
     if (answered) {
         r->responded = 1;
@@ -310,9 +336,9 @@ enum MHD_Result ct_http_handle_request(void *cls, struct MHD_Connection *conn, c
                 return MHD_NO; /* answered on the socket; the drain owns it now */
         }
         if (r->body_too_large || r->body.len + n > (size_t)srv->cfg.max_body) {
-            /* Under TLS (or past the lingering cap): libmicrohttpd answers only before the
-             * body or after all of it. Keep nothing, read on up to a bounded allowance so the
-             * client gets its 413, and past that close the connection. */
+            /* Past the lingering cap (or with no socket to write on): libmicrohttpd answers
+             * only before the body or after all of it. Keep nothing, read on up to a bounded
+             * allowance so the client gets its 413, and past that close the connection. */
             r->body_too_large = 1;
             ct_buffer_free(&r->body);
             return r->bytes_in <= discard_allowance(srv) ? MHD_YES : MHD_NO;

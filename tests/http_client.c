@@ -385,3 +385,23 @@ void *timed_raw_run(void *arg)
     free(x);
     return NULL;
 }
+
+void make_tls_cert(tls_files *t)
+{
+    snprintf(t->dir, sizeof t->dir, "/tmp/ct-tls-XXXXXX");
+    CHECK(mkdtemp(t->dir) != NULL);
+    snprintf(t->cert, sizeof t->cert, "%s/cert.pem", t->dir);
+    snprintf(t->key, sizeof t->key, "%s/key.pem", t->dir);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+             "-keyout %s -out %s >/dev/null 2>&1", t->key, t->cert);
+    CHECK(system(cmd) == 0);
+}
+
+void remove_tls_cert(const tls_files *t)
+{
+    unlink(t->cert);
+    unlink(t->key);
+    CHECK(rmdir(t->dir) == 0);
+}

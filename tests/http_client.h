@@ -97,4 +97,12 @@ double monotonic_seconds(void);
  * unless it is created. */
 void put_ones_layer(int port, const char *name, int cin, int cout, int k, const char *extra);
 
+/* A self-signed certificate for 127.0.0.1 (openssl, one day) in a new temporary directory:
+ * fills dir (its path, for remove_tls_cert), cert and key (the PEM files' paths). */
+typedef struct tls_files {
+    char dir[32], cert[64], key[64];
+} tls_files;
+void make_tls_cert(tls_files *t);
+void remove_tls_cert(const tls_files *t);
+
 #endif /* CT_TESTS_HTTP_CLIENT_H */

@@ -97,16 +97,11 @@ static size_t keep(char *p, size_t s, size_t n, void *u)
 
 TEST(tls_serves_https_and_plain_http_fails_cleanly)
 {
-    char dir[] = "/tmp/ct-tls-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    char cmd[1024], cert[64], key[64];
-    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-    snprintf(key, sizeof key, "%s/key.pem", dir);
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
-             "-keyout %s -out %s >/dev/null 2>&1", key, cert);
-    CHECK(system(cmd) == 0);
-    daemon_proc d = daemon_up((const char *const[]){"--tls-cert", cert, "--tls-key", key, NULL});
+    tls_files t;
+    make_tls_cert(&t);
+    const char *cert = t.cert;
+    char cmd[1024];
+    daemon_proc d = daemon_up((const char *const[]){"--tls-cert", t.cert, "--tls-key", t.key, NULL});
     char url[128], body[512] = {0};
     snprintf(url, sizeof url, "https://127.0.0.1:%d/convtranspose", d.port);
     CURL *c = curl_easy_init();
@@ -139,8 +134,7 @@ TEST(tls_serves_https_and_plain_http_fails_cleanly)
     snprintf(cmd, sizeof cmd, "curl -sf --cacert %s https://127.0.0.1:%d/healthz >/dev/null", cert, d.port);
     CHECK(system(cmd) == 0);
     CHECK_INT_EQ(daemon_stop(&d), 0);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    remove_tls_cert(&t);
 }
 
 /* A JSON body of about `bytes` bytes: a 1x1 layer over a long 1-d input. */
