@@ -5,7 +5,7 @@
 set -eu
 # the build's (gcc ... zlib1g-dev), then the tests' (libcurl, and the programs they run: curl,
 # openssl, python3 with numpy for the README's snippets)
-packages="gcc make libc6-dev libmicrohttpd-dev libjansson-dev zlib1g-dev libcurl4-openssl-dev curl openssl python3 python3-numpy ca-certificates $*"
+packages="gcc make libc6-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev zlib1g-dev libcurl4-openssl-dev curl openssl python3 python3-numpy ca-certificates $*"
 missing=""
 for p in $packages; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
