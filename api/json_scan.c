@@ -47,8 +47,10 @@ int ct_scan_next(ct_json_scan *s, char close, ct_api_error *err)
         s->p++;
         return 1;
     }
-    if (c == close)
+    if (c == close) {
+        s->p++;
         return 0;
+    }
     char what[48];
     snprintf(what, sizeof what, "expected ',' or '%c'", close);
     return ct_scan_error(s, what, err);
@@ -73,13 +75,9 @@ int ct_scan_object(ct_json_scan *s, ct_scan_member_fn member, void *ctx, ct_api_
             return ct_scan_error(s, "expected a string key", err);
         if (ct_scan_string(s, key, sizeof key, err) != 0 || ct_scan_expect(s, ':', err) != 0 || member(s, key, ctx, err) != 0)
             return -1;
-        int more = ct_scan_next(s, '}', err);
-        if (more < 0)
-            return -1;
-        if (!more) {
-            s->p++;
-            return 0;
-        }
+        const int more = ct_scan_next(s, '}', err);
+        if (more <= 0)
+            return more;
     }
 }
 

@@ -25,8 +25,8 @@ int ct_scan_string(ct_json_scan *s, char *buf, size_t cap, ct_api_error *err);
 /* Expects the byte c (after white space). 0 or -1. */
 int ct_scan_expect(ct_json_scan *s, char c, ct_api_error *err);
 
-/* After an element of a list or an object: 1 when a ',' (consumed) announces another, 0
- * when the closing byte `close` follows (not consumed), -1 with err otherwise. */
+/* After an element of a list or an object: 1 when a ',' announces another, 0 when the
+ * closing byte `close` ends it (either consumed), -1 with err otherwise. */
 int ct_scan_next(ct_json_scan *s, char close, ct_api_error *err);
 
 /* Only white space may follow: the document ends here. 0 or -1 with err. */

@@ -122,13 +122,9 @@ int64_t ct_scan_list(ct_json_scan *s, ct_scan_element_fn element, void *ctx, ct_
     for (int64_t n = 1;; n++) {
         if (element(s, ctx, err) != 0)
             return -1;
-        int more = ct_scan_next(s, ']', err);
-        if (more < 0)
-            return -1;
-        if (!more) {
-            s->p++;
-            return n;
-        }
+        const int more = ct_scan_next(s, ']', err);
+        if (more <= 0)
+            return more < 0 ? -1 : n;
     }
 }
 
@@ -152,15 +148,11 @@ typedef struct nested_ctx {
     float_list *l;
 } nested_ctx;
 
-static int scan_nested(ct_json_scan *s, const nested_ctx *c, ct_api_error *err);
-
-static int nested_element(ct_json_scan *s, void *ctx, ct_api_error *err)
+/* One element of a nested list at c->depth (a nested_ctx; void * as ct_scan_list calls it):
+ * a number, or a list whose elements recurse here. */
+static int scan_nested(ct_json_scan *s, void *ctx, ct_api_error *err)
 {
-    return scan_nested(s, ctx, err);
-}
-
-static int scan_nested(ct_json_scan *s, const nested_ctx *c, ct_api_error *err)
-{
+    const nested_ctx *c = ctx;
     const int depth = c->depth;
     ct_shape *shape = c->shape;
     if (ct_scan_peek(s) != '[') {
@@ -180,7 +172,7 @@ static int scan_nested(ct_json_scan *s, const nested_ctx *c, ct_api_error *err)
         return ct_api_fail(err, 400, "invalid_rank", "%s: nested deeper than %d levels", c->field, CT_MAX_RANK);
     nested_ctx inner = *c;
     inner.depth = depth + 1;
-    int64_t count = ct_scan_list(s, nested_element, &inner, err);
+    int64_t count = ct_scan_list(s, scan_nested, &inner, err);
     if (count < 0)
         return -1;
     if (count == 0 && !*c->rank_known) { /* an empty list ends the shape here */
@@ -343,15 +335,10 @@ typedef struct any_ctx {
     float_list *l;
 } any_ctx;
 
-static int scan_any_numbers(ct_json_scan *s, const any_ctx *c, ct_api_error *err);
-
-static int any_element(ct_json_scan *s, void *ctx, ct_api_error *err)
+/* A number, or a list of them nested to any depth (an any_ctx, as scan_nested). */
+static int scan_any_numbers(ct_json_scan *s, void *ctx, ct_api_error *err)
 {
-    return scan_any_numbers(s, ctx, err);
-}
-
-static int scan_any_numbers(ct_json_scan *s, const any_ctx *c, ct_api_error *err)
-{
+    const any_ctx *c = ctx;
     if (ct_scan_peek(s) != '[') {
         int rc = scan_float_into(s, c->l, c->field, err);
         return rc != -2 ? rc : ct_api_fail(err, 400, "invalid_tensor", "%s: expected a number", c->field);
@@ -359,7 +346,7 @@ static int scan_any_numbers(ct_json_scan *s, const any_ctx *c, ct_api_error *err
     if (c->depth >= s->max_depth)
         return ct_api_fail(err, 400, "invalid_tensor", "%s: nested too deeply", c->field);
     any_ctx inner = {c->field, c->depth + 1, c->l};
-    return ct_scan_list(s, any_element, &inner, err) < 0 ? -1 : 0;
+    return ct_scan_list(s, scan_any_numbers, &inner, err) < 0 ? -1 : 0;
 }
 
 int ct_scan_number_array(ct_json_scan *s, const char *field, int64_t max_elements, float **data, int64_t *count, ct_api_error *err)

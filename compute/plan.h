@@ -198,8 +198,16 @@ void ct__pad_plane_flat(const run_ctx *c, int64_t plane_idx, float *dst, int bor
 
 /* Whether the caller cancelled the run (and marks it cancelled). Checked between items, and
  * inside the long ones (every K chunk of a phase block, every zipped tile), so that a stop
- * waits for at most a small slice of a large item's work. */
-int ct__run_cancelled(const run_ctx *c);
+ * waits for at most a small slice of a large item's work. A cancelled run still claims and
+ * counts its items (without computing them), so no thread waits for an item that never
+ * finishes. Inline: the scheduler and the algorithms both ask, and neither owns the run. */
+static inline int ct__run_cancelled(const run_ctx *c)
+{
+    if (!c->cancel || !__atomic_load_n(c->cancel, __ATOMIC_RELAXED))
+        return 0;
+    __atomic_store_n(&((run_ctx *)c)->cancelled, 1, __ATOMIC_RELAXED);
+    return 1;
+}
 
 /* A phase-igemm item (phase_igemm.c): image, group, block of tiles, group of channel blocks. */
 void ct__run_phase_item(const run_ctx *c, int64_t item, float *scratch);

@@ -353,35 +353,52 @@ int ct_registry_on_disk(const ct_registry *r, const char *name)
     return r->dir[0] && ct_layer_name_valid(name) && readlink(link_path, target, sizeof target) > 0;
 }
 
+/* Whether name is one of list's n strings. */
+static int name_listed(char *const *list, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(list[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Appends a copy of name to *list (n strings, room for *cap, grown as needed). 0, or -1
+ * out of memory. */
+static int name_append(char ***list, int *n, int *cap, const char *name)
+{
+    if (*n == *cap) {
+        int grown = *cap ? *cap * 2 : 16;
+        char **more = realloc(*list, sizeof *more * (size_t)grown);
+        if (!more)
+            return -1;
+        *list = more;
+        *cap = grown;
+    }
+    if (!((*list)[*n] = strdup(name)))
+        return -1;
+    (*n)++;
+    return 0;
+}
+
 int ct_registry_names(ct_registry *r, int on_disk, char ***names, int *count)
 {
-    int cap = 16, n = 0;
-    char **out = malloc(sizeof *out * (size_t)cap);
-    if (!out)
-        return -1;
+    int cap = 0, n = 0, failed = 0;
+    char **out = NULL;
     pthread_mutex_lock(&r->lock);
-    for (int i = 0; i < r->count; i++) {
-        if (n == cap)
-            out = realloc(out, sizeof *out * (size_t)(cap *= 2));
-        out[n++] = strdup(r->layers[i]->name);
-    }
+    for (int i = 0; i < r->count && !failed; i++)
+        failed = name_append(&out, &n, &cap, r->layers[i]->name) != 0;
     pthread_mutex_unlock(&r->lock);
     DIR *d = on_disk && r->dir[0] ? opendir(r->dir) : NULL;
     struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (!ct_layer_name_valid(e->d_name))
-            continue;
-        int seen = 0;
-        for (int i = 0; i < n && !seen; i++)
-            seen = strcmp(out[i], e->d_name) == 0;
-        if (seen)
-            continue;
-        if (n == cap)
-            out = realloc(out, sizeof *out * (size_t)(cap *= 2));
-        out[n++] = strdup(e->d_name);
-    }
+    while (d && !failed && (e = readdir(d)))
+        if (ct_layer_name_valid(e->d_name) && !name_listed(out, n, e->d_name))
+            failed = name_append(&out, &n, &cap, e->d_name) != 0;
     if (d)
         closedir(d);
+    if (failed) {
+        ct_registry_free_names(out, n);
+        return -1;
+    }
     *names = out;
     *count = n;
     return 0;
@@ -411,9 +428,9 @@ int ct_registry_open(ct_registry *r, const char *dir, const ct_api_limits *limit
     }
     /* Remember the folders in use; the layers are loaded later (warmup.c), while serving. */
     char **in_use = NULL;
-    int nuse = 0, on_disk = 0;
+    int nuse = 0, use_cap = 0, on_disk = 0, failed = 0;
     struct dirent *e;
-    while ((e = readdir(d))) {
+    while (!failed && (e = readdir(d))) {
         if (!ct_layer_name_valid(e->d_name))
             continue;
         char link_path[1200], target[1200];
@@ -421,20 +438,15 @@ int ct_registry_open(ct_registry *r, const char *dir, const ct_api_limits *limit
         ssize_t n = readlink(link_path, target, sizeof target - 1);
         if (n > 0) {
             target[n] = '\0';
-            in_use = realloc(in_use, sizeof *in_use * (size_t)(nuse + 1));
-            in_use[nuse++] = strdup(target);
+            failed = name_append(&in_use, &nuse, &use_cap, target) != 0;
             on_disk++;
         }
     }
-    /* Remove version folders and links that no layer points to: interrupted writes. */
+    /* Remove version folders and links that no layer points to: interrupted writes. Not
+     * when the list of those in use is incomplete (out of memory): a folder in use would go. */
     rewinddir(d);
-    while ((e = readdir(d))) {
-        if (e->d_name[0] != '.' || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        int used = 0;
-        for (int i = 0; i < nuse && !used; i++)
-            used = strcmp(in_use[i], e->d_name) == 0;
-        if (used)
+    while (!failed && (e = readdir(d))) {
+        if (e->d_name[0] != '.' || !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || name_listed(in_use, nuse, e->d_name))
             continue;
         size_t len = strlen(e->d_name);
         char path[1200];
@@ -446,9 +458,7 @@ int ct_registry_open(ct_registry *r, const char *dir, const ct_api_limits *limit
         ct_log(CT_LOG_INFO, "model-dir: removed %s, left by an interrupted write", e->d_name);
     }
     closedir(d);
-    for (int i = 0; i < nuse; i++)
-        free(in_use[i]);
-    free(in_use);
+    ct_registry_free_names(in_use, nuse);
     ct_log(CT_LOG_INFO, "model-dir %s: %d layers to load", dir, on_disk);
     return 0;
 }

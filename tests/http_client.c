@@ -1,4 +1,5 @@
 /* http_client.c - see http_client.h. */
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -157,15 +159,18 @@ static size_t collect_header(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-static CURL *make_handle(int port, const char *method, const char *path, struct curl_slist *hdrs, const void *body,
-                         size_t body_len, http_response *r)
+/* ca_file: HTTPS, trusting that certificate; NULL: plain HTTP. */
+static CURL *make_handle(int port, const char *ca_file, const char *method, const char *path, struct curl_slist *hdrs,
+                         const void *body, size_t body_len, http_response *r)
 {
     char url[512];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    snprintf(url, sizeof url, "%s://127.0.0.1:%d%s", ca_file ? "https" : "http", port, path);
     memset(r, 0, sizeof *r);
     r->body = calloc(1, 1);
     CURL *c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
+    if (ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
@@ -192,12 +197,12 @@ static struct curl_slist *header_list(const char *const *headers)
     return h;
 }
 
-static http_response request(int port, const char *method, const char *path, const char *const *headers, const void *body,
-                             size_t body_len, int may_fail)
+static http_response request(int port, const char *ca_file, const char *method, const char *path, const char *const *headers,
+                             const void *body, size_t body_len, int may_fail)
 {
     http_response r;
     struct curl_slist *h = header_list(headers);
-    CURL *c = make_handle(port, method, path, h, body, body_len, &r);
+    CURL *c = make_handle(port, ca_file, method, path, h, body, body_len, &r);
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK && !may_fail)
         FAIL("%s %s: curl: %s", method, path, curl_easy_strerror(rc));
@@ -212,13 +217,19 @@ static http_response request(int port, const char *method, const char *path, con
 http_response http_request(int port, const char *method, const char *path, const char *const *headers, const void *body,
                            size_t body_len)
 {
-    return request(port, method, path, headers, body, body_len, 0);
+    return request(port, NULL, method, path, headers, body, body_len, 0);
+}
+
+http_response https_request(int port, const char *ca_file, const char *method, const char *path, const char *const *headers,
+                            const void *body, size_t body_len)
+{
+    return request(port, ca_file, method, path, headers, body, body_len, 0);
 }
 
 http_response http_request_may_fail(int port, const char *method, const char *path, const char *const *headers, const void *body,
                                     size_t body_len)
 {
-    return request(port, method, path, headers, body, body_len, 1);
+    return request(port, NULL, method, path, headers, body, body_len, 1);
 }
 
 void http_parallel(int port, const char *path, const char *const *headers, const void *body, size_t body_len, int n,
@@ -229,7 +240,7 @@ void http_parallel(int port, const char *path, const char *const *headers, const
     struct curl_slist *h = header_list(headers);
     CURL **handles = calloc((size_t)n, sizeof *handles);
     for (int i = 0; i < n; i++) {
-        handles[i] = make_handle(port, "POST", path, h, body, body_len, &responses[i]);
+        handles[i] = make_handle(port, NULL, "POST", path, h, body, body_len, &responses[i]);
         curl_easy_setopt(handles[i], CURLOPT_FRESH_CONNECT, 1L);
         curl_multi_add_handle(m, handles[i]);
     }
@@ -404,4 +415,13 @@ void remove_tls_cert(const tls_files *t)
     unlink(t->cert);
     unlink(t->key);
     CHECK(rmdir(t->dir) == 0);
+}
+
+int connect_local(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    return fd;
 }

@@ -37,6 +37,9 @@ typedef struct http_response {
 http_response http_request(int port, const char *method, const char *path, const char *const *headers,
                            const void *body, size_t body_len);
 /* The same for a server that may die meanwhile: a transport error gives status 0. */
+/* http_request over HTTPS, trusting the certificate in ca_file. */
+http_response https_request(int port, const char *ca_file, const char *method, const char *path, const char *const *headers,
+                            const void *body, size_t body_len);
 http_response http_request_may_fail(int port, const char *method, const char *path, const char *const *headers, const void *body,
                                     size_t body_len);
 void http_response_free(http_response *r);
@@ -96,6 +99,9 @@ double monotonic_seconds(void);
  * members of the layer JSON after it (e.g. ", \"padding\": 7", or ""). Fails the test
  * unless it is created. */
 void put_ones_layer(int port, const char *name, int cin, int cout, int k, const char *extra);
+
+/* A TCP socket connected to 127.0.0.1:port (fails the test otherwise), for raw-socket tests. */
+int connect_local(int port);
 
 /* A self-signed certificate for 127.0.0.1 (openssl, one day) in a new temporary directory:
  * fills dir (its path, for remove_tls_cert), cert and key (the PEM files' paths). */

@@ -93,10 +93,7 @@ TEST_WITH_TIMEOUT(a_deadline_passing_in_the_queue_is_answered_then_not_when_the_
 /* Sends a heavy run of `batch` images on a raw socket and returns the socket, open. */
 static int send_heavy_raw(int port, int batch)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    int fd = connect_local(port);
     const size_t bytes = (size_t)batch * 64 * 64 * 64 * sizeof(float);
     char head[512];
     int n = snprintf(head, sizeof head,

@@ -18,10 +18,7 @@
 /* Sends request as it is and returns what came back within 3 s (malloc'd). */
 static char *raw_exchange(int port, const char *request)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    int fd = connect_local(port);
     struct timeval tv = {.tv_sec = 3};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     CHECK(write(fd, request, strlen(request)) == (ssize_t)strlen(request));

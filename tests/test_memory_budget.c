@@ -73,10 +73,7 @@ TEST(max_memory_covers_layer_runs_and_oip_inferences)
 /* A connection that sends headers declaring len bytes of body, then nothing. */
 static int declare_and_wait(int port, size_t len)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    int fd = connect_local(port);
     char head[256];
     int n = snprintf(head, sizeof head, "POST /convtranspose HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n{", len);
     CHECK(write(fd, head, (size_t)n) == n);

@@ -44,16 +44,6 @@ static int slot_free(const run_ctx *c, int64_t n)
            __atomic_load_n(&c->sync[n - c->slots].items_done, __ATOMIC_ACQUIRE) >= c->items_per_image;
 }
 
-/* A cancelled run still claims and counts its items (without computing them), so no thread
- * waits for an item that never finishes. */
-int ct__run_cancelled(const run_ctx *c)
-{
-    if (!c->cancel || !__atomic_load_n(c->cancel, __ATOMIC_RELAXED))
-        return 0;
-    __atomic_store_n(&((run_ctx *)c)->cancelled, 1, __ATOMIC_RELAXED);
-    return 1;
-}
-
 /* Pads planes of image n, a claimed run at a time, until none are left to claim. */
 static void pad_claimed_planes(const run_ctx *c, int64_t n)
 {
