@@ -95,7 +95,9 @@ int ct_npy_parse(const char *buf, size_t len, const ct_api_limits *limits, const
     if (p >= end)
         return ct_api_fail(err, 400, "invalid_npy", "%s: the .npy shape tuple is not closed", part);
     int64_t count = ct_shape_elements(&shape);
-    if (count < 0 || (limits->max_elements > 0 && count > limits->max_elements))
+    if (count < 0)
+        return ct_api_fail(err, 413, "too_many_elements", "%s: the .npy shape has more elements than 64 bits count", part);
+    if (limits->max_elements > 0 && count > limits->max_elements)
         return ct_api_fail(err, 413, "too_many_elements", "%s: %lld elements exceed the limit of %lld", part, (long long)count,
                            (long long)limits->max_elements);
     size_t payload = len - start - hlen;

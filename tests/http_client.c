@@ -33,6 +33,7 @@ static void wait_ready(const daemon_proc *d)
 
 static void start(daemon_proc *d, const char *const *extra, int until_ready)
 {
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* once, before any thread of the test uses libcurl */
     const char *bin = getenv("CT_DAEMON") ? getenv("CT_DAEMON") : "build/convtransposed";
     int out[2];
     CHECK(pipe(out) == 0);
@@ -85,7 +86,6 @@ void daemon_start_unready(daemon_proc *d, const char *const *extra)
 
 daemon_proc daemon_up(const char *const *extra_args)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     daemon_proc d;
     daemon_start(&d, extra_args);
     return d;
@@ -424,4 +424,21 @@ int connect_local(int port)
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
     return fd;
+}
+
+void expect_header(const http_response *r, const char *name, const char *want)
+{
+    char *got = http_header(r, name);
+    if (!got || strcmp(got, want) != 0)
+        FAIL("header %s: \"%s\", expected \"%s\"", name, got ? got : "(none)", want);
+    free(got);
+}
+
+void expect_response(int port, const char *method, const char *path, const char *const *headers, const char *body, size_t len,
+                     long status, const char *contains)
+{
+    http_response r = http_request(port, method, path, headers, body, body ? len : 0);
+    if (r.status != status || (contains && !strstr(r.body, contains)))
+        FAIL("%s %s: %ld %.400s; expected %ld with \"%s\"", method, path, r.status, r.body, status, contains ? contains : "");
+    http_response_free(&r);
 }

@@ -100,6 +100,14 @@ double monotonic_seconds(void);
  * unless it is created. */
 void put_ones_layer(int port, const char *name, int cin, int cout, int k, const char *extra);
 
+/* Sends a request (body of len bytes, or none when NULL) and fails the test unless it is
+ * answered `status` with a body containing `contains` (when not NULL). */
+void expect_response(int port, const char *method, const char *path, const char *const *headers, const char *body, size_t len,
+                     long status, const char *contains);
+
+/* Fails the test unless r has the header `name` with exactly the value `want`. */
+void expect_header(const http_response *r, const char *name, const char *want);
+
 /* A TCP socket connected to 127.0.0.1:port (fails the test otherwise), for raw-socket tests. */
 int connect_local(int port);
 

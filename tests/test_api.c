@@ -133,32 +133,29 @@ TEST(npy_float64_converted_and_errors_named)
     CHECK(t.data[0] == 1.5f && t.data[1] == -2.0f && t.data[2] == 1e-3f);
     ct_tensor_free(&t);
 
-    int32_t ints[3] = {1, 2, 3};
-    n = make_npy(buf, "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }\n", ints, sizeof ints);
-    CHECK_INT_EQ(ct_npy_parse(buf, n, &limits, "weight", &t, &err), -1);
-    CHECK_INT_EQ(err.status, 415);
-    CHECK_STR_EQ(err.code, "unsupported_dtype");
-    CHECK_CONTAINS(err.message, "weight: dtype '<i4'");
-
-    n = make_npy(buf, "{'descr': '>f4', 'fortran_order': False, 'shape': (3,), }\n", ints, sizeof ints);
-    CHECK_INT_EQ(ct_npy_parse(buf, n, &limits, "bias", &t, &err), -1);
-    CHECK_STR_EQ(err.code, "unsupported_dtype");
-
-    n = make_npy(buf, "{'descr': '<f4', 'fortran_order': True, 'shape': (3,), }\n", ints, sizeof ints);
-    CHECK_INT_EQ(ct_npy_parse(buf, n, &limits, "input", &t, &err), -1);
-    CHECK_STR_EQ(err.code, "unsupported_order");
-
-    n = make_npy(buf, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }\n", ints, sizeof ints);
-    CHECK_INT_EQ(ct_npy_parse(buf, n, &limits, "input", &t, &err), -1);
-    CHECK_CONTAINS(err.message, "input: the .npy data is 12 bytes but shape and dtype need 16");
-
-    n = make_npy(buf, "{'descr': '<f4', 'fortran_order': False, 'shape': (100, 100), }\n", ints, sizeof ints);
-    CHECK_INT_EQ(ct_npy_parse(buf, n, &limits, "input", &t, &err), -1);
-    CHECK_INT_EQ(err.status, 413);
-
-    n = make_npy(buf, "{'descr': '<f4', 'fortran_order': False, 'shape': (9223372036854775807, 4), }\n", ints, sizeof ints);
-    CHECK_INT_EQ(ct_npy_parse(buf, n, &limits, "input", &t, &err), -1);
-    CHECK_STR_EQ(err.code, "too_many_elements");
+    /* refused headers: the 12 payload bytes are three int32s */
+    static const struct {
+        const char *header, *field;
+        int status;
+        const char *code, *message;
+    } refused[] = {
+        {"{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }\n", "weight", 415, "unsupported_dtype", "weight: dtype '<i4'"},
+        {"{'descr': '>f4', 'fortran_order': False, 'shape': (3,), }\n", "bias", 415, "unsupported_dtype", "bias: dtype '>f4'"},
+        {"{'descr': '<f4', 'fortran_order': True, 'shape': (3,), }\n", "input", 400, "unsupported_order", "input: Fortran-order arrays are not supported"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }\n", "input", 400, "invalid_npy",
+         "input: the .npy data is 12 bytes but shape and dtype need 16"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (100, 100), }\n", "input", 413, "too_many_elements", "input: 10000 elements exceed the limit of 1000"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (9223372036854775807, 4), }\n", "input", 413, "too_many_elements",
+         "input: the .npy shape has more elements than 64 bits count"},
+    };
+    const int32_t ints[3] = {1, 2, 3};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        n = make_npy(buf, refused[i].header, ints, sizeof ints);
+        if (ct_npy_parse(buf, n, &limits, refused[i].field, &t, &err) != -1 || err.status != refused[i].status ||
+            strcmp(err.code, refused[i].code) != 0 || !strstr(err.message, refused[i].message))
+            FAIL("%s: %d %s \"%s\"; expected %d %s \"%s\"", refused[i].header, err.status, err.code, err.message,
+                 refused[i].status, refused[i].code, refused[i].message);
+    }
 
     CHECK_INT_EQ(ct_npy_parse("PK\x03\x04", 4, &limits, "input", &t, &err), -1);
     CHECK_STR_EQ(err.code, "invalid_npy");

@@ -55,6 +55,14 @@ static void check_error(const http_response *r, long status, const char *code, c
     free(ctype);
 }
 
+/* POSTs a JSON body to /convtranspose and checks the error it gets (check_error). */
+static void expect_post_error(int port, const char *body, long status, const char *code, const char *text)
+{
+    http_response r = http_request(port, "POST", "/convtranspose", JSON_HDR, body, strlen(body));
+    check_error(&r, status, code, text);
+    http_response_free(&r);
+}
+
 TEST(http_health_ready_and_self_description)
 {
     daemon_proc d = daemon_up(NULL);
@@ -64,9 +72,7 @@ TEST(http_health_ready_and_self_description)
     http_response_free(&r);
     r = http_request(d.port, "GET", "/readyz", NULL, NULL, 0);
     CHECK_INT_EQ(r.status, 200);
-    char *nosniff = http_header(&r, "X-Content-Type-Options");
-    CHECK_STR_EQ(nosniff, "nosniff");
-    free(nosniff);
+    expect_header(&r, "X-Content-Type-Options", "nosniff");
     CHECK(http_header(&r, "Server") == NULL);
     http_response_free(&r);
     r = http_request(d.port, "GET", "/", NULL, NULL, 0);
@@ -158,9 +164,7 @@ TEST(http_seed_layers_over_multipart_npy_exact)
     const char *const hdr_npy[] = {"Content-Type: multipart/form-data; boundary=BOUNDARYx", "Accept: application/x-npy", NULL};
     r = http_request(d.port, "POST", "/convtranspose", hdr_npy, body.data, body.len);
     CHECK_INT_EQ(r.status, 200);
-    char *ctype = http_header(&r, "Content-Type");
-    CHECK_STR_EQ(ctype, "application/x-npy");
-    free(ctype);
+    expect_header(&r, "Content-Type", "application/x-npy");
     ct_api_limits limits = {.max_elements = 1000};
     ct_tensor out;
     ct_api_error err;
@@ -223,9 +227,7 @@ TEST(http_error_paths)
 
     r = http_request(d.port, "GET", "/convtranspose", NULL, NULL, 0);
     check_error(&r, 405, "method_not_allowed", "method GET is not allowed on /convtranspose");
-    char *allow = http_header(&r, "Allow");
-    CHECK_STR_EQ(allow, "POST");
-    free(allow);
+    expect_header(&r, "Allow", "POST");
     http_response_free(&r);
 
     r = http_request(d.port, "DELETE", "/healthz", NULL, NULL, 0);
@@ -236,25 +238,14 @@ TEST(http_error_paths)
     check_error(&r, 415, "unsupported_media_type", "text/plain is not supported");
     http_response_free(&r);
 
-    r = http_request(d.port, "POST", "/convtranspose", JSON_HDR, "{\"input\": ", 10);
-    check_error(&r, 400, "invalid_json", "invalid JSON");
-    http_response_free(&r);
-
-    const char bad_stride[] = "{\"input\":[[[1,2]]],\"weight\":[[[1,1]]],\"stride\":0}";
-    r = http_request(d.port, "POST", "/convtranspose", JSON_HDR, bad_stride, strlen(bad_stride));
-    check_error(&r, 400, "invalid_stride", "stride[0] = 0: non-positive stride is not supported");
-    http_response_free(&r);
-
-    const char mismatch[] = "{\"input\":[[[1,2],[3,4]]],\"weight\":[[[1,1]]],\"groups\":1}";
-    r = http_request(d.port, "POST", "/convtranspose", JSON_HDR, mismatch, strlen(mismatch));
-    check_error(&r, 400, "weight_shape_mismatch", "to have 1 channels, but got 2 channels");
-    http_response_free(&r);
-
+    expect_post_error(d.port, "{\"input\": ", 400, "invalid_json", "invalid JSON");
+    expect_post_error(d.port, "{\"input\":[[[1,2]]],\"weight\":[[[1,1]]],\"stride\":0}", 400, "invalid_stride",
+                      "stride[0] = 0: non-positive stride is not supported");
+    expect_post_error(d.port, "{\"input\":[[[1,2],[3,4]]],\"weight\":[[[1,1]]],\"groups\":1}", 400, "weight_shape_mismatch",
+                      "to have 1 channels, but got 2 channels");
     /* A 60-byte request asking for 10^12 outputs is refused before anything is allocated. */
-    const char huge[] = "{\"input\":[[[1,2]]],\"weight\":[[[1,1]]],\"stride\":999999999999}";
-    r = http_request(d.port, "POST", "/convtranspose", JSON_HDR, huge, strlen(huge));
-    check_error(&r, 413, "output_too_large", "exceed the limit of 67108864");
-    http_response_free(&r);
+    expect_post_error(d.port, "{\"input\":[[[1,2]]],\"weight\":[[[1,1]]],\"stride\":999999999999}", 413, "output_too_large",
+                      "exceed the limit of 67108864");
 
     /* Content-Length over --max-body: refused from the header */
     char *big = calloc(1, 10000);
@@ -355,19 +346,6 @@ TEST_WITH_TIMEOUT(http_full_queue_answers_503_with_retry_after, 120)
     stop(&d);
 }
 
-typedef struct kill_later {
-    pid_t pid;
-    int delay_ms;
-} kill_later;
-
-static void *send_sigterm(void *arg)
-{
-    kill_later *k = arg;
-    usleep((useconds_t)k->delay_ms * 1000);
-    kill(k->pid, SIGTERM);
-    return NULL;
-}
-
 TEST_WITH_TIMEOUT(http_sigterm_finishes_in_flight_requests, 120)
 {
     daemon_proc d = daemon_up((const char *const[]){"--threads", "1", "--workers", "1", NULL});
@@ -375,13 +353,14 @@ TEST_WITH_TIMEOUT(http_sigterm_finishes_in_flight_requests, 120)
     char *body = slow_body(192, &len);
     enum { N = 6 };
     http_response rs[N];
-    kill_later k = {d.pid, 300};
-    pthread_t t;
-    pthread_create(&t, NULL, send_sigterm, &k);
-    double t0 = (double)clock();
+    pid_t killer = fork(); /* SIGTERM 300 ms into the requests */
+    if (killer == 0) {
+        usleep(300000);
+        kill(d.pid, SIGTERM);
+        _exit(0);
+    }
     http_parallel(d.port, "/convtranspose", JSON_HDR, body, len, N, rs);
-    (void)t0;
-    pthread_join(t, NULL);
+    CHECK(waitpid(killer, NULL, 0) == killer);
     for (int i = 0; i < N; i++) {
         if (rs[i].status != 200)
             FAIL("request %d: status %ld after SIGTERM: %s", i, rs[i].status, rs[i].body);

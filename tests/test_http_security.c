@@ -25,9 +25,7 @@ TEST(auth_bearer_token_required_except_health_probes)
     http_response r = http_request(d.port, "GET", "/", NULL, NULL, 0);
     CHECK_INT_EQ(r.status, 401);
     CHECK_CONTAINS(r.body, "\"code\":\"unauthorized\"");
-    char *www = http_header(&r, "WWW-Authenticate");
-    CHECK_STR_EQ(www, "Bearer realm=\"convtransposed\"");
-    free(www);
+    expect_header(&r, "WWW-Authenticate", "Bearer realm=\"convtransposed\"");
     http_response_free(&r);
     const char *const wrong[] = {"Content-Type: application/json", "Authorization: Bearer s3cret-t0kem", NULL};
     r = http_request(d.port, "POST", "/convtranspose", wrong, SEED, strlen(SEED));
@@ -78,9 +76,7 @@ TEST(cors_off_by_default_and_preflight_when_on)
     http_response_free(&r);
     r = http_request(d.port, "POST", "/convtranspose", from_app, SEED, strlen(SEED));
     CHECK_INT_EQ(r.status, 200);
-    origin = http_header(&r, "Access-Control-Allow-Origin");
-    CHECK_STR_EQ(origin, "https://app.example");
-    free(origin);
+    expect_header(&r, "Access-Control-Allow-Origin", "https://app.example");
     http_response_free(&r);
     const char *const other[] = {"Origin: https://evil.example", "Content-Type: application/json", NULL};
     r = http_request(d.port, "POST", "/convtranspose", other, SEED, strlen(SEED));

@@ -36,29 +36,17 @@ static void remove_dir(const char *dir)
     CHECK(system(cmd) == 0);
 }
 
-static void expect(int port, const char *method, const char *path, const char *const *hdr, const char *body, size_t len, long status,
-                   const char *contains)
-{
-    http_response r = http_request(port, method, path, hdr, body, body ? len : 0);
-    if (r.status != status)
-        FAIL("%s %s: status %ld, expected %ld: %s", method, path, r.status, status, r.body);
-    if (contains)
-        CHECK_CONTAINS(r.body, contains);
-    http_response_free(&r);
-}
-
 TEST(layers_register_use_replace_delete_and_restart)
 {
     char dir[] = "/tmp/ct-models-XXXXXX";
     make_dir(dir);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     daemon_proc d;
     daemon_start(&d, (const char *const[]){"--model-dir", dir, NULL});
-    expect(d.port, "GET", "/v1/layers/seed", NULL, NULL, 0, 404, "\"not_found\"");
-    expect(d.port, "PUT", "/v1/layers/seed", JSON, LAYER, strlen(LAYER), 201, "\"sha256\": \"a7942a89cf64580e599b37094919a9f0379c99dece7f1be35fdf2ac8bc58993e\"");
-    expect(d.port, "POST", "/v1/layers/seed/convtranspose", JSON, INPUT, strlen(INPUT), 200, OUT);
-    expect(d.port, "GET", "/v1/layers/seed", NULL, NULL, 0, 200, "\"weight_shape\": [2, 2, 3, 3]");
-    expect(d.port, "GET", "/v1/layers", NULL, NULL, 0, 200, "\"name\": \"seed\"");
+    expect_response(d.port, "GET", "/v1/layers/seed", NULL, NULL, 0, 404, "\"not_found\"");
+    expect_response(d.port, "PUT", "/v1/layers/seed", JSON, LAYER, strlen(LAYER), 201, "\"sha256\": \"a7942a89cf64580e599b37094919a9f0379c99dece7f1be35fdf2ac8bc58993e\"");
+    expect_response(d.port, "POST", "/v1/layers/seed/convtranspose", JSON, INPUT, strlen(INPUT), 200, OUT);
+    expect_response(d.port, "GET", "/v1/layers/seed", NULL, NULL, 0, 200, "\"weight_shape\": [2, 2, 3, 3]");
+    expect_response(d.port, "GET", "/v1/layers", NULL, NULL, 0, 200, "\"name\": \"seed\"");
     /* the same layer's input as .npy, raw float32, multipart */
     float x[18];
     for (int i = 0; i < 18; i++)
@@ -66,10 +54,10 @@ TEST(layers_register_use_replace_delete_and_restart)
     ct_shape xs = {4, {1, 2, 3, 3}};
     ct_buffer npy = {0};
     ct_npy_write(&xs, x, &npy);
-    expect(d.port, "POST", "/v1/layers/seed/convtranspose", (const char *const[]){"Content-Type: application/x-npy", NULL}, npy.data, npy.len, 200, OUT);
-    expect(d.port, "POST", "/v1/layers/seed/convtranspose",
+    expect_response(d.port, "POST", "/v1/layers/seed/convtranspose", (const char *const[]){"Content-Type: application/x-npy", NULL}, npy.data, npy.len, 200, OUT);
+    expect_response(d.port, "POST", "/v1/layers/seed/convtranspose",
            (const char *const[]){"Content-Type: application/octet-stream", "X-Tensor-Shape: 1,2,3,3", NULL}, (const char *)x, sizeof x, 200, OUT);
-    expect(d.port, "POST", "/v1/layers/seed/convtranspose",
+    expect_response(d.port, "POST", "/v1/layers/seed/convtranspose",
            (const char *const[]){"Content-Type: application/octet-stream", "X-Tensor-Shape: 1,2,3,4", NULL}, (const char *)x, sizeof x, 400,
            "X-Tensor-Shape declares 24 float32");
     ct_buffer form = {0};
@@ -77,36 +65,35 @@ TEST(layers_register_use_replace_delete_and_restart)
     ct_buffer_append(&form, head, sizeof head - 1);
     ct_buffer_append(&form, npy.data, npy.len);
     ct_buffer_append(&form, "\r\n--B--\r\n", 9);
-    expect(d.port, "POST", "/v1/layers/seed/convtranspose", (const char *const[]){"Content-Type: multipart/form-data; boundary=B", NULL},
+    expect_response(d.port, "POST", "/v1/layers/seed/convtranspose", (const char *const[]){"Content-Type: multipart/form-data; boundary=B", NULL},
            form.data, form.len, 200, OUT);
     ct_buffer_free(&form);
     ct_buffer_free(&npy);
     /* a weight-only request is refused on the run route, an input on registration */
-    expect(d.port, "POST", "/v1/layers/seed/convtranspose", JSON, LAYER, strlen(LAYER), 400, "weight: unknown field");
+    expect_response(d.port, "POST", "/v1/layers/seed/convtranspose", JSON, LAYER, strlen(LAYER), 400, "weight: unknown field");
     const char with_input[] = "{\"input\":[[1]],\"weight\":[[[1]]]}";
-    expect(d.port, "PUT", "/v1/layers/other", JSON, with_input, strlen(with_input), 400, "input: not allowed here");
+    expect_response(d.port, "PUT", "/v1/layers/other", JSON, with_input, strlen(with_input), 400, "input: not allowed here");
     /* replace: 200, new weights (2 instead of 1) double every output */
     const char twice[] = "{\"weight\":{\"shape\":[2,2,3,3],\"data\":[2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2]},\"groups\":2}";
-    expect(d.port, "PUT", "/v1/layers/seed", JSON, twice, strlen(twice), 200, "\"name\": \"seed\"");
-    expect(d.port, "POST", "/v1/layers/seed/convtranspose", JSON, INPUT, strlen(INPUT), 200, "\"data\":[0,2,6,6,4,6,16,30,24,14");
+    expect_response(d.port, "PUT", "/v1/layers/seed", JSON, twice, strlen(twice), 200, "\"name\": \"seed\"");
+    expect_response(d.port, "POST", "/v1/layers/seed/convtranspose", JSON, INPUT, strlen(INPUT), 200, "\"data\":[0,2,6,6,4,6,16,30,24,14");
     /* restart: the layer comes back from --model-dir with the same answers */
     CHECK_INT_EQ(daemon_stop(&d), 0);
     daemon_start(&d, (const char *const[]){"--model-dir", dir, NULL});
-    expect(d.port, "POST", "/v1/layers/seed/convtranspose", JSON, INPUT, strlen(INPUT), 200, "\"data\":[0,2,6,6,4,6,16,30,24,14");
+    expect_response(d.port, "POST", "/v1/layers/seed/convtranspose", JSON, INPUT, strlen(INPUT), 200, "\"data\":[0,2,6,6,4,6,16,30,24,14");
     /* delete: 204, then gone, also after a restart */
-    expect(d.port, "DELETE", "/v1/layers/seed", NULL, NULL, 0, 204, NULL);
-    expect(d.port, "DELETE", "/v1/layers/seed", NULL, NULL, 0, 404, NULL);
-    expect(d.port, "POST", "/v1/layers/seed/convtranspose", JSON, INPUT, strlen(INPUT), 404, "no such layer");
+    expect_response(d.port, "DELETE", "/v1/layers/seed", NULL, NULL, 0, 204, NULL);
+    expect_response(d.port, "DELETE", "/v1/layers/seed", NULL, NULL, 0, 404, NULL);
+    expect_response(d.port, "POST", "/v1/layers/seed/convtranspose", JSON, INPUT, strlen(INPUT), 404, "no such layer");
     CHECK_INT_EQ(daemon_stop(&d), 0);
     daemon_start(&d, (const char *const[]){"--model-dir", dir, NULL});
-    expect(d.port, "GET", "/v1/layers", NULL, NULL, 0, 200, "{\"layers\": []}");
+    expect_response(d.port, "GET", "/v1/layers", NULL, NULL, 0, 200, "{\"layers\": []}");
     CHECK_INT_EQ(daemon_stop(&d), 0);
     remove_dir(dir);
 }
 
 TEST(layer_names_are_checked)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     daemon_proc d;
     daemon_start(&d, NULL);
     static const char *const bad[] = {"/v1/layers/.hidden", "/v1/layers/..", "/v1/layers/-x", "/v1/layers/a%2Fb", "/v1/layers/a%20b",
@@ -117,8 +104,8 @@ TEST(layer_names_are_checked)
             FAIL("PUT %s: status %ld", bad[i], r.status);
         http_response_free(&r);
     }
-    expect(d.port, "PUT", "/v1/layers/ok_name-1.v2", JSON, LAYER, strlen(LAYER), 201, NULL);
-    expect(d.port, "PUT", "/v1/layers/x.y", JSON, "{\"weight\":[[1]]}", 16, 400, "invalid_rank");
+    expect_response(d.port, "PUT", "/v1/layers/ok_name-1.v2", JSON, LAYER, strlen(LAYER), 201, NULL);
+    expect_response(d.port, "PUT", "/v1/layers/x.y", JSON, "{\"weight\":[[1]]}", 16, 400, "invalid_rank");
     CHECK_INT_EQ(daemon_stop(&d), 0);
 }
 
@@ -171,7 +158,6 @@ TEST_WITH_TIMEOUT(sigkill_during_put_leaves_the_layer_whole_or_absent, 120)
 {
     char dir[] = "/tmp/ct-models-XXXXXX";
     make_dir(dir);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     /* 256 x 256 x 8 x 8 weights: a ~12 MB JSON body, 16 MB on disk */
     size_t n = 256 * 256 * 64, len = 0;
     char *body = malloc(n * 2 + 128);
@@ -186,7 +172,7 @@ TEST_WITH_TIMEOUT(sigkill_during_put_leaves_the_layer_whole_or_absent, 120)
         daemon_proc d;
         daemon_start(&d, (const char *const[]){"--model-dir", dir, NULL});
         if (attempt % 2 == 1) /* half the rounds replace an existing layer */
-            expect(d.port, "PUT", "/v1/layers/big", JSON, LAYER, strlen(LAYER), attempt == 1 ? 201 : 200, NULL);
+            expect_response(d.port, "PUT", "/v1/layers/big", JSON, LAYER, strlen(LAYER), attempt == 1 ? 201 : 200, NULL);
         put_args a = {d.port, body, len};
         pthread_t t;
         pthread_create(&t, NULL, put_big, &a);
@@ -241,7 +227,6 @@ static void npy_ones(ct_buffer *b, ct_shape s, float v)
 
 TEST_WITH_TIMEOUT(a_run_in_flight_finishes_on_its_plan_when_the_layer_is_replaced, 120)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     daemon_proc d;
     daemon_start(&d, (const char *const[]){"--threads", "1", NULL});
     ct_buffer w = {0}, form = {0}, x = {0};
@@ -252,21 +237,21 @@ TEST_WITH_TIMEOUT(a_run_in_flight_finishes_on_its_plan_when_the_layer_is_replace
     ct_buffer_append(&form, w.data, w.len);
     ct_buffer_append(&form, config, sizeof config - 1);
     const char *const multipart[] = {"Content-Type: multipart/form-data; boundary=B", NULL};
-    expect(d.port, "PUT", "/v1/layers/slow", multipart, form.data, form.len, 201, NULL);
+    expect_response(d.port, "PUT", "/v1/layers/slow", multipart, form.data, form.len, 201, NULL);
     npy_ones(&x, (ct_shape){4, {1, 512, 32, 32}}, 1.0f);
     run_args a = {d.port, &x, {0}};
     pthread_t t;
     pthread_create(&t, NULL, run_slow, &a);
     usleep(30000);
     /* replace it while it runs: a different layer under the same name */
-    expect(d.port, "PUT", "/v1/layers/slow", JSON, LAYER, strlen(LAYER), 200, "\"weight_shape\": [2, 2, 3, 3]");
+    expect_response(d.port, "PUT", "/v1/layers/slow", JSON, LAYER, strlen(LAYER), 200, "\"weight_shape\": [2, 2, 3, 3]");
     pthread_join(t, NULL);
     CHECK_INT_EQ(a.out.status, 200);
     /* answered by the old plan: 512 channels, 4 taps of weight 1 at every interior output */
     CHECK_CONTAINS(a.out.body, "\"shape\":[1,512,64,64]");
     CHECK_CONTAINS(a.out.body, ",2048,2048,");
     http_response_free(&a.out);
-    expect(d.port, "POST", "/v1/layers/slow/convtranspose", JSON, INPUT, strlen(INPUT), 200, OUT); /* and new runs see the new one */
+    expect_response(d.port, "POST", "/v1/layers/slow/convtranspose", JSON, INPUT, strlen(INPUT), 200, OUT); /* and new runs see the new one */
     ct_buffer_free(&w);
     ct_buffer_free(&form);
     ct_buffer_free(&x);
@@ -279,10 +264,9 @@ TEST(corrupt_model_dir_entry_is_skipped_and_repository_load_reads_the_folder)
 {
     char dir[] = "/tmp/ct-models-XXXXXX";
     make_dir(dir);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     daemon_proc d;
     daemon_start(&d, (const char *const[]){"--model-dir", dir, NULL});
-    expect(d.port, "PUT", "/v1/layers/good", JSON, LAYER, strlen(LAYER), 201, NULL);
+    expect_response(d.port, "PUT", "/v1/layers/good", JSON, LAYER, strlen(LAYER), 201, NULL);
     CHECK_INT_EQ(daemon_stop(&d), 0);
     /* a layer folder whose weight.npy is garbage */
     char path[256];
@@ -295,18 +279,18 @@ TEST(corrupt_model_dir_entry_is_skipped_and_repository_load_reads_the_folder)
     snprintf(path, sizeof path, "%s/broken", dir);
     CHECK(symlink(".broken.1", path) == 0);
     daemon_start(&d, (const char *const[]){"--model-dir", dir, NULL});
-    expect(d.port, "POST", "/v1/layers/good/convtranspose", JSON, INPUT, strlen(INPUT), 200, OUT);
-    expect(d.port, "GET", "/v1/layers/broken", NULL, NULL, 0, 404, NULL);
+    expect_response(d.port, "POST", "/v1/layers/good/convtranspose", JSON, INPUT, strlen(INPUT), 200, OUT);
+    expect_response(d.port, "GET", "/v1/layers/broken", NULL, NULL, 0, 404, NULL);
     char *log = daemon_log(&d);
     CHECK_CONTAINS(log, "skipping layer broken");
     free(log);
     /* unload keeps the files; load brings the layer back */
-    expect(d.port, "POST", "/v2/repository/models/good/unload", JSON, "{}", 2, 200, NULL);
-    expect(d.port, "POST", "/v1/layers/good/convtranspose", JSON, INPUT, strlen(INPUT), 404, NULL);
-    expect(d.port, "POST", "/v2/repository/index", JSON, "{}", 2, 200, "{\"name\":\"good\",\"version\":\"1\",\"state\":\"UNAVAILABLE\"}");
-    expect(d.port, "POST", "/v2/repository/models/good/load", JSON, "{}", 2, 200, NULL);
-    expect(d.port, "POST", "/v1/layers/good/convtranspose", JSON, INPUT, strlen(INPUT), 200, OUT);
-    expect(d.port, "POST", "/v2/repository/models/broken/load", JSON, "{}", 2, 400, "weight.npy");
+    expect_response(d.port, "POST", "/v2/repository/models/good/unload", JSON, "{}", 2, 200, NULL);
+    expect_response(d.port, "POST", "/v1/layers/good/convtranspose", JSON, INPUT, strlen(INPUT), 404, NULL);
+    expect_response(d.port, "POST", "/v2/repository/index", JSON, "{}", 2, 200, "{\"name\":\"good\",\"version\":\"1\",\"state\":\"UNAVAILABLE\"}");
+    expect_response(d.port, "POST", "/v2/repository/models/good/load", JSON, "{}", 2, 200, NULL);
+    expect_response(d.port, "POST", "/v1/layers/good/convtranspose", JSON, INPUT, strlen(INPUT), 200, OUT);
+    expect_response(d.port, "POST", "/v2/repository/models/broken/load", JSON, "{}", 2, 400, "weight.npy");
     CHECK_INT_EQ(daemon_stop(&d), 0);
     remove_dir(dir);
 }

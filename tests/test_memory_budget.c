@@ -15,14 +15,6 @@
 #include "http_client.h"
 #include "test.h"
 
-static void expect(int port, const char *path, const char *const *headers, const char *body, size_t len, long status, const char *text)
-{
-    http_response r = http_request(port, "POST", path, headers, body, len);
-    if (r.status != status || !strstr(r.body, text))
-        FAIL("POST %s: %ld %s; want %ld with %s", path, r.status, r.body, status, text);
-    http_response_free(&r);
-}
-
 TEST(max_memory_covers_layer_runs_and_oip_inferences)
 {
     daemon_proc d = daemon_up((const char *const[]){"--max-memory", "1M", NULL});
@@ -45,15 +37,15 @@ TEST(max_memory_covers_layer_runs_and_oip_inferences)
         n += sprintf(input + n, "%s%d", i ? "," : "", i);
     sprintf(input + n, "]}");
     sprintf(body, "{\"input\": %s, \"weight\": %s, \"stride\": 8}", input, weight);
-    expect(d.port, "/convtranspose", json, body, strlen(body), 413, "more than --max-memory");
+    expect_response(d.port, "POST", "/convtranspose", json, body, strlen(body), 413, "more than --max-memory");
     sprintf(body, "{\"input\": %s}", input);
-    expect(d.port, "/v1/layers/wide/convtranspose", json, body, strlen(body), 413, "more than --max-memory");
+    expect_response(d.port, "POST", "/v1/layers/wide/convtranspose", json, body, strlen(body), 413, "more than --max-memory");
     char oip[4096];
     n = sprintf(oip, "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 1, 8, 8], \"datatype\": \"FP32\", \"data\": [");
     for (int i = 0; i < 64; i++)
         n += sprintf(oip + n, "%s%d", i ? "," : "", i);
     sprintf(oip + n, "]}]}");
-    expect(d.port, "/v2/models/wide/infer", json, oip, strlen(oip), 413, "more than --max-memory");
+    expect_response(d.port, "POST", "/v2/models/wide/infer", json, oip, strlen(oip), 413, "more than --max-memory");
     n = sprintf(body, "{\"parameters\": {\"stride\": 8}, \"inputs\": [{\"name\": \"input\", \"shape\": [1, 1, 8, 8], \"datatype\": \"FP32\", \"data\": [");
     for (int i = 0; i < 64; i++)
         n += sprintf(body + n, "%s%d", i ? "," : "", i);
@@ -61,10 +53,10 @@ TEST(max_memory_covers_layer_runs_and_oip_inferences)
     for (int i = 0; i < 64 * 64; i++)
         n += sprintf(body + n, "%s1", i ? "," : "");
     sprintf(body + n, "]}]}");
-    expect(d.port, "/v2/models/convtranspose/infer", json, body, strlen(body), 413, "more than --max-memory");
+    expect_response(d.port, "POST", "/v2/models/convtranspose/infer", json, body, strlen(body), 413, "more than --max-memory");
     /* a smaller input of the same layer fits and is computed */
     const char small[] = "{\"input\": [[[[1]]]]}";
-    expect(d.port, "/v1/layers/wide/convtranspose", json, small, strlen(small), 200, "\"shape\":[1,64,8,8]");
+    expect_response(d.port, "POST", "/v1/layers/wide/convtranspose", json, small, strlen(small), 200, "\"shape\":[1,64,8,8]");
     free(weight);
     free(body);
     CHECK_INT_EQ(daemon_stop(&d), 0);
@@ -89,7 +81,7 @@ TEST(declared_but_unsent_bodies_hold_no_budget_and_inflated_ones_count_in_full)
     usleep(200000);
     const char *const json[] = {"Content-Type: application/json", NULL};
     const char seed[] = "{\"input\":[[1,2]],\"weight\":[[[1,10]]],\"stride\":2}";
-    expect(d.port, "/convtranspose", json, seed, strlen(seed), 200, "\"data\":[1,10,2,20]");
+    expect_response(d.port, "POST", "/convtranspose", json, seed, strlen(seed), 200, "\"data\":[1,10,2,20]");
     for (int i = 0; i < 4; i++)
         close(fds[i]);
     /* 1.9 MB of JSON that gzips to a few KB: counted as 1.9 MB once inflated, so two at once

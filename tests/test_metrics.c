@@ -58,7 +58,6 @@ static void check_exposition(const char *text)
 
 TEST(metrics_exposition_parses_and_counts_traffic)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     daemon_proc d;
     daemon_start(&d, NULL);
     const char body[] = "{\"input\":[[1,2]],\"weight\":[[[1,10]]],\"stride\":2}";
@@ -86,9 +85,7 @@ TEST(metrics_exposition_parses_and_counts_traffic)
 
     r = http_request(d.port, "GET", "/metrics", NULL, NULL, 0);
     CHECK_INT_EQ(r.status, 200);
-    char *ctype = http_header(&r, "Content-Type");
-    CHECK_CONTAINS(ctype, "text/plain; version=0.0.4");
-    free(ctype);
+    expect_header(&r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     check_exposition(r.body);
     CHECK_INT_EQ(sample(r.body, "convtransposed_requests_total{route=\"/convtranspose\",status=\"200\"}"), 5);
     CHECK_INT_EQ(sample(r.body, "convtransposed_requests_total{route=\"/convtranspose\",status=\"400\"}"), 1);

@@ -34,6 +34,15 @@ static void expect_oip_error(const http_response *r, long status, const char *te
     json_decref(root);
 }
 
+/* Sends a request and checks the protocol's error it gets (expect_oip_error). */
+static void expect_oip_error_at(int port, const char *method, const char *path, const char *const *headers, const char *body,
+                                size_t len, long status, const char *text)
+{
+    http_response r = http_request(port, method, path, headers, body, len);
+    expect_oip_error(&r, status, text);
+    http_response_free(&r);
+}
+
 TEST(oip_server_metadata_and_health)
 {
     daemon_proc d = daemon_up(NULL);
@@ -48,16 +57,9 @@ TEST(oip_server_metadata_and_health)
     http_response_free(&r);
     expect_get_status(d.port, "/v2/health/live", 200);
     expect_get_status(d.port, "/v2/health/ready", 200);
-    r = http_request(d.port, "GET", "/v2/models/convtranspose", NULL, NULL, 0);
-    CHECK_INT_EQ(r.status, 200);
-    CHECK_CONTAINS(r.body, "\"name\":\"weight\"");
-    http_response_free(&r);
-    r = http_request(d.port, "GET", "/v2/models/nope", NULL, NULL, 0);
-    expect_oip_error(&r, 404, "model 'nope' is not found");
-    http_response_free(&r);
-    r = http_request(d.port, "GET", "/v2/models/convtranspose/versions/7/ready", NULL, NULL, 0);
-    expect_oip_error(&r, 404, "has no version '7'");
-    http_response_free(&r);
+    expect_response(d.port, "GET", "/v2/models/convtranspose", NULL, NULL, 0, 200, "\"name\":\"weight\"");
+    expect_oip_error_at(d.port, "GET", "/v2/models/nope", NULL, NULL, 0, 404, "model 'nope' is not found");
+    expect_oip_error_at(d.port, "GET", "/v2/models/convtranspose/versions/7/ready", NULL, NULL, 0, 404, "has no version '7'");
     CHECK_INT_EQ(daemon_stop(&d), 0);
 }
 
@@ -83,45 +85,35 @@ TEST(oip_builtin_model_infer_json)
                            "{\"name\":\"input\",\"shape\":[1,1,2],\"datatype\":\"FP32\",\"data\":[1,2]},"
                            "{\"name\":\"weight\",\"shape\":[1,1,1,2],\"datatype\":\"FP32\",\"data\":[1,10]},"
                            "{\"name\":\"bias\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[0.5]}]}";
-    r = http_request(d.port, "POST", "/v2/models/convtranspose/versions/1/infer", JSON_HDR, strided, strlen(strided));
-    CHECK_INT_EQ(r.status, 200);
-    CHECK_CONTAINS(r.body, "\"shape\":[1,1,3],\"data\":[1.5,12.5,20.5]");
-    http_response_free(&r);
+    expect_response(d.port, "POST", "/v2/models/convtranspose/versions/1/infer", JSON_HDR, strided, strlen(strided), 200, "\"shape\":[1,1,3],\"data\":[1.5,12.5,20.5]");
     /* regression (found by fuzz_oip): a second "parameters" leaked the first */
     const char twice[] = "{\"parameters\":{\"groups\":1},\"parameters\":{\"groups\":2},\"inputs\":[]}";
-    r = http_request(d.port, "POST", "/v2/models/convtranspose/infer", JSON_HDR, twice, strlen(twice));
-    expect_oip_error(&r, 400, "parameters: duplicate key");
-    http_response_free(&r);
+    expect_oip_error_at(d.port, "POST", "/v2/models/convtranspose/infer", JSON_HDR, twice, strlen(twice), 400, "parameters: duplicate key");
     /* regression (found by fuzz_oip): the message named an output after its JSON was freed */
     const char wrong_output[] = "{\"inputs\":[],\"outputs\":[{\"name\":\"logits\"}]}";
-    r = http_request(d.port, "POST", "/v2/models/convtranspose/infer", JSON_HDR, wrong_output, strlen(wrong_output));
-    expect_oip_error(&r, 400, "unexpected inference output 'logits'");
-    http_response_free(&r);
+    expect_oip_error_at(d.port, "POST", "/v2/models/convtranspose/infer", JSON_HDR, wrong_output, strlen(wrong_output), 400, "unexpected inference output 'logits'");
     const char bad[] = "{\"inputs\":[{\"name\":\"input\",\"shape\":[1],\"datatype\":\"INT8\",\"data\":[1]}]}";
-    r = http_request(d.port, "POST", "/v2/models/convtranspose/infer", JSON_HDR, bad, strlen(bad));
-    expect_oip_error(&r, 415, "datatype 'INT8' is not supported");
-    http_response_free(&r);
+    expect_oip_error_at(d.port, "POST", "/v2/models/convtranspose/infer", JSON_HDR, bad, strlen(bad), 415, "datatype 'INT8' is not supported");
     const char stride0[] = "{\"parameters\":{\"stride\":0},\"inputs\":[{\"name\":\"input\",\"shape\":[1,1,1],\"datatype\":\"FP32\",\"data\":[1]},"
                            "{\"name\":\"weight\",\"shape\":[1,1,1],\"datatype\":\"FP32\",\"data\":[1]}]}";
-    r = http_request(d.port, "POST", "/v2/models/convtranspose/infer", JSON_HDR, stride0, strlen(stride0));
-    expect_oip_error(&r, 400, "stride[0] = 0: non-positive stride");
-    http_response_free(&r);
+    expect_oip_error_at(d.port, "POST", "/v2/models/convtranspose/infer", JSON_HDR, stride0, strlen(stride0), 400, "stride[0] = 0: non-positive stride");
     CHECK_INT_EQ(daemon_stop(&d), 0);
 }
 
-/* Appends JSON header then binary float32 bytes; returns the header length. */
-static size_t binary_body(ct_buffer *b, const char *json, const void *bytes, size_t n)
+/* POSTs an inference request with the binary extension to layer "seed": the JSON header,
+ * then n bytes of tensor data, its length in Inference-Header-Content-Length. */
+static http_response post_binary(int port, const char *json, const void *bytes, size_t n)
 {
-    size_t hl = strlen(json);
-    b->len = 0;
-    CHECK(b->cap == 0 || b->data);
-    char *p = malloc(hl + n);
-    memcpy(p, json, hl);
-    memcpy(p + hl, bytes, n);
-    free(b->data);
-    b->data = p;
-    b->len = b->cap = hl + n;
-    return hl;
+    const size_t hl = strlen(json);
+    char *body = malloc(hl + n), hdr_len[64];
+    CHECK(body != NULL);
+    memcpy(body, json, hl);
+    memcpy(body + hl, bytes, n);
+    snprintf(hdr_len, sizeof hdr_len, "Inference-Header-Content-Length: %zu", hl);
+    const char *const headers[] = {"Content-Type: application/octet-stream", hdr_len, NULL};
+    http_response r = http_request(port, "POST", "/v2/models/seed/infer", headers, body, hl + n);
+    free(body);
+    return r;
 }
 
 TEST(oip_registered_layer_json_and_binary)
@@ -136,9 +128,7 @@ TEST(oip_registered_layer_json_and_binary)
     CHECK_CONTAINS(r.body, "\"name\":\"input\",\"datatype\":\"FP32\",\"shape\":[-1,2,-1,-1]");
     CHECK_CONTAINS(r.body, "\"name\":\"output\",\"datatype\":\"FP32\",\"shape\":[-1,4,-1,-1]");
     http_response_free(&r);
-    r = http_request(d.port, "GET", "/v2/models/seed/ready", NULL, NULL, 0);
-    CHECK_INT_EQ(r.status, 200);
-    http_response_free(&r);
+    expect_response(d.port, "GET", "/v2/models/seed/ready", NULL, NULL, 0, 200, NULL);
 
     float x[18];
     for (int i = 0; i < 18; i++)
@@ -146,12 +136,7 @@ TEST(oip_registered_layer_json_and_binary)
     /* binary input and binary output, built from the spec */
     const char head[] = "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,2,3,3],\"datatype\":\"FP32\",\"parameters\":{\"binary_data_size\":72}}],"
                         "\"outputs\":[{\"name\":\"output\",\"parameters\":{\"binary_data\":true}}]}";
-    ct_buffer b = {0};
-    size_t hl = binary_body(&b, head, x, sizeof x);
-    char hdr_len[64];
-    snprintf(hdr_len, sizeof hdr_len, "Inference-Header-Content-Length: %zu", hl);
-    const char *const bin_hdr[] = {"Content-Type: application/octet-stream", hdr_len, NULL};
-    r = http_request(d.port, "POST", "/v2/models/seed/infer", bin_hdr, b.data, b.len);
+    r = post_binary(d.port, head, x, sizeof x);
     CHECK_INT_EQ(r.status, 200);
     char *rl = http_header(&r, "Inference-Header-Content-Length");
     CHECK(rl != NULL);
@@ -172,9 +157,7 @@ TEST(oip_registered_layer_json_and_binary)
     /* binary input, JSON output (request-level binary_data_output false); an odd header
      * length leaves the tensor misaligned in the body */
     const char head2[] = "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,2,3,3],\"datatype\":\"FP32\",\"parameters\":{\"binary_data_size\":72}}] }";
-    hl = binary_body(&b, head2, x, sizeof x);
-    snprintf(hdr_len, sizeof hdr_len, "Inference-Header-Content-Length: %zu", hl);
-    r = http_request(d.port, "POST", "/v2/models/seed/infer", bin_hdr, b.data, b.len);
+    r = post_binary(d.port, head2, x, sizeof x);
     CHECK_INT_EQ(r.status, 200);
     CHECK_CONTAINS(r.body, SEED_DATA);
     http_response_free(&r);
@@ -184,9 +167,7 @@ TEST(oip_registered_layer_json_and_binary)
     for (int i = 0; i < 18; i++)
         xd[i] = i;
     const char head3[] = "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,2,3,3],\"datatype\":\"FP64\",\"parameters\":{\"binary_data_size\":144}}]}";
-    hl = binary_body(&b, head3, xd, sizeof xd);
-    snprintf(hdr_len, sizeof hdr_len, "Inference-Header-Content-Length: %zu", hl);
-    r = http_request(d.port, "POST", "/v2/models/seed/infer", bin_hdr, b.data, b.len);
+    r = post_binary(d.port, head3, xd, sizeof xd);
     CHECK_INT_EQ(r.status, 200);
     CHECK_CONTAINS(r.body, SEED_DATA);
     http_response_free(&r);
@@ -200,12 +181,9 @@ TEST(oip_registered_layer_json_and_binary)
 
     /* a size that does not match the shape */
     const char head4[] = "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,2,3,3],\"datatype\":\"FP32\",\"parameters\":{\"binary_data_size\":70}}]}";
-    hl = binary_body(&b, head4, x, 70);
-    snprintf(hdr_len, sizeof hdr_len, "Inference-Header-Content-Length: %zu", hl);
-    r = http_request(d.port, "POST", "/v2/models/seed/infer", bin_hdr, b.data, b.len);
+    r = post_binary(d.port, head4, x, 70);
     expect_oip_error(&r, 400, "binary_data_size 70, but shape and FP32 need 72 bytes");
     http_response_free(&r);
-    ct_buffer_free(&b);
 
     /* statistics and the repository */
     r = http_request(d.port, "GET", "/v2/models/seed/stats", NULL, NULL, 0);
@@ -216,16 +194,9 @@ TEST(oip_registered_layer_json_and_binary)
     CHECK_INT_EQ(json_integer_value(json_object_get(json_object_get(json_object_get(st, "inference_stats"), "fail"), "count")), 1);
     json_decref(root);
     http_response_free(&r);
-    r = http_request(d.port, "POST", "/v2/repository/index", JSON_HDR, "{}", 2);
-    CHECK_INT_EQ(r.status, 200);
-    CHECK_CONTAINS(r.body, "{\"name\":\"seed\",\"version\":\"1\",\"state\":\"READY\"}");
-    http_response_free(&r);
-    r = http_request(d.port, "POST", "/v2/repository/models/seed/unload", JSON_HDR, "{}", 2);
-    CHECK_INT_EQ(r.status, 200);
-    http_response_free(&r);
-    r = http_request(d.port, "GET", "/v2/models/seed/ready", NULL, NULL, 0);
-    expect_oip_error(&r, 404, "not found");
-    http_response_free(&r);
+    expect_response(d.port, "POST", "/v2/repository/index", JSON_HDR, "{}", 2, 200, "{\"name\":\"seed\",\"version\":\"1\",\"state\":\"READY\"}");
+    expect_response(d.port, "POST", "/v2/repository/models/seed/unload", JSON_HDR, "{}", 2, 200, NULL);
+    expect_oip_error_at(d.port, "GET", "/v2/models/seed/ready", NULL, NULL, 0, 404, "not found");
     CHECK_INT_EQ(daemon_stop(&d), 0);
 }
 

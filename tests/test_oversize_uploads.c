@@ -29,6 +29,25 @@ static int body_piece(char *buf, int size, int chunked)
     return len;
 }
 
+/* Reads the rest of an answer into in (got bytes there already, room for cap - 1), from the
+ * TLS session s or, when s is NULL, the socket itself, until the peer closes or 2 s pass
+ * with nothing; ends it with a NUL. */
+static void read_answer(int fd, gnutls_session_t s, char *in, size_t got, size_t cap)
+{
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (!(s && gnutls_record_check_pending(s) > 0) && poll(&p, 1, 2000) <= 0)
+            break;
+        ssize_t n = s ? gnutls_record_recv(s, in + got, cap - 1 - got) : recv(fd, in + got, cap - 1 - got, 0);
+        if (s && (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED))
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    in[got] = '\0';
+}
+
 /* Sends head, then up to total bytes of body in 256 KiB chunks (chunked framing when
  * chunked), reading whatever comes back meanwhile; returns what the client received. */
 static char *upload(int port, const char *head, size_t total, int chunked)
@@ -61,16 +80,7 @@ static char *upload(int port, const char *head, size_t total, int chunked)
         if (p.revents & (POLLERR | POLLHUP))
             peer_closed = 1;
     }
-    for (;;) { /* the rest of the answer */
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 2000) <= 0)
-            break;
-        ssize_t n = recv(fd, in + got, cap - 1 - got, 0);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    in[got] = '\0';
+    read_answer(fd, NULL, in, got, cap);
     close(fd);
     free(chunk);
     return in;
@@ -114,8 +124,7 @@ static char *upload_tls(int port, const char *cert, const char *head, size_t tot
     enum { CHUNK = 16 * 1024 - 64 };
     char chunk[CHUNK + 32];
     const int len = body_piece(chunk, CHUNK, chunked);
-    size_t cap = 1 << 16, got = 0;
-    char *in = calloc(1, cap);
+    char *in = calloc(1, 1 << 16);
     for (size_t sent = 0; sent < total;) {
         struct pollfd p = {fd, POLLIN, 0};
         if (gnutls_record_check_pending(s) > 0 || poll(&p, 1, 0) > 0)
@@ -124,18 +133,7 @@ static char *upload_tls(int port, const char *cert, const char *head, size_t tot
             break; /* gone: read what came before */
         sent += (size_t)len;
     }
-    for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (gnutls_record_check_pending(s) == 0 && poll(&p, 1, 2000) <= 0)
-            break;
-        ssize_t n = gnutls_record_recv(s, in + got, cap - 1 - got);
-        if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    in[got] = '\0';
+    read_answer(fd, s, in, 0, 1 << 16);
     gnutls_deinit(s);
     gnutls_certificate_free_credentials(cred);
     close(fd);

@@ -51,7 +51,6 @@ static void served_sha(int port, int layer, char out[65])
 
 TEST_WITH_TIMEOUT(layer_store_agrees_with_memory_after_concurrent_puts_and_deletes, 120)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     /* on the work tree's filesystem, not tmpfs: there fsync costs what it costs in production,
      * which is when a PUT and a DELETE overlap most */
     char dir[] = "build/ct-races-XXXXXX";

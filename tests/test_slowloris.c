@@ -67,7 +67,6 @@ TEST_WITH_TIMEOUT(slowloris_500_connections_do_not_starve_clients, 90)
         rl.rlim_cur = 2 * SLOW;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     daemon_proc d;
     daemon_start(&d, NULL);
     slow_clients s = {.port = d.port};
