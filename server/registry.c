@@ -3,7 +3,12 @@
  * A PUT writes and fsyncs a new folder, then renames a new symlink over DIR/NAME (atomic)
  * and fsyncs DIR: a crash or SIGKILL at any point leaves the old layer or the new one. At
  * start, folders no symlink points to (an interrupted PUT, or an old version not yet
- * removed) are deleted. */
+ * removed) are deleted.
+ *
+ * A plain folder DIR/NAME holding the same files (as KServe's storage initializer, a
+ * ConfigMap or a `cp -rL` of a store lays them out, with no symlinks) is a provided layer:
+ * loaded and served like the others, but its owner's, so a PUT or DELETE of it is refused
+ * (409) rather than half-done on a volume that is often mounted read-only. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -124,8 +129,26 @@ static void remove_version(const char *dir, const char *folder)
     rmdir(path);
 }
 
+/* Whether DIR/NAME is a provided layer: a real folder, not this daemon's symlink. */
+static int provided_folder(const ct_registry *r, const char *name)
+{
+    char path[sizeof r->dir + 300];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", r->dir, name);
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int ct_registry_provided_error(const char *name, const char *what, ct_api_error *err)
+{
+    return ct_api_fail(err, 409, "layer_provided",
+                       "layer %s: a folder of --model-dir put there by its owner (no symlink of this daemon's), so it cannot be %s "
+                       "through the API; change it in the folder's source", name, what);
+}
+
 static int persist(const ct_registry *r, const char *name, const ct_request *req, ct_api_error *err)
 {
+    if (provided_folder(r, name))
+        return ct_registry_provided_error(name, "replaced", err);
     char folder[160], tmp_link[200], link_path[1200], full[1200], old[1200] = "";
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -291,6 +314,10 @@ ct_layer *ct_registry_get(ct_registry *r, const char *name)
 int ct_registry_remove(ct_registry *r, const char *name, int forget_files)
 {
     pthread_mutex_lock(&r->store_lock);
+    if (forget_files && r->dir[0] && ct_layer_name_valid(name) && provided_folder(r, name)) {
+        pthread_mutex_unlock(&r->store_lock);
+        return -2; /* kept in memory too: memory and disk must agree */
+    }
     pthread_mutex_lock(&r->lock);
     int i = find(r, name);
     ct_layer *l = NULL;
@@ -350,7 +377,7 @@ int ct_registry_on_disk(const ct_registry *r, const char *name)
 {
     char link_path[1200], target[8];
     snprintf(link_path, sizeof link_path, "%s/%s", r->dir, name);
-    return r->dir[0] && ct_layer_name_valid(name) && readlink(link_path, target, sizeof target) > 0;
+    return r->dir[0] && ct_layer_name_valid(name) && (readlink(link_path, target, sizeof target) > 0 || provided_folder(r, name));
 }
 
 /* Whether name is one of list's n strings. */
@@ -439,6 +466,8 @@ int ct_registry_open(ct_registry *r, const char *dir, const ct_api_limits *limit
         if (n > 0) {
             target[n] = '\0';
             failed = name_append(&in_use, &nuse, &use_cap, target) != 0;
+            on_disk++;
+        } else if (provided_folder(r, e->d_name)) {
             on_disk++;
         }
     }

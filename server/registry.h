@@ -55,8 +55,11 @@ int ct_registry_put(ct_registry *r, const char *name, const ct_request *req, int
 ct_layer *ct_registry_get(ct_registry *r, const char *name);
 void ct_layer_release(ct_layer *l);
 
-/* Removes the layer from memory and, when forget_files, from disk. 0, or -1 if absent. */
+/* Removes the layer from memory and, when forget_files, from disk. 0, -1 if absent, or -2
+ * (nothing removed) when forget_files and it is a provided folder (registry.c), not ours. */
 int ct_registry_remove(ct_registry *r, const char *name, int forget_files);
+/* The 409 for a PUT or DELETE (`what`: "replaced", "deleted") of a provided folder. -1. */
+int ct_registry_provided_error(const char *name, const char *what, ct_api_error *err);
 
 /* Loads (or reloads) one layer from the directory and runs it once on a small input
  * (ct_api_warm_run) before it is served. 0 or -1 with err. */

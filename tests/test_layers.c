@@ -294,3 +294,34 @@ TEST(corrupt_model_dir_entry_is_skipped_and_repository_load_reads_the_folder)
     CHECK_INT_EQ(daemon_stop(&d), 0);
     remove_dir(dir);
 }
+
+/* A store laid out as KServe's storage initializer (or a ConfigMap, or `cp -rL`) leaves it:
+ * plain folders NAME/{config.json,weight.npy}, no symlinks. Each is loaded before ready,
+ * served, and its owner's: a PUT or DELETE of it is refused with 409 and changes nothing,
+ * in memory or on disk. */
+TEST(plain_folders_of_a_copied_store_are_served_and_kept_as_provided)
+{
+    char ours[] = "/tmp/ct-models-XXXXXX", copied[] = "/tmp/ct-provided-XXXXXX";
+    make_dir(ours);
+    make_dir(copied);
+    daemon_proc d;
+    daemon_start(&d, (const char *const[]){"--model-dir", ours, NULL});
+    expect_response(d.port, "PUT", "/v1/layers/seed", JSON, LAYER, strlen(LAYER), 201, NULL);
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "cp -rL %s/seed %s/ && test ! -L %s/seed && test -f %s/seed/weight.npy", ours, copied, copied, copied);
+    CHECK(system(cmd) == 0);
+
+    daemon_start(&d, (const char *const[]){"--model-dir", copied, NULL}); /* returns once /readyz is 200 */
+    expect_response(d.port, "GET", "/v2/models/seed/ready", NULL, NULL, 0, 200, NULL);
+    expect_response(d.port, "POST", "/v1/layers/seed/convtranspose", JSON, INPUT, strlen(INPUT), 200, OUT);
+    expect_response(d.port, "PUT", "/v1/layers/seed", JSON, LAYER, strlen(LAYER), 409, "\"layer_provided\"");
+    expect_response(d.port, "DELETE", "/v1/layers/seed", NULL, NULL, 0, 409, "cannot be deleted through the API");
+    expect_response(d.port, "POST", "/v1/layers/seed/convtranspose", JSON, INPUT, strlen(INPUT), 200, OUT);
+    expect_response(d.port, "PUT", "/v1/layers/other", JSON, LAYER, strlen(LAYER), 201, NULL); /* the folder takes new ones */
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+    snprintf(cmd, sizeof cmd, "test -d %s/seed && test ! -L %s/seed && test -L %s/other", copied, copied, copied);
+    CHECK(system(cmd) == 0);
+    remove_dir(ours);
+    remove_dir(copied);
+}

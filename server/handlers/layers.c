@@ -149,7 +149,13 @@ enum MHD_Result ct_handle_layer(http_request *r)
         return ct_http_submit(r, run_put);
     }
     if (strcmp(r->method, "DELETE") == 0) {
-        if (ct_registry_remove(reg, r->name, 1) != 0)
+        const int removed = ct_registry_remove(reg, r->name, 1);
+        if (removed == -2) {
+            ct_api_error err;
+            ct_registry_provided_error(r->name, "deleted", &err);
+            return ct_http_error(r, err.status, err.code, err.message, NULL, NULL);
+        }
+        if (removed != 0)
             return ct_http_error(r, 404, "not_found", "no such layer", NULL, NULL);
         return ct_http_send(r, 204, "application/json", NULL, 0, NULL, NULL);
     }
