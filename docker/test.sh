@@ -7,7 +7,9 @@
 #   3. two replicas behind nginx (docker/nginx.conf, upstreams pointed at the replicas'
 #      ports): 200 requests reach both; one replica stopped mid-stream loses no request;
 #   4. SIGTERM with requests in flight: exits 0 within 10 s, none lost;
-#   5. the Kubernetes manifests validate against the API schemas (kubernetes-models).
+#   5. the KServe runtime's container as KServe runs it: a read-only /mnt/models of plain
+#      layer folders, served over the Open Inference Protocol;
+#   6. the Kubernetes and KServe manifests validate against their schemas.
 # Ends with "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -155,17 +157,44 @@ check "SIGTERM: in-flight requests all answered ($inflight/4)" test "$inflight" 
 drained=$(podman logs "$TAG-ct3" 2>&1 | sed -n 's/.*stopping: finishing \([0-9]*\) in-flight.*/\1/p')
 check "SIGTERM arrived with requests in flight (${drained:-none})" test "${drained:-0}" -gt 0
 
-# ---- 5. Kubernetes manifests against the API schemas
-if [ ! -d build/k8s-validate/node_modules/kubernetes-models ]; then
+# ---- 5. the KServe runtime's container, run as KServe runs it: its args from
+# docker/kserve/servingruntime.yaml, a storageUri's plain layer folders at /mnt/models on a
+# read-only volume, a read-only root, its uid
+mkdir -p "$work/models/seed"
+cp "$work/w2.npy" "$work/models/seed/weight.npy"
+echo '{"groups": 2}' > "$work/models/seed/config.json"
+chmod -R a+rX "$work/models"
+mapfile -t kargs < <(sed -n 's/^        - \(--[a-z-]*=.*\)$/\1/p' docker/kserve/servingruntime.yaml)
+"$OCI" stop "$TAG-ct4" >/dev/null 2>&1
+podman run --runtime /usr/sbin/runc --network=host --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 -d --name "$TAG-ct4" \
+    --read-only --user 10001:10001 -v "$work/models:/mnt/models:ro" "localhost/$TAG" "${kargs[@]}" "--port=$P4" \
+    >/dev/null 2> >(grep -v systemd >&2)
+ready=1
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$P4/v2/health/ready" >/dev/null && { ready=0; break; }; sleep 0.1; done
+check "KServe runtime (${kargs[*]}): ready on /v2/health/ready with /mnt/models read-only" test "$ready" = 0
+oip='{"inputs":[{"name":"input","shape":[1,2,3,3],"datatype":"FP32","data":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}]}'
+got=$(curl -s -H 'Content-Type: application/json' -d "$oip" "http://127.0.0.1:$P4/v2/models/seed/infer")
+want_data=$(sed 's/.*"data":\(\[[^]]*\]\).*/\1/' <<<"$want2d")
+check "KServe runtime: /v2/models/seed/infer from the provided folder, exact" grep -qF "\"data\":$want_data" <<<"$got"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "http://127.0.0.1:$P4/v1/layers/seed")
+check "KServe runtime: the provided layer is the owner's (DELETE: $code)" test "$code" = 409
+"$OCI" stop "$TAG-ct4"
+
+# ---- 6. Kubernetes and KServe manifests against their schemas
+if [ ! -d build/k8s-validate/node_modules/kubernetes-models ] || [ ! -d build/k8s-validate/node_modules/ajv ]; then
     mkdir -p build/k8s-validate
-    npm install --silent --no-audit --no-fund --prefix build/k8s-validate kubernetes-models yaml >/dev/null 2>&1
+    npm install --silent --no-audit --no-fund --prefix build/k8s-validate kubernetes-models yaml ajv >/dev/null 2>&1
 fi
-if NODE_PATH=build/k8s-validate/node_modules node --experimental-default-type=module -e '' 2>/dev/null; then :; fi
-ln -sfn "$PWD/build/k8s-validate/node_modules" docker/k8s/node_modules
+for dir in k8s kserve; do
+    ln -sfn "$PWD/build/k8s-validate/node_modules" docker/$dir/node_modules
+done
 out=$(node docker/k8s/validate.mjs 2>&1)
-rm -f docker/k8s/node_modules
+kserve=$(node docker/kserve/validate.mjs 2>&1)
+rm -f docker/k8s/node_modules docker/kserve/node_modules
 echo "$out" | sed 's/^/     /'
 check "Kubernetes manifests validate (kubernetes-models)" grep -q ' 0 invalid' <<<"$out"
+echo "$kserve" | sed 's/^/     /'
+check "KServe ServingRuntime and InferenceService validate (KServe's fields, Kubernetes' schemas)" grep -q ' 0 failed' <<<"$kserve"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
