@@ -72,6 +72,10 @@ $(BUILD)/ctabi: $(call obj,bench/abi.c bench/suite.c) $(BUILD)/libctcompute.a
 $(BUILD)/ctpayload: $(call obj,bench/payload.c) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
 	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -lcurl -o $@
 
+# Every float32 through the JSON formatter (bench/float_exhaustive.c; minutes, not in make test).
+$(BUILD)/ctfloatcheck: $(call obj,bench/float_exhaustive.c) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
+	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -o $@
+
 $(BUILD)/ctsoak: $(call obj,bench/soak.c)
 	$(CC) $(LDFLAGS_COMMON) $^ -lcurl -o $@
 

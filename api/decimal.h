@@ -14,6 +14,10 @@ int ct_decimal_to_float(uint64_t d, int k, float *out);
  * the value overflows int64. */
 int ct_parse_int64(const char *p, const char *end, int64_t *out, const char **stop);
 
+/* The shortest decimal d * 10^k (d without trailing zeros) that reads back as the positive
+ * finite float v, the nearest to v when several are as short (float_format.c). */
+void ct_shortest_decimal(float v, uint64_t *d, int *k);
+
 /* 10^n as a double for -64 <= n <= 64. */
 double ct_pow10(int n);
 

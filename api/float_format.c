@@ -1,11 +1,8 @@
-/* float_format.c - the shortest decimal that reads back as the same float32.
+/* float_format.c - the shortest decimal that reads back as the same float32, in JSON.
  *
- * For a digit count p, take the p-digit decimal nearest to the value and check whether it
- * reads back exactly; search for the smallest such p (at most 9 for float32). The check is exact without strtof in the common case:
- * d * 10^k with d < 2^53 and |k| <= 22 converts to double with one correct rounding, and the
- * second rounding (to float) can only differ from a direct one when the double lands on a
- * float midpoint; that case, subnormals and extreme exponents fall back to strtof
- * (decimal.c). */
+ * The digits come from Schubfach (shortest_decimal): integer arithmetic only, one 64-bit
+ * power of ten per number, no trial conversions; the test suite and bench/float_exhaustive
+ * check it against every one of the 2^32 bit patterns. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,93 +12,152 @@
 #include "api.h"
 #include "decimal.h"
 
-/* The p-significant-digit decimal nearest to a (> 0), whose leading digit has decimal
- * exponent e10: a ~ d * 10^k. Returns 1 when it reads back as exactly a. */
-static int candidate(double a, float target, int e10, int p, uint64_t *d, int *k)
+#include "pow10_table.h"
+
+/* floor(log10(2^e)), floor(log10(3/4 * 2^e)) and floor(log2(10^e)), exact for the
+ * exponents of float32 (|e| < 1000 and more), in integer arithmetic. */
+static int floor_log10_pow2(int e)
 {
-    int n = p - 1 - e10;
-    if (n < -64 || n > 64)
-        return 0;
-    *d = (uint64_t)(a * ct_pow10(n) + 0.5);
-    *k = -n;
-    if (*d == 0)
-        return 0;
-    float back;
-    if (!ct_decimal_to_float(*d, *k, &back)) {
-        char tmp[40];
-        snprintf(tmp, sizeof tmp, "%llue%d", (unsigned long long)*d, *k);
-        back = strtof(tmp, NULL);
-    }
-    return back == target;
+    return (e * 1262611) >> 22;
 }
 
-/* Writes the digits of d, most significant first; returns their count. Two digits per
- * division. */
-static int write_digits(uint64_t d, char *out)
+static int floor_log10_three_quarters_pow2(int e)
 {
-    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                   "8081828384858687888990919293949596979899";
-    char rev[24];
-    int n = 24;
-    while (d >= 100) {
-        unsigned r = (unsigned)(d % 100);
-        d /= 100;
-        rev[--n] = pairs[2 * r + 1];
-        rev[--n] = pairs[2 * r];
-    }
-    if (d >= 10) {
-        rev[--n] = pairs[2 * d + 1];
-        rev[--n] = pairs[2 * d];
-    } else {
-        rev[--n] = (char)('0' + d);
-    }
-    memcpy(out, rev + n, (size_t)(24 - n));
-    return 24 - n;
+    return (e * 1262611 - 524031) >> 22;
 }
 
-/* Writes d * 10^k in the style of JavaScript's Number#toString: fixed notation for
- * 1e-6 <= |v| < 1e21, else d.ddde+X. */
-static int write_decimal(int neg, uint64_t d, int k, char *out)
+static int floor_log2_pow10(int e)
 {
-    char digits[24];
-    int ndigits = write_digits(d, digits);
-    int n = 0;
-    if (neg)
-        out[n++] = '-';
-    int e = k + ndigits - 1; /* exponent of the leading digit */
-    if (e >= -6 && e < 21) {
-        if (k >= 0) {
-            memcpy(out + n, digits, (size_t)ndigits);
-            n += ndigits;
-            for (int i = 0; i < k; i++)
-                out[n++] = '0';
-        } else if (e >= 0) {
-            memcpy(out + n, digits, (size_t)(e + 1));
-            n += e + 1;
-            out[n++] = '.';
-            memcpy(out + n, digits + e + 1, (size_t)(ndigits - e - 1));
-            n += ndigits - e - 1;
-        } else {
-            out[n++] = '0';
-            out[n++] = '.';
-            for (int i = 0; i < -e - 1; i++)
-                out[n++] = '0';
-            memcpy(out + n, digits, (size_t)ndigits);
-            n += ndigits;
+    return (e * 1741647) >> 19;
+}
+
+/* Bits 64..95 of g * cp, rounded to odd by bits 32..63: Schubfach's r_o(g * cp * 2^-64),
+ * whose low bit says whether the exact product had more. */
+static uint32_t round_to_odd(uint64_t g, uint32_t cp)
+{
+    const unsigned __int128 p = (unsigned __int128)g * cp;
+    const uint32_t y1 = (uint32_t)(p >> 64), y0 = (uint32_t)((uint64_t)p >> 32);
+    return y1 | (y0 > 1);
+}
+
+/* The shortest decimal d * 10^k in the rounding interval of the positive finite float with
+ * significand c and exponent q (value c * 2^q), the one nearest to it when several are as
+ * short (ties to even digits): Schubfach, after Giulietti. The interval's bounds are exact
+ * in quarter units (4c - 2 or -1 below, 4c + 2 above), scaled by 10^-k with one 64-bit
+ * power; round-to-odd keeps what the scaling dropped visible in the last bit. */
+static void shortest_decimal(uint32_t c, int q, int lower_closer, uint32_t *d, int *k)
+{
+    const int even = (c & 1) == 0;
+    const uint32_t cb = c << 2, cbl = cb - 2 + (uint32_t)lower_closer, cbr = cb + 2;
+    const int k10 = lower_closer ? floor_log10_three_quarters_pow2(q) : floor_log10_pow2(q);
+    const int h = q + floor_log2_pow10(-k10) + 1; /* 1 to 4: the bounds shifted into 32 bits */
+    const uint64_t g = ct_pow10_g[-k10 - CT_POW10_MIN];
+    const uint32_t vbl = round_to_odd(g, cbl << h), vb = round_to_odd(g, cb << h), vbr = round_to_odd(g, cbr << h);
+    const uint32_t lower = vbl + !even, upper = vbr - !even;
+    const uint32_t s = vb >> 2; /* the value in units of 10^k10, truncated */
+    if (s >= 10) { /* one digit fewer, when a multiple of ten lies in the interval */
+        const uint32_t sp = s / 10;
+        const int up_inside = lower <= 40 * sp, wp_inside = 40 * sp + 40 <= upper;
+        if (up_inside != wp_inside) {
+            *d = sp + wp_inside;
+            *k = k10 + 1;
+            return;
         }
-        return n;
     }
-    out[n++] = digits[0];
-    if (ndigits > 1) {
-        out[n++] = '.';
-        memcpy(out + n, digits + 1, (size_t)(ndigits - 1));
-        n += ndigits - 1;
+    const int u_inside = lower <= 4 * s, w_inside = 4 * s + 4 <= upper;
+    if (u_inside != w_inside) {
+        *d = s + w_inside;
+        *k = k10;
+        return;
     }
-    out[n++] = 'e';
-    out[n++] = e < 0 ? '-' : '+';
-    n += write_digits((uint64_t)(e < 0 ? -e : e), out + n);
-    return n;
+    const uint32_t mid = 4 * s + 2; /* both in: the nearer, ties to even */
+    *d = s + (vb > mid || (vb == mid && (s & 1)));
+    *k = k10;
+}
+
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                     "8081828384858687888990919293949596979899";
+static const uint32_t pow10_u32[10] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000};
+
+/* How many decimal digits d (>= 1) has. */
+static int digit_count(uint32_t d)
+{
+    const int n = (32 - __builtin_clz(d)) * 1233 >> 12; /* floor(log10(2^bits)): n or n - 1 digits */
+    return n + (n < 10 && d >= pow10_u32[n]);
+}
+
+/* Writes exactly n digits of d (zeros in front when it has fewer), two per division, right
+ * to left straight into place. */
+static void write_n_digits(uint32_t d, int n, char *out)
+{
+    char *p = out + n;
+    for (; n >= 2; n -= 2) {
+        const uint32_t r = d % 100;
+        d /= 100;
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * r, 2);
+    }
+    if (n)
+        p[-1] = (char)('0' + d);
+}
+
+/* Writes d * 10^k (d < 10^9, no trailing zeros) in the style of JavaScript's
+ * Number#toString: fixed notation for 1e-6 <= |v| < 1e21, else d.ddde+X. */
+static int write_decimal(int neg, uint32_t d, int k, char *out)
+{
+    char *p = out;
+    if (neg)
+        *p++ = '-';
+    const int nd = digit_count(d), e = k + nd - 1; /* e: exponent of the leading digit */
+    if (e >= 0 && e < 21) {
+        if (k >= 0) { /* an integer: the digits, then k zeros */
+            write_n_digits(d, nd, p);
+            memset(p + nd, '0', (size_t)k);
+            return (int)(p - out) + nd + k;
+        }
+        const int frac = -k; /* digits after the point: split there */
+        write_n_digits(d / pow10_u32[frac], e + 1, p);
+        p[e + 1] = '.';
+        write_n_digits(d % pow10_u32[frac], frac, p + e + 2);
+        return (int)(p - out) + nd + 1;
+    }
+    if (e < 0 && e >= -6) { /* 0.000ddd */
+        const int zeros = -e - 1;
+        memcpy(p, "0.000000", 8);
+        write_n_digits(d, nd, p + 2 + zeros);
+        return (int)(p - out) + 2 + zeros + nd;
+    }
+    write_n_digits(d, nd, p + 1); /* d.ddd, written as dddd then the point put in */
+    p[0] = p[1];
+    if (nd > 1) {
+        p[1] = '.';
+        p += nd + 1;
+    } else {
+        p += 1;
+    }
+    *p++ = 'e';
+    *p++ = e < 0 ? '-' : '+';
+    const int ae = e < 0 ? -e : e;
+    const int ne = ae >= 10 ? 2 : 1; /* float32 exponents stay below 100 */
+    write_n_digits((uint32_t)ae, ne, p);
+    return (int)(p - out) + ne;
+}
+
+void ct_shortest_decimal(float v, uint64_t *d, int *k)
+{
+    uint32_t bits, digits;
+    memcpy(&bits, &v, sizeof bits);
+    const uint32_t exponent = bits >> 23 & 0xff, mantissa = bits & 0x7fffff;
+    if (exponent == 0) /* subnormal: c * 2^-149 */
+        shortest_decimal(mantissa, -149, 0, &digits, k);
+    else /* the interval below a power of two is half as wide as above it */
+        shortest_decimal(mantissa | 0x800000, (int)exponent - 150, mantissa == 0 && exponent > 1, &digits, k);
+    while (digits % 10 == 0) {
+        digits /= 10;
+        ++*k;
+    }
+    *d = digits;
 }
 
 int ct_format_float(float v, char *out)
@@ -120,50 +176,15 @@ int ct_format_float(float v, char *out)
         int n = 0;
         if (neg)
             out[n++] = '-';
-        return n + write_digits((uint64_t)target, out + n);
+        const uint32_t i = (uint32_t)target;
+        const int nd = digit_count(i);
+        write_n_digits(i, nd, out + n);
+        return n + nd;
     }
-    double a = (double)target;
-    uint32_t bits;
-    memcpy(&bits, &target, sizeof bits);
-    int e2 = (int)(bits >> 23) - 126; /* a = m * 2^e2 with m in [0.5, 1) for normal floats */
-    if ((bits >> 23) == 0)
-        e2 = -126 - (__builtin_clz(bits) - 9); /* subnormal */
-    int e10 = (int)floor((e2 - 1) * 0.30102999566398120);
-    if (e10 + 1 <= 64 && a >= ct_pow10(e10 + 1))
-        e10++;
-    else if (e10 >= -64 && a < ct_pow10(e10))
-        e10--;
-    /* Fewer digits never read back when more do not. Most floats need 8 or 9 digits: try 8,
-     * then 7, and binary-search below that only when 7 digits do. 9 digits always read back
-     * for float32 (their spacing is far below half a float's), so they need no check. */
-    uint64_t best_d = 0, d;
-    int best_k = 0, k;
-    if (!candidate(a, target, e10, 8, &best_d, &best_k)) {
-        int n = 9 - 1 - e10;
-        if (n < -64 || n > 64)
-            return sprintf(out, "%.9g", (double)v); /* outside the table's range: not for floats */
-        best_d = (uint64_t)(a * ct_pow10(n) + 0.5);
-        best_k = -n;
-    } else if (candidate(a, target, e10, 7, &d, &k)) {
-        best_d = d;
-        best_k = k;
-        int lo = 1, hi = 7;
-        while (lo < hi) {
-            int mid = (lo + hi) / 2;
-            if (candidate(a, target, e10, mid, &d, &k)) {
-                hi = mid;
-                best_d = d;
-                best_k = k;
-            } else {
-                lo = mid + 1;
-            }
-        }
-    }
-    while (best_d % 10 == 0) {
-        best_d /= 10;
-        best_k++;
-    }
-    return write_decimal(neg, best_d, best_k, out);
+    uint64_t d;
+    int k;
+    ct_shortest_decimal(target, &d, &k);
+    return write_decimal(neg, (uint32_t)d, k, out);
 }
 
 /* Formats data[from, to) as comma-separated numbers into out (which has room for NUMBER_MAX
