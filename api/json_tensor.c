@@ -9,7 +9,69 @@
 #include "decimal.h"
 #include "json_scan.h"
 
-/* Reads one JSON number as the nearest float: an exact fast path (decimal.c), strtof as
+/* How many of the 8 bytes at p are digits, from the first: SWAR, one load. A byte below
+ * '0' borrows into the bytes after it, a byte above '9' carries into them, and neither
+ * matters: only bytes before the first non-digit count. */
+static int leading_digits8(const char *p, uint64_t *values)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    const uint64_t t = v - 0x3030303030303030u;
+    const uint64_t nondigit = (t | (t + 0x7676767676767676u)) & 0x8080808080808080u;
+    *values = t;
+    return nondigit ? __builtin_ctzll(nondigit) >> 3 : 8;
+}
+
+/* The number the first n (1 to 8) digit values of t (byte 0 the most significant) make. */
+static uint64_t digits8_value(uint64_t t, int n)
+{
+    t <<= 8 * (8 - n); /* the n digits to the top bytes, zeros in front */
+    t = t * 10 + (t >> 8);
+    return (((t & 0x000000FF000000FFu) * (100 + (1000000ull << 32))) +
+            (((t >> 16) & 0x000000FF000000FFu) * (1 + (10000ull << 32)))) >> 32;
+}
+
+static const uint64_t pow10_u64[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
+
+/* Appends the digits at *pp to m (digits so far in *digits, 19 at most, then only counted
+ * in *dropped and whether any was nonzero in *truncated); returns how many were read.
+ * Eight at a time while 8 bytes remain. */
+static int64_t scan_digits(const char **pp, const char *end, uint64_t *m, int *digits, int *dropped, int *truncated)
+{
+    const char *p = *pp, *start = p;
+    for (;;) {
+        uint64_t t;
+        int n;
+        if (end - p >= 8 && *digits <= 11 && (n = leading_digits8(p, &t)) > 0) {
+            const uint64_t before = *m;
+            *m = before * pow10_u64[n] + digits8_value(t, n);
+            if (before) {
+                *digits += n;
+            } else { /* leading zeros of a fraction are not significant */
+                for (uint64_t rest = *m; rest; rest /= 10)
+                    ++*digits;
+            }
+            p += n;
+            if (n < 8)
+                break;
+            continue;
+        }
+        if (p >= end || *p < '0' || *p > '9')
+            break;
+        if (*digits < 19) {
+            *m = *m * 10 + (uint64_t)(*p - '0');
+            *digits += *m != 0;
+        } else {
+            ++*dropped;
+            *truncated |= *p != '0';
+        }
+        p++;
+    }
+    *pp = p;
+    return p - start;
+}
+
+/* Reads one JSON number as the nearest float: an exact fast path (decimal.h), strtof as
  * the fallback, so every value is the correctly rounded float. */
 static int scan_number(ct_json_scan *s, float *out, ct_api_error *err)
 {
@@ -22,37 +84,19 @@ static int scan_number(ct_json_scan *s, float *out, ct_api_error *err)
     if (p >= end || *p < '0' || *p > '9')
         return ct_scan_error(s, "expected a number", err);
     uint64_t m = 0;
-    int digits = 0, exp10 = 0, truncated = 0;
-    if (*p == '0') {
+    int digits = 0, exp10 = 0, truncated = 0, dropped = 0;
+    if (*p == '0')
         p++;
-    } else {
-        for (; p < end && *p >= '0' && *p <= '9'; p++) {
-            if (digits < 19) {
-                m = m * 10 + (uint64_t)(*p - '0');
-                digits++;
-            } else {
-                exp10++;
-                truncated |= *p != '0';
-            }
-        }
-    }
+    else
+        scan_digits(&p, end, &m, &digits, &dropped, &truncated);
+    exp10 += dropped; /* integer digits past the 19th scale the value up */
     if (p < end && *p == '.') {
         p++;
-        if (p >= end || *p < '0' || *p > '9')
+        dropped = 0;
+        const int64_t n = scan_digits(&p, end, &m, &digits, &dropped, &truncated);
+        if (n == 0)
             return ct_scan_error(s, "expected a digit after '.'", err);
-        for (; p < end && *p >= '0' && *p <= '9'; p++) {
-            if (digits < 19) {
-                if (m == 0 && *p == '0') { /* leading zeros of a fraction carry no digits */
-                    exp10--;
-                    continue;
-                }
-                m = m * 10 + (uint64_t)(*p - '0');
-                digits++;
-                exp10--;
-            } else {
-                truncated |= *p != '0';
-            }
-        }
+        exp10 -= (int)((n - dropped) < 100000 ? n - dropped : 100000); /* fraction digits kept */
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
@@ -139,6 +183,49 @@ static int scan_float_into(ct_json_scan *s, float_list *l, const char *field, ct
     return scan_number(s, &v, err) != 0 ? -1 : push(l, v, field, err);
 }
 
+static const char *skip_space(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* A list at s->p ('[') whose numbers go straight into l, in one loop with no call per
+ * element: the shape of most tensors' data. Any other element is element()'s (a nested
+ * list, or the error it names); a separator that is neither ',' nor ']' is ct_scan_next's
+ * error. 0 or -1. */
+static int scan_number_list(ct_json_scan *s, float_list *l, const char *field, ct_scan_element_fn element, void *ctx,
+                            ct_api_error *err)
+{
+    const char *const end = s->end;
+    s->p = skip_space(s->p + 1, end);
+    if (s->p < end && *s->p == ']') {
+        s->p++;
+        return 0;
+    }
+    for (;;) {
+        const char c = s->p < end ? *s->p : 0;
+        float v;
+        if ((c >= '0' && c <= '9') || c == '-') {
+            if (scan_number(s, &v, err) != 0 || push(l, v, field, err) != 0)
+                return -1;
+        } else if (element(s, ctx, err) != 0) {
+            return -1;
+        }
+        const char *p = skip_space(s->p, end);
+        if (p < end && *p == ',') {
+            s->p = skip_space(p + 1, end);
+            continue;
+        }
+        s->p = p;
+        if (p < end && *p == ']') {
+            s->p++;
+            return 0;
+        }
+        return ct_scan_next(s, ']', err) < 0 ? -1 : 0;
+    }
+}
+
 /* Nested lists of numbers: the first path down fixes the shape, every later list must match. */
 typedef struct nested_ctx {
     const char *field;
@@ -209,7 +296,7 @@ static int scan_flat(ct_json_scan *s, const char *field, float_list *l, ct_api_e
     if (ct_scan_peek(s) != '[')
         return ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers", field);
     flat_ctx c = {field, l};
-    return ct_scan_list(s, flat_element, &c, err) < 0 ? -1 : 0;
+    return scan_number_list(s, l, field, flat_element, &c, err);
 }
 
 typedef struct int_list_ctx {
@@ -346,7 +433,7 @@ static int scan_any_numbers(ct_json_scan *s, void *ctx, ct_api_error *err)
     if (c->depth >= s->max_depth)
         return ct_api_fail(err, 400, "invalid_tensor", "%s: nested too deeply", c->field);
     any_ctx inner = {c->field, c->depth + 1, c->l};
-    return ct_scan_list(s, scan_any_numbers, &inner, err) < 0 ? -1 : 0;
+    return scan_number_list(s, c->l, c->field, scan_any_numbers, &inner, err);
 }
 
 int ct_scan_number_array(ct_json_scan *s, const char *field, int64_t max_elements, float **data, int64_t *count, ct_api_error *err)

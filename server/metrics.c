@@ -154,7 +154,7 @@ int ct_metrics_write(ct_server *srv, ct_buffer *b)
         for (int i = 0; i < nexec; i++)
             emit(b, "convtransposed_layer_executions_total{layer=\"%s\"} %lld\n", executions[i].name, executions[i].count);
         free(executions);
-        ct_registry_free_names(names, n);
+        ct_names_free(names, n);
     }
     emit(b, "# HELP convtransposed_process_resident_memory_bytes Resident memory of the process.\n"
             "# TYPE convtransposed_process_resident_memory_bytes gauge\nconvtransposed_process_resident_memory_bytes %ld\n",

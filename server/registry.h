@@ -12,8 +12,8 @@
 #include <stdatomic.h>
 
 #include "api.h"
+#include "layer_store.h"
 
-#define CT_LAYER_NAME_MAX 64
 
 typedef struct ct_layer {
     char name[CT_LAYER_NAME_MAX + 1];
@@ -36,8 +36,6 @@ typedef struct ct_registry {
     ct_api_limits limits;        /* the server's caps (output elements, FLOPs), given to every plan */
 } ct_registry;
 
-/* Whether name matches [A-Za-z0-9][A-Za-z0-9_.-]{0,63}. */
-int ct_layer_name_valid(const char *name);
 
 /* Opens the registry; with a directory, removes leftovers of interrupted writes there (the
  * layers in it are loaded afterwards, one by one: ct_registry_load, warmup.c). 0 or -1 with
@@ -58,8 +56,6 @@ void ct_layer_release(ct_layer *l);
 /* Removes the layer from memory and, when forget_files, from disk. 0, -1 if absent, or -2
  * (nothing removed) when forget_files and it is a provided folder (registry.c), not ours. */
 int ct_registry_remove(ct_registry *r, const char *name, int forget_files);
-/* The 409 for a PUT or DELETE (`what`: "replaced", "deleted") of a provided folder. -1. */
-int ct_registry_provided_error(const char *name, const char *what, ct_api_error *err);
 
 /* Loads (or reloads) one layer from the directory and runs it once on a small input
  * (ct_api_warm_run) before it is served. 0 or -1 with err. */
@@ -69,9 +65,8 @@ int ct_registry_load(ct_registry *r, const char *name, ct_api_error *err);
 int ct_registry_on_disk(const ct_registry *r, const char *name);
 
 /* Names of the layers in memory (malloc'd array of malloc'd strings; free with
- * ct_registry_free_names), and with on_disk, of those on disk too (unloaded ones). */
+ * ct_names_free), and with on_disk, of those on disk too (unloaded ones). */
 int ct_registry_names(ct_registry *r, int on_disk, char ***names, int *count);
-void ct_registry_free_names(char **names, int count);
 
 /* Appends the layer's description as a JSON object: name, hyperparameters, shapes, bias,
  * sha256, algorithm. */

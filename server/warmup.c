@@ -32,7 +32,7 @@ static void *warmup_main(void *arg)
         }
         atomic_fetch_add(&srv->layers_loaded, 1);
     }
-    ct_registry_free_names(names, n);
+    ct_names_free(names, n);
     ct_log(CT_LOG_INFO, "ready: %d of %d layers of --model-dir loaded in %.1f ms", loaded, n, (ct_now() - t0) * 1e3);
     atomic_store(&srv->warming, 0);
     return NULL;

@@ -111,7 +111,7 @@ enum MHD_Result ct_handle_layer_list(http_request *r)
         ct_layer_release(l);
     }
     ct_buffer_append(&b, "]}", 2);
-    ct_registry_free_names(names, n);
+    ct_names_free(names, n);
     return respond_buffer(r, 200, &b);
 }
 
@@ -152,7 +152,7 @@ enum MHD_Result ct_handle_layer(http_request *r)
         const int removed = ct_registry_remove(reg, r->name, 1);
         if (removed == -2) {
             ct_api_error err;
-            ct_registry_provided_error(r->name, "deleted", &err);
+            ct_store_provided_error(r->name, "deleted", &err);
             return ct_http_error(r, err.status, err.code, err.message, NULL, NULL);
         }
         if (removed != 0)

@@ -255,7 +255,7 @@ enum MHD_Result ct_handle_v2_repository_index(http_request *r)
             json_array_append_new(list, json_pack("{s:s,s:s,s:s}", "name", names[i], "version", MODEL_VERSION, "state", l ? "READY" : "UNAVAILABLE"));
         ct_layer_release(l);
     }
-    ct_registry_free_names(names, n);
+    ct_names_free(names, n);
     return send_json(r, 200, list);
 }
 
