@@ -36,7 +36,7 @@ static const uint64_t pow10_u64[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 
 /* Appends the digits at *pp to m (digits so far in *digits, 19 at most, then only counted
  * in *dropped and whether any was nonzero in *truncated); returns how many were read.
  * Eight at a time while 8 bytes remain. */
-static int64_t scan_digits(const char **pp, const char *end, uint64_t *m, int *digits, int *dropped, int *truncated)
+static inline __attribute__((always_inline)) int64_t scan_digits(const char **pp, const char *end, uint64_t *m, int *digits, int *dropped, int *truncated)
 {
     const char *p = *pp, *start = p;
     for (;;) {
@@ -183,6 +183,31 @@ static int scan_float_into(ct_json_scan *s, float_list *l, const char *field, ct
     return scan_number(s, &v, err) != 0 ? -1 : push(l, v, field, err);
 }
 
+/* Nested lists of numbers: the first path down fixes the shape, every later list must match. */
+typedef struct nested_ctx {
+    const char *field;
+    int depth;             /* of the elements */
+    ct_shape *shape;
+    int *rank_known;
+    float_list *l;
+} nested_ctx;
+
+/* Whether a number may stand at c's depth: the first number seen fixes the rank (the
+ * depth of numbers); err names the list that breaks it. */
+static int number_depth_ok(const nested_ctx *c, ct_api_error *err)
+{
+    if (!*c->rank_known) {
+        c->shape->rank = c->depth;
+        *c->rank_known = 1;
+    }
+    if (c->depth != c->shape->rank) {
+        ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: a number at depth %d, lists at depth %d elsewhere", c->field,
+                    c->depth, c->shape->rank);
+        return 0;
+    }
+    return 1;
+}
+
 static const char *skip_space(const char *p, const char *end)
 {
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
@@ -193,9 +218,10 @@ static const char *skip_space(const char *p, const char *end)
 /* A list at s->p ('[') whose numbers go straight into l, in one loop with no call per
  * element: the shape of most tensors' data. Any other element is element()'s (a nested
  * list, or the error it names); a separator that is neither ',' nor ']' is ct_scan_next's
- * error. 0 or -1. */
-static int scan_number_list(ct_json_scan *s, float_list *l, const char *field, ct_scan_element_fn element, void *ctx,
-                            ct_api_error *err)
+ * error. With depth (nested lists), each number must stand at the rank's depth. Returns
+ * the element count, or -1. */
+static int64_t scan_number_list(ct_json_scan *s, float_list *l, const char *field, ct_scan_element_fn element, void *ctx,
+                                const nested_ctx *depth, ct_api_error *err)
 {
     const char *const end = s->end;
     s->p = skip_space(s->p + 1, end);
@@ -203,11 +229,11 @@ static int scan_number_list(ct_json_scan *s, float_list *l, const char *field, c
         s->p++;
         return 0;
     }
-    for (;;) {
+    for (int64_t n = 1;; n++) {
         const char c = s->p < end ? *s->p : 0;
         float v;
         if ((c >= '0' && c <= '9') || c == '-') {
-            if (scan_number(s, &v, err) != 0 || push(l, v, field, err) != 0)
+            if ((depth && !number_depth_ok(depth, err)) || scan_number(s, &v, err) != 0 || push(l, v, field, err) != 0)
                 return -1;
         } else if (element(s, ctx, err) != 0) {
             return -1;
@@ -220,20 +246,12 @@ static int scan_number_list(ct_json_scan *s, float_list *l, const char *field, c
         s->p = p;
         if (p < end && *p == ']') {
             s->p++;
-            return 0;
+            return n;
         }
-        return ct_scan_next(s, ']', err) < 0 ? -1 : 0;
+        return ct_scan_next(s, ']', err) < 0 ? -1 : n; /* the error: never 0 past an element */
     }
 }
 
-/* Nested lists of numbers: the first path down fixes the shape, every later list must match. */
-typedef struct nested_ctx {
-    const char *field;
-    int depth;             /* of the elements */
-    ct_shape *shape;
-    int *rank_known;
-    float_list *l;
-} nested_ctx;
 
 /* One element of a nested list at c->depth (a nested_ctx; void * as ct_scan_list calls it):
  * a number, or a list whose elements recurse here. */
@@ -243,13 +261,8 @@ static int scan_nested(ct_json_scan *s, void *ctx, ct_api_error *err)
     const int depth = c->depth;
     ct_shape *shape = c->shape;
     if (ct_scan_peek(s) != '[') {
-        if (!*c->rank_known) {
-            shape->rank = depth;
-            *c->rank_known = 1;
-        }
-        if (depth != shape->rank)
-            return ct_api_fail(err, 400, "invalid_tensor", "%s: ragged nested list: a number at depth %d, lists at depth %d elsewhere", c->field,
-                               depth, shape->rank);
+        if (!number_depth_ok(c, err))
+            return -1;
         int rc = scan_float_into(s, c->l, c->field, err);
         return rc != -2 ? rc : ct_api_fail(err, 400, "invalid_tensor", "%s: expected a number at nesting depth %d", c->field, depth);
     }
@@ -259,7 +272,7 @@ static int scan_nested(ct_json_scan *s, void *ctx, ct_api_error *err)
         return ct_api_fail(err, 400, "invalid_rank", "%s: nested deeper than %d levels", c->field, CT_MAX_RANK);
     nested_ctx inner = *c;
     inner.depth = depth + 1;
-    int64_t count = ct_scan_list(s, scan_nested, &inner, err);
+    const int64_t count = scan_number_list(s, c->l, c->field, scan_nested, &inner, &inner, err);
     if (count < 0)
         return -1;
     if (count == 0 && !*c->rank_known) { /* an empty list ends the shape here */
@@ -296,7 +309,7 @@ static int scan_flat(ct_json_scan *s, const char *field, float_list *l, ct_api_e
     if (ct_scan_peek(s) != '[')
         return ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers", field);
     flat_ctx c = {field, l};
-    return scan_number_list(s, l, field, flat_element, &c, err);
+    return scan_number_list(s, l, field, flat_element, &c, NULL, err) < 0 ? -1 : 0;
 }
 
 typedef struct int_list_ctx {
@@ -433,7 +446,7 @@ static int scan_any_numbers(ct_json_scan *s, void *ctx, ct_api_error *err)
     if (c->depth >= s->max_depth)
         return ct_api_fail(err, 400, "invalid_tensor", "%s: nested too deeply", c->field);
     any_ctx inner = {c->field, c->depth + 1, c->l};
-    return scan_number_list(s, c->l, c->field, scan_any_numbers, &inner, err);
+    return scan_number_list(s, c->l, c->field, scan_any_numbers, &inner, NULL, err) < 0 ? -1 : 0;
 }
 
 int ct_scan_number_array(ct_json_scan *s, const char *field, int64_t max_elements, float **data, int64_t *count, ct_api_error *err)

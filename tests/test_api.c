@@ -207,6 +207,14 @@ TEST(json_request_errors_name_the_field)
                       "stride: got a list of 2 values for 1 spatial dims; give an integer or a list of 1");
     expect_json_error("{\"input\": [[1]], \"weight\": [[[1]]], \"stride\": 1.5}", 400, "invalid_parameter", "stride");
     expect_json_error("{\"input\": [[1, 2], [3]], \"weight\": [[[1]]]}", 400, "invalid_tensor", "input: ragged nested list");
+    /* numbers and lists mixed in one list, either way round, and a number where lists were */
+    expect_json_error("{\"input\": [[1, 2], 3], \"weight\": [[[1]]]}", 400, "invalid_tensor",
+                      "input: ragged nested list: a number at depth 1, lists at depth 2 elsewhere");
+    expect_json_error("{\"input\": [[1, [2]]], \"weight\": [[[1]]]}", 400, "invalid_tensor",
+                      "input: ragged nested list: a list at depth 2, numbers there elsewhere");
+    expect_json_error("{\"input\": [[1, 2], [3, true]], \"weight\": [[[1]]]}", 400, "invalid_tensor",
+                      "input: expected a number at nesting depth 2");
+    expect_json_error("{\"input\": [[1, 2] [3, 4]], \"weight\": [[[1]]]}", 400, "invalid_json", "expected ',' or ']'");
     expect_json_error("{\"input\": {\"shape\": [2, 2], \"data\": [1, 2, 3]}, \"weight\": [[[1]]]}", 400, "invalid_tensor",
                       "input.data: has 3 numbers but shape needs 4");
     expect_json_error("{\"input\": {\"shape\": [40, 40], \"data\": []}, \"weight\": [[[1]]]}", 413, "too_many_elements", "input");
