@@ -135,20 +135,21 @@ static int scan_number(ct_json_scan *s, float *out, ct_api_error *err)
 typedef struct float_list {
     float *data;
     int64_t len, cap, max;
+    const char *field; /* the tensor's name, for messages */
 } float_list;
 
-static int push(float_list *l, float v, const char *field, ct_api_error *err)
+static int push(float_list *l, float v, ct_api_error *err)
 {
     if (l->len == l->cap) {
         if (l->max > 0 && l->len >= l->max)
-            return ct_api_fail(err, 413, "too_many_elements", "%s: the tensor has more elements than the limit of %lld", field,
+            return ct_api_fail(err, 413, "too_many_elements", "%s: the tensor has more elements than the limit of %lld", l->field,
                                (long long)l->max);
         int64_t cap = l->cap ? l->cap * 2 : 1024;
         if (l->max > 0 && cap > l->max)
             cap = l->max;
         float *d = realloc(l->data, sizeof(float) * (size_t)cap);
         if (!d)
-            return ct_api_fail(err, 503, "out_of_memory", "%s: out of memory", field);
+            return ct_api_fail(err, 503, "out_of_memory", "%s: out of memory", l->field);
         l->data = d;
         l->cap = cap;
     }
@@ -174,13 +175,13 @@ int64_t ct_scan_list(ct_json_scan *s, ct_scan_element_fn element, void *ctx, ct_
 
 /* Reads one number into l: 0, -1 (err set), or -2 when no number starts here (err not set:
  * the caller names what it expected, so messages cost nothing on the hot path). */
-static int scan_float_into(ct_json_scan *s, float_list *l, const char *field, ct_api_error *err)
+static int scan_float_into(ct_json_scan *s, float_list *l, ct_api_error *err)
 {
     char c = ct_scan_peek(s);
     if (c != '-' && (c < '0' || c > '9'))
         return c ? -2 : ct_scan_error(s, "unexpected end of input", err);
     float v;
-    return scan_number(s, &v, err) != 0 ? -1 : push(l, v, field, err);
+    return scan_number(s, &v, err) != 0 ? -1 : push(l, v, err);
 }
 
 /* Nested lists of numbers: the first path down fixes the shape, every later list must match. */
@@ -220,8 +221,8 @@ static const char *skip_space(const char *p, const char *end)
  * list, or the error it names); a separator that is neither ',' nor ']' is ct_scan_next's
  * error. With depth (nested lists), each number must stand at the rank's depth. Returns
  * the element count, or -1. */
-static int64_t scan_number_list(ct_json_scan *s, float_list *l, const char *field, ct_scan_element_fn element, void *ctx,
-                                const nested_ctx *depth, ct_api_error *err)
+static int64_t scan_number_list(ct_json_scan *s, float_list *l, ct_scan_element_fn element, void *ctx, const nested_ctx *depth,
+                                ct_api_error *err)
 {
     const char *const end = s->end;
     s->p = skip_space(s->p + 1, end);
@@ -233,7 +234,7 @@ static int64_t scan_number_list(ct_json_scan *s, float_list *l, const char *fiel
         const char c = s->p < end ? *s->p : 0;
         float v;
         if ((c >= '0' && c <= '9') || c == '-') {
-            if ((depth && !number_depth_ok(depth, err)) || scan_number(s, &v, err) != 0 || push(l, v, field, err) != 0)
+            if ((depth && !number_depth_ok(depth, err)) || scan_number(s, &v, err) != 0 || push(l, v, err) != 0)
                 return -1;
         } else if (element(s, ctx, err) != 0) {
             return -1;
@@ -263,7 +264,7 @@ static int scan_nested(ct_json_scan *s, void *ctx, ct_api_error *err)
     if (ct_scan_peek(s) != '[') {
         if (!number_depth_ok(c, err))
             return -1;
-        int rc = scan_float_into(s, c->l, c->field, err);
+        int rc = scan_float_into(s, c->l, err);
         return rc != -2 ? rc : ct_api_fail(err, 400, "invalid_tensor", "%s: expected a number at nesting depth %d", c->field, depth);
     }
     if (*c->rank_known && depth >= shape->rank)
@@ -272,7 +273,7 @@ static int scan_nested(ct_json_scan *s, void *ctx, ct_api_error *err)
         return ct_api_fail(err, 400, "invalid_rank", "%s: nested deeper than %d levels", c->field, CT_MAX_RANK);
     nested_ctx inner = *c;
     inner.depth = depth + 1;
-    const int64_t count = scan_number_list(s, c->l, c->field, scan_nested, &inner, &inner, err);
+    const int64_t count = scan_number_list(s, c->l, scan_nested, &inner, &inner, err);
     if (count < 0)
         return -1;
     if (count == 0 && !*c->rank_known) { /* an empty list ends the shape here */
@@ -290,26 +291,20 @@ static int scan_nested(ct_json_scan *s, void *ctx, ct_api_error *err)
     return 0;
 }
 
-typedef struct flat_ctx {
-    const char *field;
-    float_list *l;
-} flat_ctx;
-
+/* An element of a flat data list that is not a number (those never get here): the error. */
 static int flat_element(ct_json_scan *s, void *ctx, ct_api_error *err)
 {
-    flat_ctx *c = ctx;
+    const float_list *l = ctx;
     if (ct_scan_peek(s) == '[')
-        return ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers (with \"shape\" beside it)", c->field);
-    int rc = scan_float_into(s, c->l, c->field, err);
-    return rc != -2 ? rc : ct_api_fail(err, 400, "invalid_tensor", "%s.data[%lld]: must be a number", c->field, (long long)c->l->len);
+        return ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers (with \"shape\" beside it)", l->field);
+    return ct_api_fail(err, 400, "invalid_tensor", "%s.data[%lld]: must be a number", l->field, (long long)l->len);
 }
 
 static int scan_flat(ct_json_scan *s, const char *field, float_list *l, ct_api_error *err)
 {
     if (ct_scan_peek(s) != '[')
         return ct_api_fail(err, 400, "invalid_tensor", "%s.data: must be a flat list of numbers", field);
-    flat_ctx c = {field, l};
-    return scan_number_list(s, l, field, flat_element, &c, NULL, err) < 0 ? -1 : 0;
+    return scan_number_list(s, l, flat_element, l, NULL, err) < 0 ? -1 : 0;
 }
 
 typedef struct int_list_ctx {
@@ -375,7 +370,7 @@ static int tensor_member(ct_json_scan *s, const char *key, void *ctx, ct_api_err
 
 int ct_scan_tensor(ct_json_scan *s, const char *field, int64_t max_elements, ct_tensor *t, ct_api_error *err)
 {
-    float_list l = {.max = max_elements};
+    float_list l = {.max = max_elements, .field = field};
     t->data = NULL;
     t->dtype = CT_DTYPE_FLOAT32;
     memset(&t->shape, 0, sizeof t->shape);
@@ -440,18 +435,18 @@ static int scan_any_numbers(ct_json_scan *s, void *ctx, ct_api_error *err)
 {
     const any_ctx *c = ctx;
     if (ct_scan_peek(s) != '[') {
-        int rc = scan_float_into(s, c->l, c->field, err);
+        int rc = scan_float_into(s, c->l, err);
         return rc != -2 ? rc : ct_api_fail(err, 400, "invalid_tensor", "%s: expected a number", c->field);
     }
     if (c->depth >= s->max_depth)
         return ct_api_fail(err, 400, "invalid_tensor", "%s: nested too deeply", c->field);
     any_ctx inner = {c->field, c->depth + 1, c->l};
-    return scan_number_list(s, c->l, c->field, scan_any_numbers, &inner, NULL, err) < 0 ? -1 : 0;
+    return scan_number_list(s, c->l, scan_any_numbers, &inner, NULL, err) < 0 ? -1 : 0;
 }
 
 int ct_scan_number_array(ct_json_scan *s, const char *field, int64_t max_elements, float **data, int64_t *count, ct_api_error *err)
 {
-    float_list l = {.max = max_elements};
+    float_list l = {.max = max_elements, .field = field};
     *data = NULL;
     *count = 0;
     any_ctx c = {field, 0, &l};

@@ -207,14 +207,6 @@ TEST(json_request_errors_name_the_field)
                       "stride: got a list of 2 values for 1 spatial dims; give an integer or a list of 1");
     expect_json_error("{\"input\": [[1]], \"weight\": [[[1]]], \"stride\": 1.5}", 400, "invalid_parameter", "stride");
     expect_json_error("{\"input\": [[1, 2], [3]], \"weight\": [[[1]]]}", 400, "invalid_tensor", "input: ragged nested list");
-    /* numbers and lists mixed in one list, either way round, and a number where lists were */
-    expect_json_error("{\"input\": [[1, 2], 3], \"weight\": [[[1]]]}", 400, "invalid_tensor",
-                      "input: ragged nested list: a number at depth 1, lists at depth 2 elsewhere");
-    expect_json_error("{\"input\": [[1, [2]]], \"weight\": [[[1]]]}", 400, "invalid_tensor",
-                      "input: ragged nested list: a list at depth 2, numbers there elsewhere");
-    expect_json_error("{\"input\": [[1, 2], [3, true]], \"weight\": [[[1]]]}", 400, "invalid_tensor",
-                      "input: expected a number at nesting depth 2");
-    expect_json_error("{\"input\": [[1, 2] [3, 4]], \"weight\": [[[1]]]}", 400, "invalid_json", "expected ',' or ']'");
     expect_json_error("{\"input\": {\"shape\": [2, 2], \"data\": [1, 2, 3]}, \"weight\": [[[1]]]}", 400, "invalid_tensor",
                       "input.data: has 3 numbers but shape needs 4");
     expect_json_error("{\"input\": {\"shape\": [40, 40], \"data\": []}, \"weight\": [[[1]]]}", 413, "too_many_elements", "input");
@@ -222,6 +214,22 @@ TEST(json_request_errors_name_the_field)
     expect_json_error("{\"input\": [[1]], \"weight\": [[[1]]], \"auto_pad\": \"SAME\"}", 400, "invalid_parameter", "auto_pad");
     expect_json_error("{\"input\": [[1]], \"weight\": [[[\"a\"]]]}", 400, "invalid_tensor", "weight: expected a number");
     expect_json_error("{\"input\": [[[[[[[1]]]]]]], \"weight\": [[[1]]]}", 400, "invalid_rank", "input: nested deeper");
+}
+
+/* Nested input lists whose numbers and lists do not line up: each named with its rule. */
+TEST(json_nested_lists_that_do_not_line_up_are_refused)
+{
+    static const char *const cases[][3] = { /* input, code, message */
+        {"[[1, 2], 3]", "invalid_tensor", "input: ragged nested list: a number at depth 1, lists at depth 2 elsewhere"},
+        {"[[1, [2]]]", "invalid_tensor", "input: ragged nested list: a list at depth 2, numbers there elsewhere"},
+        {"[[1, 2], [3, true]]", "invalid_tensor", "input: expected a number at nesting depth 2"},
+        {"[[1, 2] [3, 4]]", "invalid_json", "expected ',' or ']'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"input\": %s, \"weight\": [[[1]]]}", cases[i][0]);
+        expect_json_error(body, 400, cases[i][1], cases[i][2]);
+    }
 }
 
 /* Every number form JSON allows, parsed by the request parser, must be the float strtof

@@ -29,6 +29,19 @@ static void make_dir(char *dir)
     CHECK(mkdtemp(dir) != NULL);
 }
 
+/* A new --model-dir (dir, a mkdtemp template) holding LAYER as `name`, PUT by a daemon
+ * that is stopped again. */
+static void make_store(char *dir, const char *name)
+{
+    make_dir(dir);
+    daemon_proc d;
+    daemon_start(&d, (const char *const[]){"--model-dir", dir, NULL});
+    char path[96];
+    snprintf(path, sizeof path, "/v1/layers/%s", name);
+    expect_response(d.port, "PUT", path, JSON, LAYER, strlen(LAYER), 201, NULL);
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+}
+
 static void remove_dir(const char *dir)
 {
     char cmd[256];
@@ -263,11 +276,8 @@ TEST_WITH_TIMEOUT(a_run_in_flight_finishes_on_its_plan_when_the_layer_is_replace
 TEST(corrupt_model_dir_entry_is_skipped_and_repository_load_reads_the_folder)
 {
     char dir[] = "/tmp/ct-models-XXXXXX";
-    make_dir(dir);
+    make_store(dir, "good");
     daemon_proc d;
-    daemon_start(&d, (const char *const[]){"--model-dir", dir, NULL});
-    expect_response(d.port, "PUT", "/v1/layers/good", JSON, LAYER, strlen(LAYER), 201, NULL);
-    CHECK_INT_EQ(daemon_stop(&d), 0);
     /* a layer folder whose weight.npy is garbage */
     char path[256];
     snprintf(path, sizeof path, "%s/.broken.1", dir);
@@ -302,12 +312,9 @@ TEST(corrupt_model_dir_entry_is_skipped_and_repository_load_reads_the_folder)
 TEST(plain_folders_of_a_copied_store_are_served_and_kept_as_provided)
 {
     char ours[] = "/tmp/ct-models-XXXXXX", copied[] = "/tmp/ct-provided-XXXXXX";
-    make_dir(ours);
+    make_store(ours, "seed");
     make_dir(copied);
     daemon_proc d;
-    daemon_start(&d, (const char *const[]){"--model-dir", ours, NULL});
-    expect_response(d.port, "PUT", "/v1/layers/seed", JSON, LAYER, strlen(LAYER), 201, NULL);
-    CHECK_INT_EQ(daemon_stop(&d), 0);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "cp -rL %s/seed %s/ && test ! -L %s/seed && test -f %s/seed/weight.npy", ours, copied, copied, copied);
     CHECK(system(cmd) == 0);
