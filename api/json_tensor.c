@@ -47,9 +47,9 @@ static inline __attribute__((always_inline)) int64_t scan_digits(const char **pp
             *m = before * pow10_u64[n] + digits8_value(t, n);
             if (before) {
                 *digits += n;
-            } else { /* leading zeros of a fraction are not significant */
-                for (uint64_t rest = *m; rest; rest /= 10)
-                    ++*digits;
+            } else if (*m) { /* leading zeros of a fraction are not significant: m < 10^8 */
+                const int bits = 64 - __builtin_clzll(*m), d = bits * 1233 >> 12;
+                *digits += d + (*m >= pow10_u64[d]);
             }
             p += n;
             if (n < 8)
