@@ -76,6 +76,10 @@ $(BUILD)/ctpayload: $(call obj,bench/payload.c) $(BUILD)/libctapi.a $(BUILD)/lib
 $(BUILD)/ctfloatcheck: $(call obj,bench/float_exhaustive.c) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
 	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -o $@
 
+# The JSON number parser against strtof on 20M random numbers (bench/parse_check.c; seconds).
+$(BUILD)/ctparsecheck: $(call obj,bench/parse_check.c) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
+	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -o $@
+
 $(BUILD)/ctsoak: $(call obj,bench/soak.c)
 	$(CC) $(LDFLAGS_COMMON) $^ -lcurl -o $@
 

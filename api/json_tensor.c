@@ -33,24 +33,19 @@ static uint64_t digits8_value(uint64_t t, int n)
 
 static const uint64_t pow10_u64[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
 
-/* Appends the digits at *pp to m (digits so far in *digits, 19 at most, then only counted
- * in *dropped and whether any was nonzero in *truncated); returns how many were read.
- * Eight at a time while 8 bytes remain. */
-static inline __attribute__((always_inline)) int64_t scan_digits(const char **pp, const char *end, uint64_t *m, int *digits, int *dropped, int *truncated)
+/* Appends the digits at *pp to m while it holds fewer than 19 significant digits (m below
+ * 10^18 before a digit, below 10^11 before eight), so that it never overflows; later digits
+ * are only counted in *dropped and whether any was nonzero in *truncated. Returns how many
+ * digits were read. Eight at a time while 8 bytes remain. */
+static inline __attribute__((always_inline)) int64_t scan_digits(const char **pp, const char *end, uint64_t *m, int *dropped,
+                                                                 int *truncated)
 {
     const char *p = *pp, *start = p;
     for (;;) {
         uint64_t t;
         int n;
-        if (end - p >= 8 && *digits <= 11 && (n = leading_digits8(p, &t)) > 0) {
-            const uint64_t before = *m;
-            *m = before * pow10_u64[n] + digits8_value(t, n);
-            if (before) {
-                *digits += n;
-            } else if (*m) { /* leading zeros of a fraction are not significant: m < 10^8 */
-                const int bits = 64 - __builtin_clzll(*m), d = bits * 1233 >> 12;
-                *digits += d + (*m >= pow10_u64[d]);
-            }
+        if (end - p >= 8 && *m < 100000000000u && (n = leading_digits8(p, &t)) > 0) {
+            *m = *m * pow10_u64[n] + digits8_value(t, n);
             p += n;
             if (n < 8)
                 break;
@@ -58,9 +53,8 @@ static inline __attribute__((always_inline)) int64_t scan_digits(const char **pp
         }
         if (p >= end || *p < '0' || *p > '9')
             break;
-        if (*digits < 19) {
+        if (*m < 1000000000000000000u) {
             *m = *m * 10 + (uint64_t)(*p - '0');
-            *digits += *m != 0;
         } else {
             ++*dropped;
             *truncated |= *p != '0';
@@ -73,7 +67,7 @@ static inline __attribute__((always_inline)) int64_t scan_digits(const char **pp
 
 /* Reads one JSON number as the nearest float: an exact fast path (decimal.h), strtof as
  * the fallback, so every value is the correctly rounded float. */
-static int scan_number(ct_json_scan *s, float *out, ct_api_error *err)
+static inline __attribute__((always_inline)) int scan_number(ct_json_scan *s, float *out, ct_api_error *err)
 {
     const char *p = s->p, *end = s->end, *token = p;
     int neg = 0;
@@ -84,16 +78,16 @@ static int scan_number(ct_json_scan *s, float *out, ct_api_error *err)
     if (p >= end || *p < '0' || *p > '9')
         return ct_scan_error(s, "expected a number", err);
     uint64_t m = 0;
-    int digits = 0, exp10 = 0, truncated = 0, dropped = 0;
+    int exp10 = 0, truncated = 0, dropped = 0;
     if (*p == '0')
         p++;
     else
-        scan_digits(&p, end, &m, &digits, &dropped, &truncated);
+        scan_digits(&p, end, &m, &dropped, &truncated);
     exp10 += dropped; /* integer digits past the 19th scale the value up */
     if (p < end && *p == '.') {
         p++;
         dropped = 0;
-        const int64_t n = scan_digits(&p, end, &m, &digits, &dropped, &truncated);
+        const int64_t n = scan_digits(&p, end, &m, &dropped, &truncated);
         if (n == 0)
             return ct_scan_error(s, "expected a digit after '.'", err);
         exp10 -= (int)((n - dropped) < 100000 ? n - dropped : 100000); /* fraction digits kept */
@@ -180,7 +174,7 @@ static int scan_float_into(ct_json_scan *s, float_list *l, ct_api_error *err)
     char c = ct_scan_peek(s);
     if (c != '-' && (c < '0' || c > '9'))
         return c ? -2 : ct_scan_error(s, "unexpected end of input", err);
-    float v;
+    float v = 0.0f; /* GCC cannot tell that scan_number sets it whenever it returns 0 */
     return scan_number(s, &v, err) != 0 ? -1 : push(l, v, err);
 }
 
@@ -232,7 +226,7 @@ static int64_t scan_number_list(ct_json_scan *s, float_list *l, ct_scan_element_
     }
     for (int64_t n = 1;; n++) {
         const char c = s->p < end ? *s->p : 0;
-        float v;
+        float v = 0.0f; /* as in scan_float_into */
         if ((c >= '0' && c <= '9') || c == '-') {
             if ((depth && !number_depth_ok(depth, err)) || scan_number(s, &v, err) != 0 || push(l, v, err) != 0)
                 return -1;

@@ -1,5 +1,8 @@
 /* test_api.c - wire formats: shortest float formatting, .npy, multipart, JSON request
  * parsing and its errors. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -235,6 +238,44 @@ TEST(json_nested_lists_that_do_not_line_up_are_refused)
 /* Every number form JSON allows, parsed by the request parser, must be the float strtof
  * gives: random digits, lengths, signs, fractions and exponents, including long mantissas
  * and values near float rounding midpoints. */
+/* Decimals at the midpoint between two floats, printed with 9 to 17 digits: where the
+ * exact value sits within a few units of a double of the midpoint, so a fast path that
+ * trusts its double too far rounds the wrong way. 200k of them, each as strtof reads it. */
+TEST(json_numbers_at_float_midpoints_parse_as_strtof)
+{
+    enum { N = 200000, TEXT = 32 };
+    char *body = malloc((size_t)N * (TEXT + 1) + 128);
+    char(*text)[TEXT] = malloc(sizeof *text * N);
+    CHECK(body && text);
+    uint32_t st = 7;
+    int n = sprintf(body, "{\"weight\": [[[1]]], \"input\": {\"shape\": [1, 1, %d], \"data\": [", N);
+    for (int i = 0; i < N; i++) {
+        st = st * 1664525u + 1013904223u;
+        float f;
+        memcpy(&f, &st, sizeof f);
+        if (!isfinite(f) || fabsf(f) > 1e30f || fabsf(f) < 1e-30f)
+            f = 1.0f + (float)i;
+        const double mid = ((double)f + (double)nextafterf(f, INFINITY)) / 2; /* exact in double */
+        snprintf(text[i], TEXT, "%.*g", 9 + (int)(st >> 28) % 9, mid);
+        n += sprintf(body + n, "%s%s", i ? "," : "", text[i]);
+    }
+    n += sprintf(body + n, "]}}");
+    const ct_api_limits wide = {.max_elements = N, .max_output_elements = N, .max_json_depth = 8};
+    ct_request req;
+    ct_api_error err;
+    CHECK_INT_EQ(ct_json_parse_request(body, (size_t)n, &wide, 1, &req, &err), 0);
+    int differ = 0;
+    for (int i = 0; i < N; i++) {
+        const float want = strtof(text[i], NULL);
+        if (memcmp(&want, &req.input.data[i], sizeof want) != 0 && differ++ < 5)
+            printf("  %s: parsed as %.9g, strtof gives %.9g\n", text[i], req.input.data[i], want);
+    }
+    ct_request_free(&req);
+    free(body);
+    free(text);
+    CHECK_INT_EQ(differ, 0);
+}
+
 TEST(json_numbers_parse_exactly_as_strtof)
 {
     enum { N = 20000 };
