@@ -45,7 +45,7 @@ static uint32_t round_to_odd(uint64_t g, uint32_t cp)
  * short (ties to even digits): Schubfach, after Giulietti. The interval's bounds are exact
  * in quarter units (4c - 2 or -1 below, 4c + 2 above), scaled by 10^-k with one 64-bit
  * power; round-to-odd keeps what the scaling dropped visible in the last bit. */
-static void shortest_decimal(uint32_t c, int q, int lower_closer, uint32_t *d, int *k)
+static inline __attribute__((always_inline)) void shortest_decimal(uint32_t c, int q, int lower_closer, uint32_t *d, int *k)
 {
     const int even = (c & 1) == 0;
     const uint32_t cb = c << 2, cbl = cb - 2 + (uint32_t)lower_closer, cbr = cb + 2;
@@ -144,7 +144,8 @@ static int write_decimal(int neg, uint32_t d, int k, char *out)
     return (int)(p - out) + ne;
 }
 
-void ct_shortest_decimal(float v, uint64_t *d, int *k)
+/* ct_shortest_decimal, inlined into the encoder's loop. */
+static inline __attribute__((always_inline)) void shortest_of(float v, uint64_t *d, int *k)
 {
     uint32_t bits, digits;
     memcpy(&bits, &v, sizeof bits);
@@ -160,7 +161,13 @@ void ct_shortest_decimal(float v, uint64_t *d, int *k)
     *d = digits;
 }
 
-int ct_format_float(float v, char *out)
+void ct_shortest_decimal(float v, uint64_t *d, int *k)
+{
+    shortest_of(v, d, k);
+}
+
+/* ct_format_float, inlined into the encoder's loop. */
+static inline __attribute__((always_inline)) int format_one(float v, char *out)
 {
     if (v == 0.0f) {
         if (signbit(v)) {
@@ -183,8 +190,13 @@ int ct_format_float(float v, char *out)
     }
     uint64_t d;
     int k;
-    ct_shortest_decimal(target, &d, &k);
+    shortest_of(target, &d, &k);
     return write_decimal(neg, (uint32_t)d, k, out);
+}
+
+int ct_format_float(float v, char *out)
+{
+    return format_one(v, out);
 }
 
 /* Formats data[from, to) as comma-separated numbers into out (which has room for NUMBER_MAX
@@ -196,7 +208,7 @@ static size_t format_range(const float *data, int64_t from, int64_t to, char *ou
         if (i)
             *p++ = ',';
         if (isfinite(data[i])) {
-            p += ct_format_float(data[i], p);
+            p += format_one(data[i], p);
         } else {
             memcpy(p, "null", 4);
             p += 4;
