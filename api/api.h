@@ -104,6 +104,23 @@ int ct_buffer_reserve(ct_buffer *b, size_t extra);
 int ct_buffer_append(ct_buffer *b, const void *data, size_t len);
 void ct_buffer_free(ct_buffer *b);
 
+/* A body as a list of owned buffers, sent one after another without being joined: the JSON
+ * encoder's parallel slices, or a head and a tensor. */
+typedef struct ct_pieces {
+    ct_buffer *part;
+    int count, cap;
+} ct_pieces;
+
+/* Appends *b as the next piece and empties b (the list owns it now). 0 or -1 (OOM). */
+int ct_pieces_take(ct_pieces *p, ct_buffer *b);
+/* The last piece, which appends go to; an empty one is added when there is none. NULL: OOM. */
+ct_buffer *ct_pieces_last(ct_pieces *p);
+int ct_pieces_append(ct_pieces *p, const void *data, size_t len);
+size_t ct_pieces_len(const ct_pieces *p);
+/* Appends every piece to out (or hands the only piece over when out is empty) and frees p. */
+int ct_pieces_join(ct_pieces *p, ct_buffer *out);
+void ct_pieces_free(ct_pieces *p);
+
 /* Appends the hyperparameters as a JSON object that ct_json_parse_config reads back to the
  * same params: PyTorch names, or ONNX names when only ONNX can express them. 0 or -1. */
 struct ct_buffer;
@@ -122,6 +139,13 @@ int ct_json_write_tensor(const ct_shape *shape, const float *data, ct_buffer *ou
  * ct_f32_round_to), so each shortest float32 decimal reads back to the very value. */
 int ct_json_write_tensor_as(const ct_shape *shape, const float *data, ct_dtype dtype, ct_buffer *out,
                             int64_t *nonfinite, int nthreads);
+/* The same as pieces: on more than one thread each slice of numbers is a piece of its own,
+ * sent as it is (no joined copy). */
+int ct_json_write_tensor_pieces(const ct_shape *shape, const float *data, ct_dtype dtype, ct_pieces *out,
+                                int64_t *nonfinite, int nthreads);
+/* Appends data's count numbers, comma-separated, to out (its last piece, or new pieces when
+ * formatted on several threads). 0 or -1 (OOM). */
+int ct_json_append_numbers(ct_pieces *out, const float *data, int64_t count, int64_t *nonfinite, int nthreads);
 
 /* .npy: parses a version 1/2/3 header of a float32 ('<f4'), float16 ('<f2') or float64
  * ('<f8') C-order array and converts the payload to a new fp32 tensor (its dtype set). part

@@ -232,48 +232,69 @@ int ct_json_write_tensor(const ct_shape *shape, const float *data, ct_buffer *ou
 int ct_json_write_tensor_as(const ct_shape *shape, const float *data, ct_dtype dtype, ct_buffer *out,
                             int64_t *nonfinite, int nthreads)
 {
+    ct_pieces pieces = {0};
+    if (ct_json_write_tensor_pieces(shape, data, dtype, &pieces, nonfinite, nthreads) != 0) {
+        ct_pieces_free(&pieces);
+        return -1;
+    }
+    return ct_pieces_join(&pieces, out);
+}
+
+int ct_json_write_tensor_pieces(const ct_shape *shape, const float *data, ct_dtype dtype, ct_pieces *out,
+                                int64_t *nonfinite, int nthreads)
+{
     char head[256];
     int n = snprintf(head, sizeof head, "{\"shape\":[");
     for (int i = 0; i < shape->rank; i++)
         n += snprintf(head + n, sizeof head - (size_t)n, "%s%lld", i ? "," : "", (long long)shape->dims[i]);
     n += snprintf(head + n, sizeof head - (size_t)n, "],\"dtype\":\"%s\",\"data\":[", ct_dtype_name(dtype));
-    int64_t count = ct_shape_elements(shape);
-    *nonfinite = 0;
-    /* Each number and its comma fit NUMBER_MAX bytes. */
-    if (count < 0 || (uint64_t)count > (SIZE_MAX - 512) / NUMBER_MAX || ct_buffer_reserve(out, (size_t)n + (size_t)count * NUMBER_MAX + 8) != 0)
+    if (ct_pieces_append(out, head, (size_t)n) != 0 || ct_json_append_numbers(out, data, ct_shape_elements(shape), nonfinite, nthreads) != 0)
         return -1;
-    ct_buffer_append(out, head, (size_t)n);
+    return ct_pieces_append(out, "]}", 2);
+}
+
+/* Bytes kept free after each piece of numbers, so that the closing brackets that follow
+ * never move it. */
+#define PIECE_SPARE 64
+
+/* A piece with room for count numbers (and PIECE_SPARE), or -1 when that size is absurd. */
+static int reserve_numbers(ct_buffer *b, int64_t count)
+{
+    if (count < 0 || (uint64_t)count > (SIZE_MAX - 512) / NUMBER_MAX)
+        return -1;
+    return ct_buffer_reserve(b, (size_t)count * NUMBER_MAX + PIECE_SPARE);
+}
+
+int ct_json_append_numbers(ct_pieces *out, const float *data, int64_t count, int64_t *nonfinite, int nthreads)
+{
+    *nonfinite = 0;
     if (nthreads < 2 || count < PARALLEL_ENCODE_MIN) {
-        out->len += format_range(data, 0, count, out->data + out->len, nonfinite);
-    } else {
-        /* Each thread formats its slice into its own buffer; the slices are then joined. */
-        enum { MAX_SLICES = 64 };
-        int slices = nthreads < MAX_SLICES ? nthreads : MAX_SLICES;
-        char *part[MAX_SLICES] = {0};
-        size_t len[MAX_SLICES] = {0};
-        int64_t bad[MAX_SLICES] = {0};
-        int failed = 0;
-#pragma omp parallel for num_threads(slices) schedule(static, 1) reduction(| : failed)
-        for (int sl = 0; sl < slices; sl++) {
-            int64_t from = count * sl / slices, to = count * (sl + 1) / slices;
-            part[sl] = malloc((size_t)(to - from) * NUMBER_MAX + 1);
-            if (part[sl])
-                len[sl] = format_range(data, from, to, part[sl], &bad[sl]);
-            else
-                failed = 1;
-        }
-        for (int sl = 0; sl < slices; sl++) {
-            if (!failed) {
-                memcpy(out->data + out->len, part[sl], len[sl]);
-                out->len += len[sl];
-                *nonfinite += bad[sl];
-            }
-            free(part[sl]);
-        }
-        if (failed)
+        ct_buffer *b = ct_pieces_last(out);
+        if (!b || reserve_numbers(b, count) != 0)
             return -1;
+        b->len += format_range(data, 0, count, b->data + b->len, nonfinite);
+        return 0;
     }
-    memcpy(out->data + out->len, "]}", 2);
-    out->len += 2;
-    return 0;
+    /* Each thread formats its slice into a piece of its own; the pieces are sent as they are.
+     * The first slice's commas come from format_range (i > 0), so the slices join up. */
+    enum { MAX_SLICES = 64 };
+    int slices = nthreads < MAX_SLICES ? nthreads : MAX_SLICES;
+    ct_buffer part[MAX_SLICES] = {{0}};
+    int64_t bad[MAX_SLICES] = {0};
+    int failed = 0;
+#pragma omp parallel for num_threads(slices) schedule(static, 1) reduction(| : failed)
+    for (int sl = 0; sl < slices; sl++) {
+        int64_t from = count * sl / slices, to = count * (sl + 1) / slices;
+        if (reserve_numbers(&part[sl], to - from) == 0)
+            part[sl].len = format_range(data, from, to, part[sl].data, &bad[sl]);
+        else
+            failed = 1;
+    }
+    for (int sl = 0; sl < slices; sl++) {
+        if (!failed && ct_pieces_take(out, &part[sl]) != 0)
+            failed = 1;
+        *nonfinite += bad[sl];
+        ct_buffer_free(&part[sl]);
+    }
+    return failed ? -1 : 0;
 }

@@ -277,7 +277,7 @@ int ct_oip_params(const ct_oip_request *req, int spatial_dims, ct_params *params
 }
 
 int ct_oip_write_response(const char *model, const char *version, const ct_oip_request *req, const ct_tensor *out,
-                          int binary, int nthreads, ct_buffer *json)
+                          int binary, int nthreads, ct_pieces *json)
 {
     json_t *head = json_pack("{s:s,s:s}", "model_name", model, "model_version", version);
     if (req->has_id)
@@ -288,7 +288,7 @@ int ct_oip_write_response(const char *model, const char *version, const ct_oip_r
         return -1;
     /* {"model_name":...,"outputs":[{"name":"output","datatype":"FP32","shape":[..],"data":[..]}]} */
     size_t n = strlen(text);
-    int rc = ct_buffer_append(json, text, n - 1); /* without the closing brace */
+    int rc = ct_pieces_append(json, text, n - 1); /* without the closing brace */
     free(text);
     char shape[256];
     size_t used = 0;
@@ -299,27 +299,17 @@ int ct_oip_write_response(const char *model, const char *version, const ct_oip_r
     int64_t bytes = ct_shape_bytes(&out->shape, ct_dtype_size(out->dtype));
     if (!req->output_requested) {
         snprintf(part, sizeof part, ",\"outputs\":[]}");
-        return rc | ct_buffer_append(json, part, strlen(part));
+        return rc | ct_pieces_append(json, part, strlen(part));
     }
     if (binary) {
         snprintf(part, sizeof part, ",\"outputs\":[{\"name\":\"output\",\"datatype\":\"%s\",\"shape\":[%s],\"parameters\":{\"binary_data_size\":%lld}}]}",
                  datatype, shape, (long long)bytes);
-        return rc | ct_buffer_append(json, part, strlen(part));
+        return rc | ct_pieces_append(json, part, strlen(part));
     }
-    snprintf(part, sizeof part, ",\"outputs\":[{\"name\":\"output\",\"datatype\":\"%s\",\"shape\":[%s],\"data\":", datatype, shape);
-    rc |= ct_buffer_append(json, part, strlen(part));
-    /* the data array is the tensor writer's, without its {"shape":..,"data": wrapper */
-    ct_buffer t = {0};
+    snprintf(part, sizeof part, ",\"outputs\":[{\"name\":\"output\",\"datatype\":\"%s\",\"shape\":[%s],\"data\":[", datatype, shape);
+    rc |= ct_pieces_append(json, part, strlen(part));
     int64_t nonfinite;
-    rc |= ct_json_write_tensor_as(&out->shape, out->data, out->dtype, &t, &nonfinite, nthreads);
-    const char *data = t.data ? strstr(t.data, "\"data\":") : NULL;
-    if (!data) {
-        ct_buffer_free(&t);
+    if (rc != 0 || ct_json_append_numbers(json, out->data, ct_shape_elements(&out->shape), &nonfinite, nthreads) != 0)
         return -1;
-    }
-    data += 7;
-    rc |= ct_buffer_append(json, data, t.len - (size_t)(data - t.data) - 1);
-    rc |= ct_buffer_append(json, "}]}", 3);
-    ct_buffer_free(&t);
-    return rc;
+    return ct_pieces_append(json, "]}]}", 4);
 }

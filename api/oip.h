@@ -51,6 +51,6 @@ int ct_oip_params(const ct_oip_request *req, int spatial_dims, ct_params *params
  * datatype, after this JSON (its length goes in Inference-Header-Content-Length). Non-finite
  * values are written as null in JSON. 0 or -1. */
 int ct_oip_write_response(const char *model, const char *version, const ct_oip_request *req, const ct_tensor *out,
-                          int binary, int nthreads, ct_buffer *json);
+                          int binary, int nthreads, ct_pieces *json);
 
 #endif /* CT_API_OIP_H */

@@ -70,23 +70,31 @@ const char *ct_choose_encoding(const char *accept_encoding)
     return NULL;
 }
 
-int ct_encode(const char *coding, const void *data, size_t len, char **out, size_t *out_len)
+int ct_encode(const char *coding, const ct_buffer *parts, int count, char **out, size_t *out_len)
 {
     z_stream z = {0};
     /* level 1: compression pays for itself on the wire; higher levels cost more CPU than they save */
     if (deflateInit2(&z, 1, Z_DEFLATED, strcmp(coding, "gzip") == 0 ? 16 + MAX_WBITS : MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return -1;
-    size_t cap = deflateBound(&z, (uLong)len);
-    char *buf = malloc(cap ? cap : 1);
+    size_t len = 0;
+    for (int i = 0; i < count; i++)
+        len += parts[i].len;
+    size_t cap = deflateBound(&z, (uLong)len) + 64 * (size_t)count; /* a block boundary per piece at worst */
+    char *buf = malloc(cap);
     if (!buf) {
         deflateEnd(&z);
         return -1;
     }
-    z.next_in = (unsigned char *)data;
-    z.avail_in = (uInt)len;
     z.next_out = (unsigned char *)buf;
     z.avail_out = (uInt)cap;
-    int rc = deflate(&z, Z_FINISH);
+    int rc = Z_OK;
+    for (int i = 0; i < count && rc == Z_OK; i++) {
+        z.next_in = (unsigned char *)parts[i].data;
+        z.avail_in = (uInt)parts[i].len;
+        rc = deflate(&z, i + 1 == count ? Z_FINISH : Z_NO_FLUSH);
+        if (i + 1 < count && (rc != Z_OK || z.avail_in != 0))
+            rc = Z_BUF_ERROR; /* the bound above was not enough: send it uncompressed */
+    }
     *out_len = cap - z.avail_out;
     deflateEnd(&z);
     if (rc != Z_STREAM_END) {

@@ -16,7 +16,8 @@ int ct_decode_body(const char *coding, ct_buffer *body, size_t max_out, ct_api_e
 /* The coding to answer with for an Accept-Encoding value: "gzip", "deflate" or NULL. */
 const char *ct_choose_encoding(const char *accept_encoding);
 
-/* Compresses data with coding into *out (malloc'd, *out_len). 0 or -1. */
-int ct_encode(const char *coding, const void *data, size_t len, char **out, size_t *out_len);
+/* Compresses the count buffers, one after another, with coding into *out (malloc'd,
+ * *out_len). 0 or -1. */
+int ct_encode(const char *coding, const ct_buffer *parts, int count, char **out, size_t *out_len);
 
 #endif /* CT_SERVER_ENCODING_H */

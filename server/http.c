@@ -389,8 +389,7 @@ void ct_http_request_completed(void *cls, struct MHD_Connection *conn, void **re
     ct_log_access(&(ct_access_line){r->method, r->path, r->responded ? r->status : 0, r->bytes_in, r->bytes_out, ct_now() - r->start,
                                     r->request_id, r->trace_id, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK});
     ct_buffer_free(&r->body);
-    ct_buffer_free(&r->result);
-    free(r->result_tensor);
+    ct_pieces_free(&r->result);
     ct_budget_release(&srv->budget, r->mem_reserved);
     ct_layer_release(r->layer);
     if (r->parsed)

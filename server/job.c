@@ -11,7 +11,7 @@
 #include "request.h"
 
 #define SMALL_JOB_FLOPS 2e7        /* below this a request computes on one thread */
-#define SMALL_JOB_ELEMENTS 65536   /* ... and encodes its result on one thread */
+#define SMALL_JOB_ELEMENTS 65536   /* ... and reads its input and encodes its result on one thread (the JSON encoder's own threshold) */
 
 int ct_http_decode_body(http_request *r, ct_api_error *err)
 {
@@ -136,9 +136,13 @@ double ct_layer_flops(const ct_shape *input, const ct_shape *weight)
     return flops;
 }
 
-int ct_http_borrow_threads(http_request *r, const ct_shape *input, const ct_shape *weight, int nthreads)
+int ct_http_borrow_threads(http_request *r, const ct_params *params, const ct_shape *input, const ct_shape *weight, int nthreads)
 {
-    if (ct_layer_flops(input, weight) <= SMALL_JOB_FLOPS && ct_shape_elements(input) <= SMALL_JOB_ELEMENTS)
+    char msg[8];
+    ct_shape out;
+    const int64_t out_elements = ct_output_shape(params, weight, input, &out, msg, sizeof msg) == CT_OK ? ct_shape_elements(&out) : 0;
+    if (ct_layer_flops(input, weight) <= SMALL_JOB_FLOPS && ct_shape_elements(input) <= SMALL_JOB_ELEMENTS &&
+        out_elements <= SMALL_JOB_ELEMENTS)
         return 0;
     return ct_pool_borrow(r->srv->pool, (int)r->srv->cfg.threads - nthreads);
 }
@@ -207,7 +211,7 @@ int ct_job_execute(http_request *r, ct_run *run, int nthreads, ct_api_error *err
     run->threads = nthreads;
     if (ct_http_reserve_work(r, params, weight, input, run->plan == NULL, err) != 0)
         return -1;
-    run->borrowed = ct_http_borrow_threads(r, input, weight, nthreads);
+    run->borrowed = ct_http_borrow_threads(r, params, input, weight, nthreads);
     run->threads = nthreads + run->borrowed;
     const int *cancel = &r->watch.cancel;
     int rc = run->plan ? ct_api_execute_plan(run->plan, &run->input, run->threads, cancel, &run->output, err)

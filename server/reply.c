@@ -46,7 +46,8 @@ enum MHD_Result ct_http_send(http_request *r, int status, const char *type, char
     const char *coding = len > 0 ? ct_choose_encoding(r->accept_encoding) : NULL;
     char *packed;
     size_t packed_len;
-    if (coding && ct_encode(coding, body, len, &packed, &packed_len) == 0) {
+    ct_buffer whole = {body, len, len};
+    if (coding && ct_encode(coding, &whole, 1, &packed, &packed_len) == 0) {
         free(body);
         body = packed;
         len = packed_len;
@@ -97,8 +98,11 @@ void ct_http_store_error(http_request *r, const ct_api_error *err)
 {
     size_t len;
     char *body = ct_http_error_body(r->route && (r->route->flags & CT_ROUTE_OIP), err->code, err->message, &len);
+    ct_buffer b = {.data = body, .len = len, .cap = len};
     r->result_status = err->status;
-    r->result = (ct_buffer){.data = body, .len = len, .cap = len};
+    ct_pieces_free(&r->result);
+    if (ct_pieces_take(&r->result, &b) != 0)
+        ct_buffer_free(&b); /* answered with an empty body */
     r->result_type = "application/json";
     if (err->status == 503)
         r->retry_after = 1;
@@ -106,43 +110,46 @@ void ct_http_store_error(http_request *r, const ct_api_error *err)
 
 void ct_http_store_json(http_request *r, int status, ct_buffer *body)
 {
-    r->result_status = status;
-    r->result = *body;
-    r->result_type = "application/json";
-    *body = (ct_buffer){0};
+    ct_pieces p = {0};
+    if (ct_pieces_take(&p, body) != 0)
+        ct_buffer_free(body);
+    ct_http_store_pieces(r, status, "application/json", &p);
 }
 
-void ct_http_store_two_part(http_request *r, int status, const char *type, ct_buffer *head, float *tensor, size_t tensor_bytes)
+void ct_http_store_pieces(http_request *r, int status, const char *type, ct_pieces *body)
 {
     r->result_status = status;
     r->result_type = type;
-    r->result = *head;
-    *head = (ct_buffer){0};
-    r->result_tensor = tensor;
-    r->result_tensor_bytes = tensor_bytes;
+    ct_pieces_free(&r->result);
+    r->result = *body;
+    *body = (ct_pieces){0};
 }
 
-/* Applies Accept-Encoding to the stored result, head and tensor together. Workers do it
- * before they resume the connection: compressing a large answer on the HTTP thread would
- * stall every other connection meanwhile. */
+int ct_pieces_take_tensor(ct_pieces *p, float *tensor, size_t bytes)
+{
+    ct_buffer b = {(char *)tensor, bytes, bytes};
+    return ct_pieces_take(p, &b);
+}
+
+/* Applies Accept-Encoding to the stored result, every piece into one compressed body.
+ * Workers do it before they resume the connection: compressing a large answer on the HTTP
+ * thread would stall every other connection meanwhile. */
 void ct_http_encode_result(http_request *r)
 {
     r->result_encoded = 1;
     const char *coding = ct_choose_encoding(r->accept_encoding);
-    if (!coding || (!r->result.len && !r->result_tensor))
+    if (!coding || ct_pieces_len(&r->result) == 0)
         return;
-    if (r->result_tensor) {
-        if (ct_buffer_append(&r->result, r->result_tensor, r->result_tensor_bytes) != 0)
-            return; /* sent as it is */
-        free(r->result_tensor);
-        r->result_tensor = NULL;
-    }
     char *packed;
     size_t len;
-    if (ct_encode(coding, r->result.data, r->result.len, &packed, &len) != 0)
+    if (ct_encode(coding, r->result.part, r->result.count, &packed, &len) != 0)
+        return; /* sent as it is */
+    ct_pieces_free(&r->result);
+    ct_buffer b = {packed, len, len};
+    if (ct_pieces_take(&r->result, &b) != 0) {
+        ct_buffer_free(&b);
         return;
-    ct_buffer_free(&r->result);
-    r->result = (ct_buffer){packed, len, len};
+    }
     r->result_coding = coding;
 }
 
@@ -159,7 +166,7 @@ int ct_http_accepts(const char *accept, const char *type)
  * responses take the tensor itself (out->data is set to NULL) and send it as it is. */
 int ct_http_store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_error *err)
 {
-    ct_buffer b = {0};
+    ct_pieces body = {0};
     int rc = 0;
     const int npy = ct_http_accepts(r->accept, "application/x-npy");
     if (npy && out->dtype == CT_DTYPE_BFLOAT16)
@@ -167,34 +174,32 @@ int ct_http_store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_e
     r->result_dtype = ct_dtype_name(out->dtype);
     const int64_t n = ct_shape_elements(&out->shape);
     size_t bytes = (size_t)ct_shape_bytes(&out->shape, ct_dtype_size(out->dtype)); /* validated by the plan */
+    const char *type = "application/json";
     if (npy || ct_http_accepts(r->accept, "application/octet-stream")) {
         ct_f32_to_dtype(out->dtype, out->data, out->data, n); /* packed in place (float32: as it is) */
         if (npy) {
             char header[256];
-            rc = ct_buffer_append(&b, header, ct_npy_header_as(&out->shape, out->dtype, header));
-            r->result_type = "application/x-npy";
+            rc = ct_pieces_append(&body, header, ct_npy_header_as(&out->shape, out->dtype, header));
+            type = "application/x-npy";
         } else {
-            r->result_type = "application/octet-stream";
+            type = "application/octet-stream";
             size_t used = 0;
             r->result_header = "X-Tensor-Shape";
             for (int i = 0; i < out->shape.rank && used < sizeof r->result_header_value; i++)
                 used += (size_t)snprintf(r->result_header_value + used, sizeof r->result_header_value - used, "%s%lld", i ? "," : "",
                                          (long long)out->shape.dims[i]);
         }
-        r->result_tensor = out->data;
-        r->result_tensor_bytes = bytes;
-        out->data = NULL;
+        if (rc == 0 && (rc = ct_pieces_take_tensor(&body, out->data, bytes)) == 0)
+            out->data = NULL;
     } else {
         int64_t nonfinite;
-        rc = ct_json_write_tensor_as(&out->shape, out->data, out->dtype, &b, &nonfinite, nthreads);
-        r->result_type = "application/json";
+        rc = ct_json_write_tensor_pieces(&out->shape, out->data, out->dtype, &body, &nonfinite, nthreads);
     }
     if (rc != 0) {
-        ct_buffer_free(&b);
+        ct_pieces_free(&body);
         return ct_api_fail(err, 503, "out_of_memory", "output: out of memory while encoding the response");
     }
-    r->result_status = 200;
-    r->result = b;
+    ct_http_store_pieces(r, 200, type, &body);
     return 0;
 }
 
@@ -211,47 +216,47 @@ int ct_http_is_json(const char *type)
            strncasecmp(type, "application/x-www-form-urlencoded", 33) == 0;
 }
 
-/* What a two-part (head + tensor) response frees when libmicrohttpd is done with it. */
-typedef struct two_part_body {
-    char *head;
-    float *tensor;
-} two_part_body;
-
-static void free_two_part_body(void *cls)
+static void free_pieces(void *cls)
 {
-    two_part_body *b = cls;
-    free(b->head);
-    free(b->tensor);
-    free(b);
+    ct_pieces_free(cls);
+    free(cls);
 }
 
-/* Queues the response a job stored. */
+/* Queues the response a job stored: one piece as a buffer, more as an iovec that
+ * libmicrohttpd writes out piece by piece (writev), so nothing is joined first. */
 enum MHD_Result ct_http_send_result(http_request *r)
 {
     if (!r->result_encoded)
         ct_http_encode_result(r); /* a tiny result computed on this thread */
-    ct_buffer res = r->result;
-    r->result = (ct_buffer){0};
     const char *extra = r->result_header;
-    if (!r->result_tensor) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(res.len, res.data, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-            ct_buffer_free(&res);
+    const size_t len = ct_pieces_len(&r->result);
+    struct MHD_Response *resp;
+    if (r->result.count <= 1) {
+        ct_buffer whole = r->result.count ? r->result.part[0] : (ct_buffer){0};
+        resp = MHD_create_response_from_buffer(whole.len, whole.data, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            return MHD_NO; /* the pieces are freed with the request */
+        free(r->result.part);
+        r->result = (ct_pieces){0};
+    } else {
+        enum { MAX_IOV = 80 };
+        struct MHD_IoVec iov[MAX_IOV];
+        ct_pieces *owned = malloc(sizeof *owned);
+        if (!owned || r->result.count > MAX_IOV) {
+            free(owned);
             return MHD_NO;
         }
-        if (r->result_coding)
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, r->result_coding);
-        return ct_http_send_built(r, r->result_status, r->result_type, resp, res.len, extra, r->result_header_value);
+        for (int i = 0; i < r->result.count; i++)
+            iov[i] = (struct MHD_IoVec){r->result.part[i].data, r->result.part[i].len};
+        resp = MHD_create_response_from_iovec(iov, (unsigned)r->result.count, free_pieces, owned);
+        if (!resp) {
+            free(owned);
+            return MHD_NO;
+        }
+        *owned = r->result;
+        r->result = (ct_pieces){0};
     }
-    two_part_body *body = malloc(sizeof *body);
-    struct MHD_IoVec iov[2] = {{res.data, res.len}, {r->result_tensor, r->result_tensor_bytes}};
-    struct MHD_Response *resp = body ? MHD_create_response_from_iovec(iov, 2, free_two_part_body, body) : NULL;
-    if (!resp) {
-        free(body);
-        ct_buffer_free(&res);
-        return MHD_NO; /* result_tensor is freed with the request */
-    }
-    *body = (two_part_body){res.data, r->result_tensor};
-    r->result_tensor = NULL;
-    return ct_http_send_built(r, r->result_status, r->result_type, resp, res.len + r->result_tensor_bytes, extra, r->result_header_value);
+    if (r->result_coding)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, r->result_coding);
+    return ct_http_send_built(r, r->result_status, r->result_type, resp, len, extra, r->result_header_value);
 }

@@ -39,9 +39,7 @@ typedef struct http_request {
     /* Set by the worker before it resumes the connection. */
     atomic_int result_ready;
     int result_status;
-    ct_buffer result;           /* the body, or the head sent before result_tensor */
-    float *result_tensor;       /* binary responses: the output itself, sent without a copy */
-    size_t result_tensor_bytes;
+    ct_pieces result;           /* the body as it was made (head, JSON slices, the tensor itself), sent without a joined copy */
     const char *result_type;
     const char *result_header;  /* an extra response header's name (X-Tensor-Shape, ...) */
     const char *result_dtype;   /* X-Tensor-Dtype of a tensor response (a static string) */
@@ -131,16 +129,18 @@ int ct_http_layer_loading(const http_request *r);
 void ct_http_shorten_deadline(http_request *r, double deadline);
 
 /* Compute threads to add to a worker's own for a layer of this input and weight: large
- * layers (or large results to encode) borrow the idle ones, small ones none. Give them back
- * with ct_pool_return. */
-int ct_http_borrow_threads(http_request *r, const ct_shape *input, const ct_shape *weight, int nthreads);
+ * layers, and small ones with a large result to encode, borrow the idle ones; small ones
+ * none. Give them back with ct_pool_return. */
+int ct_http_borrow_threads(http_request *r, const ct_params *params, const ct_shape *input, const ct_shape *weight, int nthreads);
 
 int ct_http_is_multipart(const char *type);
 int ct_http_is_json(const char *type);
 int ct_http_accepts(const char *accept, const char *type);
 
-/* Stores a two-part response: head (taken) then tensor (taken), sent without copying. */
-void ct_http_store_two_part(http_request *r, int status, const char *type, ct_buffer *head, float *tensor, size_t tensor_bytes);
+/* Stores a response made of pieces (taken): JSON, or a JSON head then a tensor's bytes. */
+void ct_http_store_pieces(http_request *r, int status, const char *type, ct_pieces *body);
+/* Appends a tensor's bytes (taken) to a list of pieces, as a piece of its own. 0 or -1. */
+int ct_pieces_take_tensor(ct_pieces *p, float *tensor, size_t bytes);
 
 /* The response a job stored, with Accept-Encoding applied (workers call it through
  * ct_http_job_done; ct_http_send_result for a result computed on the HTTP thread). */

@@ -164,21 +164,24 @@ static int bind_inputs(http_request *r, const ct_oip_request *req, ct_run *run, 
  * asked (the tensor sent without a copy). */
 static int encode_infer(http_request *r, const ct_oip_request *req, ct_run *run, ct_api_error *err)
 {
-    ct_buffer json = {0};
+    ct_pieces json = {0};
     const char *model = r->layer ? r->layer->name : BUILTIN;
-    if (ct_oip_write_response(model, MODEL_VERSION, req, &run->output, req->binary_output, run->threads, &json) != 0) {
-        ct_buffer_free(&json);
-        return ct_api_fail(err, 503, "out_of_memory", "out of memory while encoding the response");
-    }
-    if (req->binary_output && req->output_requested) {
+    int rc = ct_oip_write_response(model, MODEL_VERSION, req, &run->output, req->binary_output, run->threads, &json);
+    if (rc == 0 && req->binary_output && req->output_requested) {
         r->result_header = "Inference-Header-Content-Length";
-        snprintf(r->result_header_value, sizeof r->result_header_value, "%zu", json.len);
+        snprintf(r->result_header_value, sizeof r->result_header_value, "%zu", ct_pieces_len(&json));
         size_t bytes = (size_t)ct_shape_bytes(&run->output.shape, ct_dtype_size(run->output.dtype)); /* validated by the plan */
         ct_f32_to_dtype(run->output.dtype, run->output.data, run->output.data, ct_shape_elements(&run->output.shape));
-        ct_http_store_two_part(r, 200, "application/octet-stream", &json, run->output.data, bytes);
-        run->output.data = NULL;
-    } else {
-        ct_http_store_json(r, 200, &json);
+        if ((rc = ct_pieces_take_tensor(&json, run->output.data, bytes)) == 0) {
+            run->output.data = NULL;
+            ct_http_store_pieces(r, 200, "application/octet-stream", &json);
+        }
+    } else if (rc == 0) {
+        ct_http_store_pieces(r, 200, "application/json", &json);
+    }
+    if (rc != 0) {
+        ct_pieces_free(&json);
+        return ct_api_fail(err, 503, "out_of_memory", "out of memory while encoding the response");
     }
     return 0;
 }

@@ -27,9 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const ct_oip_input *in = ct_oip_find_input(&req, "input");
         if (in) {
             ct_tensor t = {in->shape, in->data, in->dtype};
-            ct_buffer json = {0};
+            ct_pieces json = {0};
             ct_oip_write_response("m", "1", &req, &t, req.binary_output, 1, &json);
-            ct_buffer_free(&json);
+            ct_pieces_free(&json);
         }
         ct_oip_request_free(&req);
     }
