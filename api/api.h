@@ -139,6 +139,10 @@ int ct_json_write_tensor(const ct_shape *shape, const float *data, ct_buffer *ou
  * ct_f32_round_to), so each shortest float32 decimal reads back to the very value. */
 int ct_json_write_tensor_as(const ct_shape *shape, const float *data, ct_dtype dtype, ct_buffer *out,
                             int64_t *nonfinite, int nthreads);
+/* Numbers below which the encoder formats on one thread whatever it is given: waking others
+ * costs more than they save. */
+#define CT_JSON_PARALLEL_MIN 65536
+
 /* The same as pieces: on more than one thread each slice of numbers is a piece of its own,
  * sent as it is (no joined copy). */
 int ct_json_write_tensor_pieces(const ct_shape *shape, const float *data, ct_dtype dtype, ct_pieces *out,

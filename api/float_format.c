@@ -221,7 +221,6 @@ static size_t format_range(const float *data, int64_t from, int64_t to, char *ou
 /* The longest number written: fixed notation runs to 1e21, so "-100000000000000000000"
  * is 22 characters, plus a comma; "null" and the scientific forms are shorter. */
 #define NUMBER_MAX 24
-#define PARALLEL_ENCODE_MIN 65536 /* numbers; below this one thread is quicker */
 
 int ct_json_write_tensor(const ct_shape *shape, const float *data, ct_buffer *out,
                          int64_t *nonfinite, int nthreads)
@@ -268,7 +267,7 @@ static int reserve_numbers(ct_buffer *b, int64_t count)
 int ct_json_append_numbers(ct_pieces *out, const float *data, int64_t count, int64_t *nonfinite, int nthreads)
 {
     *nonfinite = 0;
-    if (nthreads < 2 || count < PARALLEL_ENCODE_MIN) {
+    if (nthreads < 2 || count < CT_JSON_PARALLEL_MIN) {
         ct_buffer *b = ct_pieces_last(out);
         if (!b || reserve_numbers(b, count) != 0)
             return -1;

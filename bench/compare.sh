@@ -6,7 +6,8 @@
 # each ratio in the table is the median over rounds of that round's ratio, measured within
 # seconds; the ms columns are medians over rounds. Prints the README's markdown table and the
 # geometric mean of the speedups over torch; with TSV=FILE, also every layer's medians
-# (ms) for bench/chart.py. ORT=0 leaves ONNX Runtime out.
+# (ms) for bench/chart.py. ORT=0 leaves ONNX Runtime out. HOG=1 keeps a busy loop pinned to
+# the last core for the whole run, as a noisy neighbour would (bench/contention.sh).
 #   bench/compare.sh [build/ctbench]
 # Needs python3-torch, libopenblas0-pthread, libdnnl-dev and python3-onnx + npm's
 # onnxruntime-node (ort_anchor.sh installs those two; benchmarking only).
@@ -14,7 +15,12 @@ set -eu
 bin=${1:-build/ctbench}
 suite=${SUITE:-../shared/bench/suite.tsv}
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+hog=""
+trap 'rm -rf "$tmp"; [ -z "$hog" ] || kill "$hog" 2>/dev/null || true' EXIT
+if [ "${HOG:-0}" = 1 ]; then
+    taskset -c "$(($(nproc) - 1))" sh -c 'while :; do :; done' &
+    hog=$!
+fi
 layers=$(grep -v '^#' "$suite" | cut -f1 | grep -v '^$')
 ours() { "$bin" "$suite" --only "$1" 2>/dev/null | tail -n +2 >> "$tmp/ours$2.tsv"; }
 anchors() {

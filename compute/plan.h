@@ -131,8 +131,9 @@ typedef struct run_ctx {
      * n - slots has finished; the threads pad its planes together, on first need or ahead
      * of it, and take items from one counter with no barrier between images.
      * The first owned_images images are not shared: thread t pads and computes images t,
-     * t + threads, ... alone (slots == threads), then helps with the items left in the
-     * others' padded images; the counter starts after them. */
+     * t + threads, ... alone (slots == threads), then helps with what the others have left:
+     * items of their padded images, and whole images of theirs whose slot is free; the
+     * counter starts after them. */
     float *xpad;                       /* slots * C_in padded planes */
     int64_t slots;
     int64_t owned_images;
@@ -178,6 +179,12 @@ int ct__run_takes_gather(const ct_plan *plan, int64_t workspace_bytes, int64_t t
 
 /* The most pixel vectors one block of tiles resolves at a time (phase_igemm.c's tables). */
 #define MAX_BLOCK_VECTORS 1024
+
+/* Test hooks: team member `thread` of every run sleeps us microseconds before each image it
+ * owns, as if its core were shared with another process (-1: none); and how many owned
+ * images a helper padded itself because their owner had not reached them. */
+void ct__slow_owner_for_tests(int thread, int64_t us);
+int64_t ct__images_taken_over(void);
 
 /* Lays out a run (layout.c): fills every layout field of c from c->plan, c->g and the
  * threads. Returns the bytes of padded input (the shared workspace, or the depthwise path's

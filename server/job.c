@@ -11,7 +11,7 @@
 #include "request.h"
 
 #define SMALL_JOB_FLOPS 2e7        /* below this a request computes on one thread */
-#define SMALL_JOB_ELEMENTS 65536   /* ... and reads its input and encodes its result on one thread (the JSON encoder's own threshold) */
+#define SMALL_JOB_ELEMENTS CT_JSON_PARALLEL_MIN /* ... and reads its input and encodes its result on one thread */
 
 int ct_http_decode_body(http_request *r, ct_api_error *err)
 {

@@ -9,6 +9,7 @@
 
 #include "convtranspose.h"
 #include "kernels/igemm.h"
+#include "plan.h"
 #include "test.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -632,6 +633,23 @@ TEST(threads_own_whole_images_and_share_the_rest)
         compared += compare_one(&L, 2 + (int)batch % 2);
     }
     CHECK_INT_EQ(compared, 3);
+}
+
+/* A thread slowed down (its core shared with another process) holds up no one: thread 1
+ * sleeps 30 ms before each image it owns, so thread 0, done with its own four, pads and
+ * computes thread 1's images itself as their slots free (run/schedule.c,
+ * help_with_owned_images). Dropping that, thread 0 only helps with images already padded,
+ * and takes none over. Every output is checked against the reference. */
+TEST(a_slowed_thread_s_images_are_taken_over_by_the_others)
+{
+    layer L = fixed_layer(2, (ct_shape){4, {8, 24, 10, 9}}, (ct_shape){4, {24, 6, 3, 3}});
+    ct__slow_owner_for_tests(1, 30000);
+    int compared = compare_one(&L, 2);
+    int64_t taken = ct__images_taken_over();
+    ct__slow_owner_for_tests(-1, 0);
+    CHECK(compared);
+    CHECK(taken >= 2);
+    CHECK(taken <= 4);
 }
 
 /* The AVX-512 tiling (16-float vectors), run on any CPU: see tests/isa_vl16.c. */

@@ -6,6 +6,7 @@
 #include <omp.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "plan.h"
 
@@ -16,6 +17,23 @@ static void fill_bias_plane(const run_ctx *c, int64_t plane_idx)
     float value = c->plan->bias ? c->plan->bias[plane_idx % c->plan->out_channels] : 0.0f;
     for (int64_t i = 0; i < c->out_plane; i++)
         dst[i] = value;
+}
+
+/* Test hooks (ct__slow_owner_for_tests): one team member made slow, and a count of the
+ * images that helpers took over from their owners. */
+static int slow_thread = -1;
+static int64_t slow_us, taken_over;
+
+void ct__slow_owner_for_tests(int thread, int64_t us)
+{
+    slow_thread = thread;
+    slow_us = us;
+    __atomic_store_n(&taken_over, 0, __ATOMIC_RELAXED);
+}
+
+int64_t ct__images_taken_over(void)
+{
+    return __atomic_load_n(&taken_over, __ATOMIC_RELAXED);
 }
 
 static void cpu_relax(void)
@@ -118,6 +136,43 @@ static int run_owned_items(const run_ctx *c, int64_t n, float *scratch, int scra
     return ran;
 }
 
+/* A thread done with its own images takes what is left of the others': items of padded
+ * images, and whole images whose owner has not reached them yet once their slot is free (it
+ * pads them itself; never one whose slot another image still holds). It keeps at it until
+ * every owned item is taken, so that an owner slowed down (its core shared with another
+ * process) ends no later than the rest: each waits only for a slot to free, helping with
+ * the image that holds it meanwhile. Returns whether it ran any item. */
+static int help_with_owned_images(const run_ctx *c, float *scratch, int scratch_used, int *failed)
+{
+    const ct_plan *plan = c->plan;
+    int ran = 0;
+    for (int spins = 0;; spins++) {
+        int left = 0, progress = 0;
+        for (int64_t n = 0; n < c->owned_images; n++) {
+            if (__atomic_load_n(&c->sync[n].items_taken, __ATOMIC_RELAXED) >= c->items_per_image)
+                continue;
+            left = 1;
+            if (!plan->depthwise && __atomic_load_n(&c->sync[n].planes_done, __ATOMIC_ACQUIRE) < plan->in_channels) {
+                if (!slot_free(c, n))
+                    continue;
+                if (__atomic_load_n(&c->sync[n].planes_claimed, __ATOMIC_RELAXED) == 0)
+                    __atomic_fetch_add(&taken_over, 1, __ATOMIC_RELAXED);
+                ensure_padded(c, n);
+            }
+            if (run_owned_items(c, n, scratch, scratch_used || ran, failed))
+                ran = progress = 1;
+        }
+        if (!left)
+            return ran;
+        if (progress)
+            spins = 0;
+        else if (spins < 4096)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
 /* The body of a run: bias fill, the images this thread owns, then the shared items, each
  * image padded on first need or ahead of it. Called by every thread of the parallel
  * region, or alone outside any region. */
@@ -141,15 +196,13 @@ void ct__run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
         const int64_t threads = 1, me = 0; /* built without OpenMP (the fuzzers): one thread */
 #endif
         for (int64_t n = me; n < c->owned_images; n += threads) {
+            if (me == slow_thread)
+                nanosleep(&(struct timespec){slow_us / 1000000, slow_us % 1000000 * 1000}, NULL);
             if (!plan->depthwise) /* its items pad their own planes */
                 ensure_padded(c, n); /* after this thread's previous image in the slot */
             scratch_used |= run_owned_items(c, n, scratch, scratch_used, failed);
         }
-        /* A thread done early takes items of images still running; never of an image not
-         * yet padded, whose owner will pad it (its slot may still be another's). */
-        for (int64_t n = 0; n < c->owned_images; n++)
-            if (plan->depthwise || __atomic_load_n(&c->sync[n].planes_done, __ATOMIC_ACQUIRE) >= plan->in_channels)
-                scratch_used |= run_owned_items(c, n, scratch, scratch_used, failed);
+        scratch_used |= help_with_owned_images(c, scratch, scratch_used, failed);
     }
     for (;; scratch_used = 1) {
         const int64_t i = __atomic_fetch_add(&c->next_item, 1, __ATOMIC_RELAXED);
