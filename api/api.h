@@ -147,6 +147,10 @@ int ct_json_write_tensor_as(const ct_shape *shape, const float *data, ct_dtype d
  * sent as it is (no joined copy). */
 int ct_json_write_tensor_pieces(const ct_shape *shape, const float *data, ct_dtype dtype, ct_pieces *out,
                                 int64_t *nonfinite, int nthreads);
+/* The JSON tensor's text before its numbers, {"shape":[..],"dtype":"..","data":[, appended
+ * to out; after the numbers comes CT_JSON_TENSOR_TAIL. 0 or -1 (OOM). */
+int ct_json_tensor_head(const ct_shape *shape, ct_dtype dtype, ct_pieces *out);
+#define CT_JSON_TENSOR_TAIL "]}"
 /* Appends data's count numbers, comma-separated, to out (its last piece, or new pieces when
  * formatted on several threads). 0 or -1 (OOM). */
 int ct_json_append_numbers(ct_pieces *out, const float *data, int64_t count, int64_t *nonfinite, int nthreads);

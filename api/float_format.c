@@ -239,17 +239,22 @@ int ct_json_write_tensor_as(const ct_shape *shape, const float *data, ct_dtype d
     return ct_pieces_join(&pieces, out);
 }
 
-int ct_json_write_tensor_pieces(const ct_shape *shape, const float *data, ct_dtype dtype, ct_pieces *out,
-                                int64_t *nonfinite, int nthreads)
+int ct_json_tensor_head(const ct_shape *shape, ct_dtype dtype, ct_pieces *out)
 {
     char head[256];
     int n = snprintf(head, sizeof head, "{\"shape\":[");
     for (int i = 0; i < shape->rank; i++)
         n += snprintf(head + n, sizeof head - (size_t)n, "%s%lld", i ? "," : "", (long long)shape->dims[i]);
     n += snprintf(head + n, sizeof head - (size_t)n, "],\"dtype\":\"%s\",\"data\":[", ct_dtype_name(dtype));
-    if (ct_pieces_append(out, head, (size_t)n) != 0 || ct_json_append_numbers(out, data, ct_shape_elements(shape), nonfinite, nthreads) != 0)
+    return ct_pieces_append(out, head, (size_t)n);
+}
+
+int ct_json_write_tensor_pieces(const ct_shape *shape, const float *data, ct_dtype dtype, ct_pieces *out,
+                                int64_t *nonfinite, int nthreads)
+{
+    if (ct_json_tensor_head(shape, dtype, out) != 0 || ct_json_append_numbers(out, data, ct_shape_elements(shape), nonfinite, nthreads) != 0)
         return -1;
-    return ct_pieces_append(out, "]}", 2);
+    return ct_pieces_append(out, CT_JSON_TENSOR_TAIL, strlen(CT_JSON_TENSOR_TAIL));
 }
 
 /* Bytes kept free after each piece of numbers, so that the closing brackets that follow

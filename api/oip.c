@@ -276,8 +276,8 @@ int ct_oip_params(const ct_oip_request *req, int spatial_dims, ct_params *params
     return rc;
 }
 
-int ct_oip_write_response(const char *model, const char *version, const ct_oip_request *req, const ct_tensor *out,
-                          int binary, int nthreads, ct_pieces *json)
+int ct_oip_write_response_head(const char *model, const char *version, const ct_oip_request *req, const ct_tensor *out, int binary,
+                               ct_pieces *json)
 {
     json_t *head = json_pack("{s:s,s:s}", "model_name", model, "model_version", version);
     if (req->has_id)
@@ -297,19 +297,26 @@ int ct_oip_write_response(const char *model, const char *version, const ct_oip_r
     char part[512];
     const char *datatype = ct_dtype_oip_name(out->dtype);
     int64_t bytes = ct_shape_bytes(&out->shape, ct_dtype_size(out->dtype));
-    if (!req->output_requested) {
+    if (!req->output_requested)
         snprintf(part, sizeof part, ",\"outputs\":[]}");
-        return rc | ct_pieces_append(json, part, strlen(part));
-    }
-    if (binary) {
+    else if (binary)
         snprintf(part, sizeof part, ",\"outputs\":[{\"name\":\"output\",\"datatype\":\"%s\",\"shape\":[%s],\"parameters\":{\"binary_data_size\":%lld}}]}",
                  datatype, shape, (long long)bytes);
-        return rc | ct_pieces_append(json, part, strlen(part));
-    }
-    snprintf(part, sizeof part, ",\"outputs\":[{\"name\":\"output\",\"datatype\":\"%s\",\"shape\":[%s],\"data\":[", datatype, shape);
-    rc |= ct_pieces_append(json, part, strlen(part));
-    int64_t nonfinite;
-    if (rc != 0 || ct_json_append_numbers(json, out->data, ct_shape_elements(&out->shape), &nonfinite, nthreads) != 0)
+    else
+        snprintf(part, sizeof part, ",\"outputs\":[{\"name\":\"output\",\"datatype\":\"%s\",\"shape\":[%s],\"data\":[", datatype, shape);
+    if (rc != 0 || ct_pieces_append(json, part, strlen(part)) != 0)
         return -1;
-    return ct_pieces_append(json, "]}]}", 4);
+    return req->output_requested && !binary;
+}
+
+int ct_oip_write_response(const char *model, const char *version, const ct_oip_request *req, const ct_tensor *out,
+                          int binary, int nthreads, ct_pieces *json)
+{
+    int numbers = ct_oip_write_response_head(model, version, req, out, binary, json);
+    if (numbers <= 0)
+        return numbers;
+    int64_t nonfinite;
+    if (ct_json_append_numbers(json, out->data, ct_shape_elements(&out->shape), &nonfinite, nthreads) != 0)
+        return -1;
+    return ct_pieces_append(json, CT_OIP_DATA_TAIL, strlen(CT_OIP_DATA_TAIL));
 }

@@ -52,5 +52,11 @@ int ct_oip_params(const ct_oip_request *req, int spatial_dims, ct_params *params
  * values are written as null in JSON. 0 or -1. */
 int ct_oip_write_response(const char *model, const char *version, const ct_oip_request *req, const ct_tensor *out,
                           int binary, int nthreads, ct_pieces *json);
+/* The same response up to its output's numbers: the whole of it when none follow (binary
+ * data, or no output asked for), else ending with "data":[, to be followed by the numbers and
+ * CT_OIP_DATA_TAIL. 1 when numbers follow, 0 when complete, -1 (OOM). */
+int ct_oip_write_response_head(const char *model, const char *version, const ct_oip_request *req, const ct_tensor *out, int binary,
+                               ct_pieces *json);
+#define CT_OIP_DATA_TAIL "]}]}"
 
 #endif /* CT_API_OIP_H */

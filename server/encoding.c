@@ -70,37 +70,58 @@ const char *ct_choose_encoding(const char *accept_encoding)
     return NULL;
 }
 
+int ct_deflater_start(ct_deflater *d, const char *coding)
+{
+    memset(d, 0, sizeof *d);
+    /* level 1: compression pays for itself on the wire; higher levels cost more CPU than they save */
+    return deflateInit2(&d->z, 1, Z_DEFLATED, strcmp(coding, "gzip") == 0 ? 16 + MAX_WBITS : MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK
+               ? 0
+               : -1;
+}
+
+int ct_deflater_feed(ct_deflater *d, const void *data, size_t len, int last, ct_buffer *out)
+{
+    d->z.next_in = (unsigned char *)data;
+    d->z.avail_in = (uInt)len;
+    for (;;) {
+        if (ct_buffer_reserve(out, deflateBound(&d->z, (uLong)d->z.avail_in) + 64) != 0)
+            return -1;
+        d->z.next_out = (unsigned char *)out->data + out->len;
+        d->z.avail_out = (uInt)(out->cap - out->len);
+        int rc = deflate(&d->z, last ? Z_FINISH : Z_NO_FLUSH);
+        out->len = out->cap - d->z.avail_out;
+        if (rc == Z_STREAM_END || (rc == Z_OK && !last && d->z.avail_in == 0))
+            return 0;
+        if (rc != Z_OK && rc != Z_BUF_ERROR)
+            return -1;
+    }
+}
+
+void ct_deflater_end(ct_deflater *d)
+{
+    deflateEnd(&d->z);
+}
+
 int ct_encode(const char *coding, const ct_buffer *parts, int count, char **out, size_t *out_len)
 {
-    z_stream z = {0};
-    /* level 1: compression pays for itself on the wire; higher levels cost more CPU than they save */
-    if (deflateInit2(&z, 1, Z_DEFLATED, strcmp(coding, "gzip") == 0 ? 16 + MAX_WBITS : MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    ct_deflater d;
+    if (ct_deflater_start(&d, coding) != 0)
         return -1;
     size_t len = 0;
     for (int i = 0; i < count; i++)
         len += parts[i].len;
-    size_t cap = deflateBound(&z, (uLong)len) + 64 * (size_t)count; /* a block boundary per piece at worst */
-    char *buf = malloc(cap);
-    if (!buf) {
-        deflateEnd(&z);
+    ct_buffer b = {0};
+    int rc = ct_buffer_reserve(&b, deflateBound(&d.z, (uLong)len) + 64 * (size_t)count + 64); /* one block boundary per piece at worst */
+    for (int i = 0; i < count && rc == 0; i++)
+        rc = ct_deflater_feed(&d, parts[i].data, parts[i].len, i + 1 == count, &b);
+    if (count == 0 && rc == 0)
+        rc = ct_deflater_feed(&d, NULL, 0, 1, &b);
+    ct_deflater_end(&d);
+    if (rc != 0) {
+        ct_buffer_free(&b);
         return -1;
     }
-    z.next_out = (unsigned char *)buf;
-    z.avail_out = (uInt)cap;
-    int rc = Z_OK;
-    for (int i = 0; i < count && rc == Z_OK; i++) {
-        z.next_in = (unsigned char *)parts[i].data;
-        z.avail_in = (uInt)parts[i].len;
-        rc = deflate(&z, i + 1 == count ? Z_FINISH : Z_NO_FLUSH);
-        if (i + 1 < count && (rc != Z_OK || z.avail_in != 0))
-            rc = Z_BUF_ERROR; /* the bound above was not enough: send it uncompressed */
-    }
-    *out_len = cap - z.avail_out;
-    deflateEnd(&z);
-    if (rc != Z_STREAM_END) {
-        free(buf);
-        return -1;
-    }
-    *out = buf;
+    *out = b.data;
+    *out_len = b.len;
     return 0;
 }

@@ -27,6 +27,7 @@
 #include "linger.h"
 #include "log.h"
 #include "request.h"
+#include "stream.h"
 #include "server.h"
 
 #define LINGER_SECONDS 5.0          /* an answered oversize upload is drained this long... */
@@ -390,6 +391,7 @@ void ct_http_request_completed(void *cls, struct MHD_Connection *conn, void **re
                                     r->request_id, r->trace_id, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK});
     ct_buffer_free(&r->body);
     ct_pieces_free(&r->result);
+    ct_stream_release(r->result_stream); /* never queued: the client left first */
     ct_budget_release(&srv->budget, r->mem_reserved);
     ct_layer_release(r->layer);
     if (r->parsed)

@@ -9,6 +9,7 @@
 
 #include "encoding.h"
 #include "request.h"
+#include "stream.h"
 
 #define SMALL_JOB_FLOPS 2e7        /* below this a request computes on one thread */
 #define SMALL_JOB_ELEMENTS CT_JSON_PARALLEL_MIN /* ... and reads its input and encodes its result on one thread */
@@ -37,8 +38,13 @@ void ct_http_job_done(http_request *r)
     ct_http_encode_result(r);
     ct_histogram_observe(&r->srv->metrics.queue_wait, r->job.started_at - r->job.queued_at);
     ct_histogram_observe(&r->srv->metrics.compute, ct_now() - r->job.started_at);
+    ct_stream *stream = r->result_stream ? ct_stream_ref(r->result_stream) : NULL;
     atomic_store(&r->result_ready, 1);
     MHD_resume_connection(r->conn);
+    if (stream) { /* the answer's head leaves now; its numbers as this worker writes them */
+        ct_stream_produce(stream);
+        ct_stream_release(stream);
+    }
 }
 
 /* The 504 of a request whose deadline passed, `when` (before it was computed, or while it

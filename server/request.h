@@ -40,6 +40,7 @@ typedef struct http_request {
     atomic_int result_ready;
     int result_status;
     ct_pieces result;           /* the body as it was made (head, JSON slices, the tensor itself), sent without a joined copy */
+    struct ct_stream *result_stream; /* or a large JSON answer formatted while it is sent (stream.h) */
     const char *result_type;
     const char *result_header;  /* an extra response header's name (X-Tensor-Shape, ...) */
     const char *result_dtype;   /* X-Tensor-Dtype of a tensor response (a static string) */

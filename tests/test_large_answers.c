@@ -3,12 +3,15 @@
  * one-thread text, and over HTTP, HTTPS and gzip every value of a 262,144-number answer
  * arrives, on the v1 and the Open Inference Protocol routes. */
 #include <jansson.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <string.h>
 #include <zlib.h>
 
 #include "api.h"
 #include "http_client.h"
 #include "oip.h"
+#include "stream.h"
 #include "test.h"
 
 /* n floats of every kind the encoder writes differently: integers, fractions, tiny and huge
@@ -80,7 +83,8 @@ TEST(json_encoder_slices_are_pieces_that_join_to_the_one_thread_text)
 /* A layer of one channel, kernel 8, stride 8: each input value x[i][j] becomes the 8x8
  * block x[i][j] * w. Values are small integers times eighths, so every product is exact and
  * the expected answer does not depend on how the kernels order their arithmetic. */
-enum { SIDE = 64, K = 8, OUT = SIDE * K };
+enum { K = 8, SIDE_MAX = 128 };
+static int SIDE = 64, OUT = 64 * K; /* 128: past CT_STREAM_MIN_NUMBERS, a streamed answer */
 
 static float input_at(int i) { return (float)(i % 97 - 48); }
 static float weight_at(int k) { return (float)(k - 32) * 0.125f; }
@@ -139,13 +143,15 @@ static void expect_upsampled(const char *text, size_t len, int oip)
 
 static void expect_large_answers(int port, const char *ca_file)
 {
-    static float x[SIDE * SIDE];
+    static float x[SIDE_MAX * SIDE_MAX];
     for (int i = 0; i < SIDE * SIDE; i++)
         x[i] = input_at(i);
-    const char *const v1[] = {"Content-Type: application/octet-stream", "X-Tensor-Shape: 1,1,64,64", NULL};
-    const char *const v1_gzip[] = {"Content-Type: application/octet-stream", "X-Tensor-Shape: 1,1,64,64", "Accept-Encoding: gzip", NULL};
-    const char *const v2[] = {"Inference-Header-Content-Length: 0", "X-Tensor-Shape: 1,1,64,64", NULL};
-    const char *const v2_gzip[] = {"Inference-Header-Content-Length: 0", "X-Tensor-Shape: 1,1,64,64", "Accept-Encoding: gzip", NULL};
+    char shape[64];
+    snprintf(shape, sizeof shape, "X-Tensor-Shape: 1,1,%d,%d", SIDE, SIDE);
+    const char *const v1[] = {"Content-Type: application/octet-stream", shape, NULL};
+    const char *const v1_gzip[] = {"Content-Type: application/octet-stream", shape, "Accept-Encoding: gzip", NULL};
+    const char *const v2[] = {"Inference-Header-Content-Length: 0", shape, NULL};
+    const char *const v2_gzip[] = {"Inference-Header-Content-Length: 0", shape, "Accept-Encoding: gzip", NULL};
     const struct {
         const char *path;
         const char *const *headers;
@@ -157,13 +163,20 @@ static void expect_large_answers(int port, const char *ca_file)
         {"/v2/models/up8/infer", v2_gzip, 1, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        http_response r = ca_file ? https_request(port, ca_file, "POST", cases[i].path, cases[i].headers, x, sizeof x)
-                                  : http_request(port, "POST", cases[i].path, cases[i].headers, x, sizeof x);
+        const size_t bytes = sizeof x[0] * (size_t)(SIDE * SIDE);
+        http_response r = ca_file ? https_request(port, ca_file, "POST", cases[i].path, cases[i].headers, x, bytes)
+                                  : http_request(port, "POST", cases[i].path, cases[i].headers, x, bytes);
         CHECK_INT_EQ(r.status, 200);
-        char *length = http_header(&r, "Content-Length");
-        CHECK(length != NULL);
-        CHECK_INT_EQ(atoll(length), r.len);
+        char *length = http_header(&r, "Content-Length"), *chunked = http_header(&r, "Transfer-Encoding");
+        if (OUT * OUT >= CT_STREAM_MIN_NUMBERS) { /* sent while it was written */
+            CHECK(length == NULL);
+            CHECK(chunked != NULL && strcmp(chunked, "chunked") == 0);
+        } else {
+            CHECK(length != NULL && chunked == NULL);
+            CHECK_INT_EQ(atoll(length), r.len);
+        }
         free(length);
+        free(chunked);
         if (cases[i].gzip) {
             expect_header(&r, "Content-Encoding", "gzip");
             size_t len;
@@ -178,6 +191,55 @@ static void expect_large_answers(int port, const char *ca_file)
     }
 }
 
+/* Answers of CT_STREAM_MIN_NUMBERS numbers and more are sent while they are written
+ * (chunked), gzip ones compressed as they go; every value still arrives, over HTTP or
+ * HTTPS, v1 or v2. */
+static void expect_streamed_answers(const tls_files *t)
+{
+    SIDE = SIDE_MAX;
+    OUT = SIDE_MAX * K;
+    daemon_proc d = daemon_up(t ? (const char *const[]){"--tls-cert", t->cert, "--tls-key", t->key, NULL} : NULL);
+    put_upsampler(d.port, t ? t->cert : NULL);
+    expect_large_answers(d.port, t ? t->cert : NULL);
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+    SIDE = 64;
+    OUT = 64 * K;
+}
+
+/* Clients that hang up in the middle of a streamed answer: the worker stops writing it,
+ * nothing is left behind (the sanitized build's daemon exits non-zero on a leak), and the
+ * next request is answered in full. */
+TEST_WITH_TIMEOUT(a_client_leaving_a_streamed_answer_frees_it, 120)
+{
+    daemon_proc d = daemon_up((const char *const[]){"--workers", "1", NULL});
+    SIDE = SIDE_MAX;
+    OUT = SIDE_MAX * K;
+    put_upsampler(d.port, NULL);
+    static float x[SIDE_MAX * SIDE_MAX];
+    for (int i = 0; i < SIDE * SIDE; i++)
+        x[i] = input_at(i);
+    for (int round = 0; round < 4; round++) {
+        int fd = connect_local(d.port);
+        char head[256];
+        int n = snprintf(head, sizeof head, "POST /v1/layers/up8/convtranspose HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                         "X-Tensor-Shape: 1,1,%d,%d\r\nContent-Length: %zu\r\n\r\n", SIDE, SIDE, sizeof x);
+        CHECK(write(fd, head, (size_t)n) == n);
+        CHECK(write(fd, x, sizeof x) == (ssize_t)sizeof x);
+        char got[4096];
+        size_t have = 0; /* read a little of the answer (round 0: none), then leave */
+        while (have < (size_t)round * 1000) {
+            ssize_t k = read(fd, got, sizeof got);
+            CHECK(k > 0);
+            have += (size_t)k;
+        }
+        close(fd);
+    }
+    expect_large_answers(d.port, NULL);
+    SIDE = 64;
+    OUT = 64 * K;
+    CHECK_INT_EQ(daemon_stop(&d), 0);
+}
+
 /* One worker with both threads, so the answer is encoded in two slices. */
 TEST_WITH_TIMEOUT(large_json_answers_arrive_whole_over_http_https_and_gzip, 120)
 {
@@ -185,6 +247,7 @@ TEST_WITH_TIMEOUT(large_json_answers_arrive_whole_over_http_https_and_gzip, 120)
     put_upsampler(d.port, NULL);
     expect_large_answers(d.port, NULL);
     CHECK_INT_EQ(daemon_stop(&d), 0);
+    expect_streamed_answers(NULL);
 
     tls_files t;
     make_tls_cert(&t);
@@ -192,5 +255,6 @@ TEST_WITH_TIMEOUT(large_json_answers_arrive_whole_over_http_https_and_gzip, 120)
     put_upsampler(d.port, t.cert);
     expect_large_answers(d.port, t.cert);
     CHECK_INT_EQ(daemon_stop(&d), 0);
+    expect_streamed_answers(&t);
     remove_tls_cert(&t);
 }
