@@ -46,9 +46,10 @@ $(BUILD)/obj/server/assets.o: server/assets.S server/www/openapi.json server/www
 # Kernels: one file per ISA, each compiled for its own instruction set; dispatch.c calls
 # only what the CPU supports. The generic one uses the baseline x86-64 (or host) ISA.
 ISA_FLAGS_generic =
-ISA_FLAGS_avx2 = -mavx2 -mfma
-ISA_FLAGS_avx512 = -mavx512f -mfma
-ISA_FLAGS_avx512_ymm = -mavx512f -mavx512vl -mfma
+# (F16C widens float16 weights: every AVX2 and AVX-512 CPU has it.)
+ISA_FLAGS_avx2 = -mavx2 -mfma -mf16c
+ISA_FLAGS_avx512 = -mavx512f -mfma -mf16c
+ISA_FLAGS_avx512_ymm = -mavx512f -mavx512vl -mfma -mf16c
 $(BUILD)/obj/compute/kernels/igemm_%.o: compute/kernels/igemm_%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(INCLUDES) $(KERNEL_FLAGS) $(ISA_FLAGS_$*) -c $< -o $@

@@ -163,6 +163,9 @@ int ct_npy_parse(const char *buf, size_t len, const ct_api_limits *limits, const
 
 /* Writes a version 1.0 .npy of a float32 tensor. 0 or -1 (OOM). */
 int ct_npy_write(const ct_shape *shape, const float *data, ct_buffer *out);
+/* The same in dtype: float16 is written as '<f2' (its values must be float16's: no loss);
+ * any other dtype as float32. 0 or -1. */
+int ct_npy_write_as(const ct_shape *shape, const float *data, ct_dtype dtype, ct_buffer *out);
 
 /* Writes just the .npy header (magic, version, length, dict, padding: a multiple of 64
  * bytes) for a float32 tensor of this shape into out (at least 256 bytes); returns its

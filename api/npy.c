@@ -141,6 +141,28 @@ size_t ct_npy_header_as(const ct_shape *shape, ct_dtype dtype, char *out)
     return padded;
 }
 
+int ct_npy_write_as(const ct_shape *shape, const float *data, ct_dtype dtype, ct_buffer *out)
+{
+    if (dtype != CT_DTYPE_FLOAT16)
+        return ct_npy_write(shape, data, out);
+    char header[256];
+    size_t hlen = ct_npy_header_as(shape, dtype, header);
+    int64_t n = ct_shape_elements(shape), bytes = ct_shape_bytes(shape, 2);
+    if (bytes < 0 || (uint64_t)bytes > SIZE_MAX - hlen || ct_buffer_reserve(out, hlen + (size_t)bytes + 2 * sizeof(float)) != 0)
+        return -1;
+    ct_buffer_append(out, header, hlen);
+    /* packed in pieces through a small buffer: data stays as it is */
+    for (int64_t i = 0; i < n;) {
+        float part[1024];
+        const int64_t k = n - i < 1024 ? n - i : 1024;
+        memcpy(part, data + i, sizeof(float) * (size_t)k);
+        ct_f32_to_dtype(dtype, part, part, k);
+        ct_buffer_append(out, part, 2 * (size_t)k);
+        i += k;
+    }
+    return 0;
+}
+
 int ct_npy_write(const ct_shape *shape, const float *data, ct_buffer *out)
 {
     char header[256];

@@ -2,9 +2,11 @@
  * of ../shared/bench/suite.tsv) through a plan and prints one TSV line per layer:
  * name, median milliseconds per run, GFLOP/s by the suite's nominal FLOP count.
  *
- *   ctbench FILE.tsv [--threads N] [--min-time SECONDS] [--only NAME[,NAME]]
+ *   ctbench FILE.tsv [--threads N] [--min-time SECONDS] [--only NAME[,NAME]] [--weights float16|bfloat16]
  *
- * Weights are packed once (as for a registered layer), outside the timed loop. */
+ * Weights are packed once (as for a registered layer), outside the timed loop; --weights
+ * keeps them as 16-bit values (ct_plan_create_stored), as a registered layer uploaded in
+ * that type does. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 typedef struct bench_opts {
     int threads;
     double min_time;
+    ct_weight_storage storage;
 } bench_opts;
 
 static int bench_one(const bench_row *r, void *ctx)
@@ -27,7 +30,7 @@ static int bench_one(const bench_row *r, void *ctx)
     suite_data(&xs, &ws, &x, &w);
     char msg[256];
     ct_plan *plan;
-    if (ct_plan_create(&p, &ws, w, NULL, 0, &plan, msg, sizeof msg) != CT_OK ||
+    if (ct_plan_create_stored(&p, &ws, w, NULL, 0, ((const bench_opts *)ctx)->storage, &plan, msg, sizeof msg) != CT_OK ||
         ct_plan_output_shape(plan, &xs, &os, msg, sizeof msg) != CT_OK) {
         fprintf(stderr, "ctbench: %s: %s\n", r->name, msg);
         return 1;
@@ -60,6 +63,7 @@ int main(int argc, char **argv)
     const char *file = NULL, *only = NULL;
     int threads = 2;
     double min_time = 0.5;
+    ct_weight_storage storage = CT_WEIGHTS_FLOAT32;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -67,20 +71,23 @@ int main(int argc, char **argv)
             min_time = atof(argv[++i]);
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
-        else if (argv[i][0] != '-' && !file)
+        else if (strcmp(argv[i], "--weights") == 0 && i + 1 < argc) {
+            i++;
+            storage = strcmp(argv[i], "float16") == 0 ? CT_WEIGHTS_FLOAT16 : strcmp(argv[i], "bfloat16") == 0 ? CT_WEIGHTS_BFLOAT16 : CT_WEIGHTS_FLOAT32;
+        } else if (argv[i][0] != '-' && !file)
             file = argv[i];
         else {
-            fprintf(stderr, "usage: ctbench FILE.tsv [--threads N] [--min-time S] [--only NAME[,NAME]]\n");
+            fprintf(stderr, "usage: ctbench FILE.tsv [--threads N] [--min-time S] [--only NAME[,NAME]] [--weights float16|bfloat16]\n");
             return 2;
         }
     }
     if (!file) {
-        fprintf(stderr, "usage: ctbench FILE.tsv [--threads N] [--min-time S] [--only NAME[,NAME]]\n");
+        fprintf(stderr, "usage: ctbench FILE.tsv [--threads N] [--min-time S] [--only NAME[,NAME]] [--weights float16|bfloat16]\n");
         return 2;
     }
     fprintf(stderr, "ctbench: isa %s, %d threads\n", ct_cpu_isa(), threads);
     printf("name\tmedian_ms\tgflops\n");
-    bench_opts opts = {threads, min_time};
+    bench_opts opts = {threads, min_time, storage};
     int failures = suite_for_each(file, only, bench_one, &opts);
     return failures < 0 ? 2 : failures ? 1 : 0;
 }

@@ -5,12 +5,41 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "convtranspose.h"
 
 /* Everything declared from here on is the library's own: hidden from a shared build's symbol
  * table, so its calls between files are direct, never through the PLT. */
 #pragma GCC visibility push(hidden)
+
+/* A float16 (IEEE binary16) or bfloat16 value widened to float32: exact, both ways in range. */
+static inline float ct__half_to_float(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = h >> 10 & 0x1f, man = h & 0x3ff;
+    uint32_t x;
+    if (exp == 0x1f)
+        x = sign | 0x7f800000 | man << 13; /* infinity, NaN */
+    else if (exp != 0)
+        x = sign | (exp + 112) << 23 | man << 13;
+    else { /* zero or subnormal: man units of 2^-24 */
+        float f = (float)man * 0x1p-24f;
+        memcpy(&x, &f, sizeof x);
+        x |= sign;
+    }
+    float f;
+    memcpy(&f, &x, sizeof f);
+    return f;
+}
+
+static inline float ct__bf16_to_float(uint16_t b)
+{
+    const uint32_t x = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &x, sizeof f);
+    return f;
+}
 
 /* Everything a kernel needs to know about one call, resolved from params, the weight
  * shape and the input shape. pad_begin may be derived (ONNX auto_pad / output_shape). */

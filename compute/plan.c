@@ -2,6 +2,7 @@
  * (plan.h explains the decomposition), chooses the tile shape and packs the weights per
  * (group, phase, block of MR output channels); and the plan's accessors. */
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,7 @@ void ct_plan_destroy(ct_plan *plan)
         return;
     destroy_phases(plan);
     free(plan->packed);
+    free(plan->packed_half);
     free(plan->col_packed);
     ct__workspace_destroy(plan->workspace);
     free(plan->bias);
@@ -225,9 +227,68 @@ static void pack_weights(ct_plan *plan, const float *w)
     }
 }
 
+/* float32 to float16, rounded to the nearest (ties to even), as IEEE 754 says. */
+static uint16_t float_to_half(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    const uint32_t sign = x >> 16 & 0x8000, mag = x & 0x7fffffff;
+    if (mag > 0x7f800000)
+        return (uint16_t)(sign | 0x7e00); /* NaN */
+    if (mag >= 0x477ff000)
+        return (uint16_t)(sign | 0x7c00); /* 65520 and up round to infinity */
+    if (mag < 0x38800000) { /* below 2^-14: a subnormal, a whole number of 2^-24 */
+        float a;
+        memcpy(&a, &mag, sizeof a);
+        return (uint16_t)(sign | (uint32_t)nearbyintf(a * 16777216.0f));
+    }
+    uint32_t h = (mag - 0x38000000) >> 13; /* exponent rebased from 127 to 15 */
+    const uint32_t rest = mag & 0x1fff;
+    h += rest > 0x1000 || (rest == 0x1000 && (h & 1));
+    return (uint16_t)(sign | h);
+}
+
+/* float32 to bfloat16 (its top half), rounded to the nearest, ties to even. */
+static uint16_t float_to_bf16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    if ((x & 0x7fffffff) > 0x7f800000)
+        return (uint16_t)(x >> 16 | 0x40); /* NaN stays NaN */
+    return (uint16_t)((x + 0x7fff + (x >> 16 & 1)) >> 16);
+}
+
+static uint16_t narrow(ct_weight_storage storage, float f)
+{
+    return storage == CT_WEIGHTS_FLOAT16 ? float_to_half(f) : float_to_bf16(f);
+}
+
+/* Replaces the packed float32 weights with their 16-bit values, which runs widen a panel
+ * at a time (phase_igemm.c). Returns 0 when out of memory. */
+static int keep_half(ct_plan *plan, ct_weight_storage storage, int64_t packed_len, int64_t max_terms)
+{
+    plan->packed_half = malloc(sizeof(uint16_t) * (size_t)(packed_len ? packed_len : 1));
+    if (!plan->packed_half)
+        return 0;
+    for (int64_t i = 0; i < packed_len; i++)
+        plan->packed_half[i] = narrow(storage, plan->packed[i]);
+    free(plan->packed);
+    plan->packed = NULL;
+    plan->half = storage;
+    plan->panel_floats = max_terms * plan->mr;
+    return 1;
+}
+
 ct_status ct_plan_create(const ct_params *params, const ct_shape *weight_shape,
                          const float *weight, const float *bias, int64_t bias_len,
                          ct_plan **out, char *msg, size_t cap)
+{
+    return ct_plan_create_stored(params, weight_shape, weight, bias, bias_len, CT_WEIGHTS_FLOAT32, out, msg, cap);
+}
+
+ct_status ct_plan_create_stored(const ct_params *params, const ct_shape *weight_shape,
+                                const float *weight, const float *bias, int64_t bias_len,
+                                ct_weight_storage storage, ct_plan **out, char *msg, size_t cap)
 {
     *out = NULL;
     ct_status st = ct__validate_layer(params, weight_shape, bias != NULL, bias_len, msg, cap);
@@ -236,6 +297,26 @@ ct_status ct_plan_create(const ct_params *params, const ct_shape *weight_shape,
     int64_t weight_elems = ct_shape_elements(weight_shape);
     if (weight_elems < 0)
         return ct__fail(msg, cap, CT_E_OVERFLOW, "weight: element count overflows");
+    if (storage != CT_WEIGHTS_FLOAT32) {
+        /* every path (the phases, col2im, depthwise, gather) computes the 16-bit values */
+        float *rounded = weight_elems <= ((int64_t)1 << 34) ? malloc(sizeof(float) * (size_t)(weight_elems ? weight_elems : 1)) : NULL;
+        if (!rounded)
+            return ct__fail(msg, cap, CT_E_NOMEM, "out of memory while packing the weights");
+        for (int64_t i = 0; i < weight_elems; i++)
+            rounded[i] = storage == CT_WEIGHTS_FLOAT16 ? ct__half_to_float(float_to_half(weight[i]))
+                                                       : ct__bf16_to_float(float_to_bf16(weight[i]));
+        st = ct_plan_create_stored(params, weight_shape, rounded, bias, bias_len, CT_WEIGHTS_FLOAT32, out, msg, cap);
+        free(rounded);
+        if (st == CT_OK && !(*out)->depthwise) {
+            int64_t packed_len = (*out)->group_stride * (*out)->groups; /* checked when it was packed */
+            if (!keep_half(*out, storage, packed_len, max_phase_terms(*out))) {
+                ct_plan_destroy(*out);
+                *out = NULL;
+                return ct__fail(msg, cap, CT_E_NOMEM, "out of memory while packing the weights");
+            }
+        }
+        return st;
+    }
     st = CT_E_NOMEM;
     ct_plan *plan = calloc(1, sizeof *plan);
     if (!plan)
@@ -319,6 +400,14 @@ error:
 }
 
 const char *ct_plan_algorithm(const ct_plan *plan) { return plan->algorithm; }
+ct_weight_storage ct_plan_weight_storage(const ct_plan *plan) { return plan->half; }
+
+int64_t ct_plan_weight_bytes(const ct_plan *plan)
+{
+    const int64_t packed = plan->group_stride * plan->groups;
+    return packed * (plan->packed_half ? 2 : 4) + (plan->col_packed ? 4 * plan->groups * plan->col_mblocks * plan->cin_g * plan->col_mr : 0) +
+           4 * plan->weight_elems + (plan->bias ? 4 * plan->out_channels : 0);
+}
 const ct_params *ct_plan_params(const ct_plan *plan) { return &plan->params; }
 const ct_shape *ct_plan_weight_shape(const ct_plan *plan) { return &plan->weight_shape; }
 int ct_plan_has_bias(const ct_plan *plan) { return plan->bias != NULL; }

@@ -58,7 +58,10 @@ struct ct_plan {
     int mr, nv;
     int64_t cblocks;              /* ceil(cout_g / mr) */
     int64_t group_stride;         /* packed floats per group */
-    float *packed;
+    float *packed;                /* NULL when the plan keeps packed_half instead */
+    uint16_t *packed_half;        /* the same values as float16 or bfloat16 (half) */
+    ct_weight_storage half;       /* CT_WEIGHTS_FLOAT32 unless packed_half is set */
+    int64_t panel_floats;         /* with packed_half: the most floats a run widens at once */
     const char *algorithm;        /* static string */
     float *weights;               /* a copy, kept only when taps reach very far (select.c) */
     ct_workspace *workspace;      /* kept between runs: mutable state behind a const plan */

@@ -132,6 +132,28 @@ ct_status ct_plan_create(const ct_params *params, const ct_shape *weight_shape,
                          const float *weight, const float *bias, int64_t bias_len,
                          ct_plan **plan, char *msg, size_t msg_cap);
 
+/* How a plan keeps its packed weights: as float32, or as 16-bit float16 / bfloat16 values
+ * (half the memory; a run widens them back to float32 a panel at a time, just before the
+ * kernels read it, so it computes exactly what a float32 plan of the same values would).
+ * Weights that came in a 16-bit type are kept without loss; other values are rounded to
+ * the nearest. Depthwise layers, whose weights are a few taps per channel, stay float32. */
+typedef enum ct_weight_storage {
+    CT_WEIGHTS_FLOAT32,
+    CT_WEIGHTS_FLOAT16,
+    CT_WEIGHTS_BFLOAT16,
+} ct_weight_storage;
+
+/* ct_plan_create with the weights kept as storage says. */
+ct_status ct_plan_create_stored(const ct_params *params, const ct_shape *weight_shape,
+                                const float *weight, const float *bias, int64_t bias_len,
+                                ct_weight_storage storage, ct_plan **plan, char *msg,
+                                size_t msg_cap);
+
+/* How the plan keeps its weights (CT_WEIGHTS_FLOAT32 where it kept float32 after all), and
+ * the bytes it holds for them: packed copies, any kept original, the bias. */
+ct_weight_storage ct_plan_weight_storage(const ct_plan *plan);
+int64_t ct_plan_weight_bytes(const ct_plan *plan);
+
 /* Frees a plan. ct_plan_destroy(NULL) is a harmless no-op. */
 void ct_plan_destroy(ct_plan *plan);
 

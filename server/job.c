@@ -210,6 +210,9 @@ int ct_job_execute(http_request *r, ct_run *run, int nthreads, ct_api_error *err
     ct_dtype dtype;
     if (output_dtype(r, run->plan ? run->input.dtype : run->req->input.dtype, &dtype, err) != 0)
         return -1;
+    if (run->plan && ct_plan_weight_storage(run->plan) != CT_WEIGHTS_FLOAT32 && run->input.dtype == CT_DTYPE_FLOAT64)
+        return ct_api_fail(err, 415, "unsupported_dtype", "input: '%s' is not served by this layer, which keeps 16-bit weights; send float32, "
+                           "float16 or bfloat16", ct_dtype_name(run->input.dtype));
     const ct_params *params = run->plan ? ct_plan_params(run->plan) : &run->req->params;
     const ct_shape *weight = run->plan ? ct_plan_weight_shape(run->plan) : &run->req->weight.shape;
     const ct_shape *input = run->plan ? &run->input.shape : &run->req->input.shape;

@@ -110,7 +110,7 @@ int ct_store_write(const char *dir, const char *name, const ct_request *req, ct_
     snprintf(full, sizeof full, "%s/%s", dir, folder);
     ct_buffer config = {0}, weight = {0}, bias = {0};
     int ok = mkdir(full, 0755) == 0;
-    ok = ok && ct_params_to_json(&req->params, &config) == 0 && ct_npy_write(&req->weight.shape, req->weight.data, &weight) == 0;
+    ok = ok && ct_params_to_json(&req->params, &config) == 0 && ct_npy_write_as(&req->weight.shape, req->weight.data, req->weight.dtype, &weight) == 0;
     ok = ok && (!req->bias.data || ct_npy_write(&req->bias.shape, req->bias.data, &bias) == 0);
     ok = ok && write_file(full, "config.json", config.data, config.len) == 0 && write_file(full, "weight.npy", weight.data, weight.len) == 0;
     ok = ok && (!req->bias.data || write_file(full, "bias.npy", bias.data, bias.len) == 0);

@@ -33,8 +33,12 @@ static ct_layer *layer_build(const ct_registry *r, const char *name, const ct_re
     ct_params params = req->params;
     params.max_output_elements = r->limits.max_output_elements; /* the server's caps, also for layers read from disk */
     params.max_flops = r->limits.max_flops;
-    ct_status st = ct_plan_create(&params, &req->weight.shape, req->weight.data, req->bias.data,
-                                  req->bias.data ? req->bias.shape.dims[0] : 0, &l->plan, msg, sizeof msg);
+    /* weights sent as 16-bit values are kept as such: half the memory (and, float16, the disk) */
+    const ct_weight_storage storage = req->weight.dtype == CT_DTYPE_FLOAT16    ? CT_WEIGHTS_FLOAT16
+                                      : req->weight.dtype == CT_DTYPE_BFLOAT16 ? CT_WEIGHTS_BFLOAT16
+                                                                               : CT_WEIGHTS_FLOAT32;
+    ct_status st = ct_plan_create_stored(&params, &req->weight.shape, req->weight.data, req->bias.data,
+                                         req->bias.data ? req->bias.shape.dims[0] : 0, storage, &l->plan, msg, sizeof msg);
     if (st != CT_OK) {
         ct_api_error_from_status(st, msg, err);
         free(l);
@@ -215,13 +219,16 @@ int ct_layer_describe(const ct_layer *l, ct_buffer *out)
 {
     const ct_shape *w = ct_plan_weight_shape(l->plan);
     const ct_params *p = ct_plan_params(l->plan);
-    char head[512];
+    char head[1024];
     int n = snprintf(head, sizeof head, "{\"name\": \"%s\", \"spatial_dims\": %d, \"in_channels\": %lld, \"out_channels\": %lld, \"weight_shape\": [",
                      l->name, p->spatial_dims, (long long)ct_plan_in_channels(l->plan), (long long)ct_plan_out_channels(l->plan));
     for (int i = 0; i < w->rank; i++)
         n += snprintf(head + n, sizeof head - (size_t)n, "%s%lld", i ? ", " : "", (long long)w->dims[i]);
-    n += snprintf(head + n, sizeof head - (size_t)n, "], \"bias\": %s, \"sha256\": \"%s\", \"algorithm\": \"%s\", \"config\": ",
-                  ct_plan_has_bias(l->plan) ? "true" : "false", l->sha256, ct_plan_algorithm(l->plan));
+    static const char *const storage[] = {"float32", "float16", "bfloat16"};
+    n += snprintf(head + n, sizeof head - (size_t)n,
+                  "], \"bias\": %s, \"sha256\": \"%s\", \"algorithm\": \"%s\", \"weight_dtype\": \"%s\", \"weight_bytes\": %lld, \"config\": ",
+                  ct_plan_has_bias(l->plan) ? "true" : "false", l->sha256, ct_plan_algorithm(l->plan),
+                  storage[ct_plan_weight_storage(l->plan)], (long long)ct_plan_weight_bytes(l->plan));
     if (ct_buffer_append(out, head, (size_t)n) != 0)
         return -1;
     ct_params params = *p;

@@ -9,6 +9,7 @@
 
 #include "convtranspose.h"
 #include "kernels/igemm.h"
+#include "api.h"
 #include "plan.h"
 #include "test.h"
 
@@ -650,6 +651,81 @@ TEST(a_slowed_thread_s_images_are_taken_over_by_the_others)
     CHECK(compared);
     CHECK(taken >= 2);
     CHECK(taken <= 4);
+}
+
+/* Runs L (random weights) through a plan that keeps its weights as `storage` and through a
+ * float32 plan of the same weights rounded by the API's own casts (api/dtype.c): widened a
+ * panel at a time, the 16-bit weights must give the very same bits. Returns 1 when the layer
+ * was valid and compared; *halved counts plans whose weights take fewer bytes than float32. */
+static int compare_stored(const layer *L, ct_weight_storage storage, ct_dtype dtype, int *halved)
+{
+    char msg[256];
+    int64_t cout = L->ws.dims[1] * L->p.groups, nw = ct_shape_elements(&L->ws);
+    float *x = random_tensor(ct_shape_elements(&L->xs)), *w = random_tensor(nw);
+    float *b = L->has_bias ? random_tensor(cout) : NULL;
+    float *rounded = malloc(sizeof(float) * (size_t)nw);
+    memcpy(rounded, w, sizeof(float) * (size_t)nw);
+    ct_f32_round_to(dtype, rounded, nw);
+    ct_plan *half = NULL, *full = NULL;
+    ct_shape os;
+    int compared = 0;
+    if (ct_plan_create_stored(&L->p, &L->ws, w, b, cout, storage, &half, msg, sizeof msg) != CT_OK ||
+        ct_plan_output_shape(half, &L->xs, &os, msg, sizeof msg) != CT_OK)
+        goto done;
+    CHECK_INT_EQ(ct_plan_create(&L->p, &L->ws, rounded, b, cout, &full, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(ct_plan_weight_storage(half), half->depthwise ? CT_WEIGHTS_FLOAT32 : storage);
+    *halved += ct_plan_weight_bytes(half) < ct_plan_weight_bytes(full);
+    int64_t n = ct_shape_elements(&os);
+    float *y_half = malloc(sizeof(float) * (size_t)n), *y_full = malloc(sizeof(float) * (size_t)n);
+    CHECK_INT_EQ(ct_plan_run(half, &L->xs, x, y_half, 2, msg, sizeof msg), CT_OK);
+    CHECK_INT_EQ(ct_plan_run(full, &L->xs, x, y_full, 2, msg, sizeof msg), CT_OK);
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&y_half[i], &y_full[i], sizeof(float)) != 0)
+            FAIL("%s weights, %s: output %lld: %.9g, float32 plan of the rounded weights %.9g", ct_dtype_name(dtype),
+                 ct_plan_algorithm(half), (long long)i, y_half[i], y_full[i]);
+    free(y_half);
+    free(y_full);
+    compared = 1;
+done:
+    ct_plan_destroy(half);
+    ct_plan_destroy(full);
+    free(x);
+    free(w);
+    free(b);
+    free(rounded);
+    return compared;
+}
+
+/* float16 and bfloat16 weights kept at half the bytes: 60 random layers each through every
+ * ISA, plus layers with a long K (several K chunks, the zipped stride-2 pairs) and a wide one
+ * (a panel of thousands of terms). */
+TEST(half_weights_compute_what_float32_plans_of_the_rounded_weights_do)
+{
+    static const char *const isas[] = {"default", "generic", "avx2", "avx512_ymm", "vl16"};
+    for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+        if (!use_isa(isas[k]))
+            continue;
+        rng_state = 777 + k;
+        int halved = 0, compared = 0;
+        for (int i = 0; compared < 120; i++) {
+            CHECK(i < 3000);
+            layer L;
+            memset(&L, 0, sizeof L);
+            random_layer(&L);
+            compared += compare_stored(&L, i % 2 ? CT_WEIGHTS_BFLOAT16 : CT_WEIGHTS_FLOAT16, i % 2 ? CT_DTYPE_BFLOAT16 : CT_DTYPE_FLOAT16, &halved);
+        }
+        CHECK(halved >= 60);
+        layer zipped = fixed_layer(2, (ct_shape){4, {2, 300, 9, 7}}, (ct_shape){4, {300, 20, 4, 4}});
+        zipped.p.stride[0] = zipped.p.stride[1] = 2;
+        CHECK(compare_stored(&zipped, CT_WEIGHTS_FLOAT16, CT_DTYPE_FLOAT16, &halved));
+        wide_k = 1;
+        layer wide;
+        memset(&wide, 0, sizeof wide);
+        random_layer(&wide);
+        wide_k = 0;
+        CHECK(compare_stored(&wide, CT_WEIGHTS_BFLOAT16, CT_DTYPE_BFLOAT16, &halved));
+    }
+    use_isa("default");
 }
 
 /* The AVX-512 tiling (16-float vectors), run on any CPU: see tests/isa_vl16.c. */

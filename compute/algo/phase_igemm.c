@@ -9,6 +9,18 @@
 
 #include "plan.h"
 
+/* count packed weights from offset (a K x MR panel) as floats: the plan's own, or, where it
+ * keeps them as 16-bit values, widened into the thread's panel buffer (after its scratch). */
+static const float *weight_panel(const run_ctx *c, int64_t offset, int64_t count, float *scratch)
+{
+    const ct_plan *plan = c->plan;
+    if (!plan->packed_half)
+        return plan->packed + offset;
+    float *panel = scratch + c->scratch_floats + 1;
+    c->isa->widen_half(plan->packed_half + offset, panel, count, plan->half == CT_WEIGHTS_BFLOAT16);
+    return panel;
+}
+
 /* The padded input of a vector's first pixel (q per dim), channel 0 of xbase's group. */
 static const float *input_vector(const run_ctx *c, const float *xbase, int64_t qz, int64_t qy, int64_t qx)
 {
@@ -176,7 +188,8 @@ static void run_zipped_block(const run_ctx *c, int64_t grp, int64_t p, int64_t t
                 args.stream_out = zip_out && c->stream;
                 args.m = m;
                 args.bias = plan->bias ? plan->bias + grp * plan->cout_g + co0 : NULL;
-                args.a = plan->packed + grp * plan->group_stride + ph[z]->a_offset + cb * plan->cin_g * ph[z]->ntaps * mr;
+                args.a = weight_panel(c, grp * plan->group_stride + ph[z]->a_offset + cb * plan->cin_g * ph[z]->ntaps * mr,
+                                      (int64_t)args.k * mr, scratch);
                 args.prefetch = cb == cb0;
                 ukernel(&args);
                 if (z == 1 && c->flat)
@@ -241,7 +254,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
     const float *xbase = c->xpad + n % c->slots * c->image_stride +
                          grp * plan->cin_g * (c->flat ? c->plane : c->ext[2]);
     float *ybase = c->y + (n * plan->out_channels + grp * plan->cout_g) * c->out_plane;
-    const float *a_group = plan->packed + grp * plan->group_stride + ph->a_offset;
+    const int64_t a_group = grp * plan->group_stride + ph->a_offset; /* where its packed weights start */
 
     /* Resolve each vector of the block once: input and output pointers, valid lanes. */
     const float *bptr[MAX_BLOCK_VECTORS], *bptr_zip[MAX_BLOCK_VECTORS];
@@ -295,7 +308,7 @@ static void run_phase_block(const run_ctx *c, int64_t n, int64_t grp, int64_t p,
                 const int64_t co0 = cb * mr;
                 float *partial = scratch + ((t - t0) * ncb + (cb - cb0)) * tile_floats;
                 const int m = (int)(plan->cout_g - co0 < mr ? plan->cout_g - co0 : mr);
-                args.a = a_group + (cb * plan->cin_g + ci0) * ntaps * mr;
+                args.a = weight_panel(c, a_group + (cb * plan->cin_g + ci0) * ntaps * mr, (int64_t)args.k * mr, scratch);
                 args.m = m;
                 args.bias = plan->bias ? plan->bias + grp * plan->cout_g + co0 : NULL;
                 for (int v = 0; v < tnv; v++) {

@@ -100,6 +100,9 @@ typedef struct ct_isa_config {
      * stores are weakly ordered: a thread calls stream_fence before others may read dst. */
     void (*stream_copy)(float *dst, const float *src, int64_t n);
     void (*stream_fence)(void);
+    /* n 16-bit weights (a plan's packed_half: float16, or bfloat16 when bf16) widened to
+     * floats, just before the kernels read them (algo/phase_igemm.c). */
+    void (*widen_half)(const uint16_t *restrict src, float *restrict dst, int64_t n, int bf16);
     const char *dw_algorithm;
 } ct_isa_config;
 

@@ -184,7 +184,8 @@ void ct__run_parallel(run_ctx *c, const ct_plan *plan, int *failed)
             fill_bias_plane(c, i);
     }
     float *scratch = NULL;
-    if (posix_memalign((void **)&scratch, 64, sizeof(float) * (size_t)(c->scratch_floats + 1)) != 0)
+    /* after the scratch tiles, room to widen a 16-bit weight panel (phase_igemm.c) */
+    if (posix_memalign((void **)&scratch, 64, sizeof(float) * (size_t)(c->scratch_floats + 1 + plan->panel_floats)) != 0)
         scratch = NULL;
     const int64_t per_image = c->items_per_image;
     int scratch_used = 0;
