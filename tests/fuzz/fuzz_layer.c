@@ -1,7 +1,7 @@
 /* fuzz_layer.c - libFuzzer harness for a registered layer driven by a client: arbitrary
- * hyperparameters (pads and strides up to int64's edges), a small weight, an arbitrary
- * declared input shape (X-Tensor-Shape as text) and a body of any length go through plan
- * creation, the shared raw parser and a run. Whatever the numbers, the run may only read
+ * hyperparameters (pads and strides up to int64's edges), a small weight (kept as float32,
+ * float16 or bfloat16), an arbitrary declared input shape (X-Tensor-Shape as text) and a
+ * body of any length go through plan creation, the shared raw parser and a run. Whatever the numbers, the run may only read
  * the body's bytes and write the output it sized: under ASan any other access is a finding. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         b[i] = 1;
     char msg[256];
     ct_plan *plan;
-    if (ct_plan_create(&p, &ws, w, mode & 4 ? b : NULL, ws.dims[1] * p.groups, &plan, msg, sizeof msg) != CT_OK)
+    /* bits 4-5 of mode: the weights kept as float32, float16 or bfloat16 */
+    const ct_weight_storage storage = (ct_weight_storage)((mode >> 4) % 3);
+    if (ct_plan_create_stored(&p, &ws, w, mode & 4 ? b : NULL, ws.dims[1] * p.groups, storage, &plan, msg, sizeof msg) != CT_OK)
         return 0;
     char shape[256];
     int rank = nd + 1 + (byte(&r) & 1), used = 0;
@@ -58,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 p.pads_end[d] >= 0) {
                 ct_plan_destroy(plan);
                 p.auto_pad = CT_AUTO_PAD_NOTSET;
-                if (ct_plan_create(&p, &ws, w, mode & 4 ? b : NULL, ws.dims[1] * p.groups, &plan, msg, sizeof msg) != CT_OK)
+                if (ct_plan_create_stored(&p, &ws, w, mode & 4 ? b : NULL, ws.dims[1] * p.groups, storage, &plan, msg, sizeof msg) != CT_OK)
                     return 0;
             }
         }
