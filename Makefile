@@ -81,6 +81,10 @@ $(BUILD)/ctfloatcheck: $(call obj,bench/float_exhaustive.c) $(BUILD)/libctapi.a 
 $(BUILD)/ctparsecheck: $(call obj,bench/parse_check.c) $(BUILD)/libctapi.a $(BUILD)/libctcompute.a
 	$(CC) $(LDFLAGS_COMMON) $^ $(LIBS) -o $@
 
+# The machine's FMA peak (bench/fma_peak.c), to read the kernels' GFLOP/s against.
+$(BUILD)/ctfmapeak: $(call obj,bench/fma_peak.c)
+	$(CC) $(LDFLAGS_COMMON) $^ -o $@
+
 $(BUILD)/ctsoak: $(call obj,bench/soak.c)
 	$(CC) $(LDFLAGS_COMMON) $^ -lcurl -o $@
 

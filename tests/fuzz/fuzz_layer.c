@@ -1,8 +1,9 @@
 /* fuzz_layer.c - libFuzzer harness for a registered layer driven by a client: arbitrary
  * hyperparameters (pads and strides up to int64's edges), a small weight (kept as float32,
  * float16 or bfloat16), an arbitrary declared input shape (X-Tensor-Shape as text) and a
- * body of any length go through plan creation, the shared raw parser and a run. Whatever the numbers, the run may only read
- * the body's bytes and write the output it sized: under ASan any other access is a finding. */
+ * body of any length go through plan creation, the shared raw parser and a run. Whatever the
+ * numbers, the run may only read the body's bytes and write the output it sized: under ASan
+ * any other access is a finding. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
