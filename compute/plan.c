@@ -263,6 +263,11 @@ static uint16_t narrow(ct_weight_storage storage, float f)
     return storage == CT_WEIGHTS_FLOAT16 ? float_to_half(f) : float_to_bf16(f);
 }
 
+static float widen(ct_weight_storage storage, uint16_t h)
+{
+    return storage == CT_WEIGHTS_FLOAT16 ? ct__half_to_float(h) : ct__bf16_to_float(h);
+}
+
 /* Replaces the packed float32 weights with their 16-bit values, which runs widen a panel
  * at a time (phase_igemm.c). Returns 0 when out of memory. */
 static int keep_half(ct_plan *plan, ct_weight_storage storage, int64_t packed_len, int64_t max_terms)
@@ -303,8 +308,7 @@ ct_status ct_plan_create_stored(const ct_params *params, const ct_shape *weight_
         if (!rounded)
             return ct__fail(msg, cap, CT_E_NOMEM, "out of memory while packing the weights");
         for (int64_t i = 0; i < weight_elems; i++)
-            rounded[i] = storage == CT_WEIGHTS_FLOAT16 ? ct__half_to_float(float_to_half(weight[i]))
-                                                       : ct__bf16_to_float(float_to_bf16(weight[i]));
+            rounded[i] = widen(storage, narrow(storage, weight[i]));
         st = ct_plan_create_stored(params, weight_shape, rounded, bias, bias_len, CT_WEIGHTS_FLOAT32, out, msg, cap);
         free(rounded);
         if (st == CT_OK && !(*out)->depthwise) {

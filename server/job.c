@@ -142,11 +142,8 @@ double ct_layer_flops(const ct_shape *input, const ct_shape *weight)
     return flops;
 }
 
-int ct_http_borrow_threads(http_request *r, const ct_params *params, const ct_shape *input, const ct_shape *weight, int nthreads)
+int ct_http_borrow_threads(http_request *r, const ct_shape *input, const ct_shape *weight, int64_t out_elements, int nthreads)
 {
-    char msg[8];
-    ct_shape out;
-    const int64_t out_elements = ct_output_shape(params, weight, input, &out, msg, sizeof msg) == CT_OK ? ct_shape_elements(&out) : 0;
     if (ct_layer_flops(input, weight) <= SMALL_JOB_FLOPS && ct_shape_elements(input) <= SMALL_JOB_ELEMENTS &&
         out_elements <= SMALL_JOB_ELEMENTS)
         return 0;
@@ -156,21 +153,18 @@ int ct_http_borrow_threads(http_request *r, const ct_params *params, const ct_sh
 /* Bytes a request needs beyond its body while it computes: the input, the output and its
  * encoding, the zero-bordered input copy and, unless the plan exists already, the packed
  * weights (an upper estimate). */
-static int64_t working_memory(const ct_params *params, const ct_shape *weight, const ct_shape *input, int packs_weights)
+static int64_t working_memory(const ct_shape *weight, const ct_shape *input, int64_t out_elements, int packs_weights)
 {
-    char msg[8];
-    ct_shape out;
     double bytes = 4.0 * (double)ct_shape_elements(input) * 2 + (packs_weights ? 8.0 * (double)ct_shape_elements(weight) : 0);
-    if (ct_output_shape(params, weight, input, &out, msg, sizeof msg) == CT_OK)
-        bytes += 4.0 * 6 * (double)ct_shape_elements(&out); /* floats, then up to ~20 bytes of JSON each */
+    bytes += 4.0 * 6 * (double)out_elements; /* floats, then up to ~20 bytes of JSON each */
     return bytes > 9e18 ? INT64_MAX : (int64_t)bytes;
 }
 
-int ct_http_reserve_work(http_request *r, const ct_params *params, const ct_shape *weight, const ct_shape *input, int packs_weights,
+int ct_http_reserve_work(http_request *r, const ct_shape *weight, const ct_shape *input, int64_t out_elements, int packs_weights,
                          ct_api_error *err)
 {
     ct_server *srv = r->srv;
-    int64_t need = working_memory(params, weight, input, packs_weights);
+    int64_t need = working_memory(weight, input, out_elements, packs_weights);
     if (need > srv->cfg.max_memory)
         return ct_api_fail(err, 413, "memory_limit", "request: computing it needs about %lld bytes, more than --max-memory (%lld)",
                            (long long)need, (long long)srv->cfg.max_memory);
@@ -218,9 +212,13 @@ int ct_job_execute(http_request *r, ct_run *run, int nthreads, ct_api_error *err
     const ct_shape *input = run->plan ? &run->input.shape : &run->req->input.shape;
     run->borrowed = 0;
     run->threads = nthreads;
-    if (ct_http_reserve_work(r, params, weight, input, run->plan == NULL, err) != 0)
+    /* the output's size, when the layer is valid for this input (the run says why if not) */
+    char msg[8];
+    ct_shape out;
+    const int64_t out_elements = ct_output_shape(params, weight, input, &out, msg, sizeof msg) == CT_OK ? ct_shape_elements(&out) : 0;
+    if (ct_http_reserve_work(r, weight, input, out_elements, run->plan == NULL, err) != 0)
         return -1;
-    run->borrowed = ct_http_borrow_threads(r, params, input, weight, nthreads);
+    run->borrowed = ct_http_borrow_threads(r, input, weight, out_elements, nthreads);
     run->threads = nthreads + run->borrowed;
     const int *cancel = &r->watch.cancel;
     int rc = run->plan ? ct_api_execute_plan(run->plan, &run->input, run->threads, cancel, &run->output, err)

@@ -117,6 +117,19 @@ void ct_http_store_json(http_request *r, int status, ct_buffer *body)
     ct_http_store_pieces(r, status, "application/json", &p);
 }
 
+int ct_http_store_stream(http_request *r, ct_pieces *head, ct_tensor *out, const char *tail)
+{
+    const char *coding = ct_choose_encoding(r->accept_encoding);
+    r->result_stream = ct_stream_create(r->conn, head, out->data, ct_shape_elements(&out->shape), tail, coding);
+    if (!r->result_stream)
+        return -1;
+    out->data = NULL; /* the stream formats it after the connection is resumed */
+    r->result_status = 200;
+    r->result_type = "application/json";
+    r->result_coding = coding;
+    return 0;
+}
+
 void ct_http_store_pieces(http_request *r, int status, const char *type, ct_pieces *body)
 {
     r->result_status = status;
@@ -193,11 +206,7 @@ int ct_http_store_tensor(http_request *r, ct_tensor *out, int nthreads, ct_api_e
         if (rc == 0 && (rc = ct_pieces_take_tensor(&body, out->data, bytes)) == 0)
             out->data = NULL;
     } else if (n >= CT_STREAM_MIN_NUMBERS && ct_json_tensor_head(&out->shape, out->dtype, &body) == 0 &&
-               (r->result_stream = ct_stream_create(r->conn, &body, out->data, n, CT_JSON_TENSOR_TAIL, ct_choose_encoding(r->accept_encoding)))) {
-        out->data = NULL; /* the stream formats it after the connection is resumed */
-        r->result_status = 200;
-        r->result_type = type;
-        r->result_coding = ct_choose_encoding(r->accept_encoding);
+               ct_http_store_stream(r, &body, out, CT_JSON_TENSOR_TAIL) == 0) {
         return 0;
     } else {
         int64_t nonfinite;
@@ -240,17 +249,13 @@ enum MHD_Result ct_http_send_result(http_request *r)
     const char *extra = r->result_header;
     const size_t len = ct_pieces_len(&r->result);
     struct MHD_Response *resp;
-    if (r->result_stream) {
+    if (r->result_stream) { /* len is 0: bytes_out grows as the stream's bytes leave */
         resp = ct_stream_response(r->result_stream, &r->bytes_out);
         if (!resp)
             return MHD_NO; /* the stream is released with the request */
         ct_stream_release(r->result_stream);
         r->result_stream = NULL;
-        if (r->result_coding)
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, r->result_coding);
-        return ct_http_send_built(r, r->result_status, r->result_type, resp, 0, extra, r->result_header_value);
-    }
-    if (r->result.count <= 1) {
+    } else if (r->result.count <= 1) {
         ct_buffer whole = r->result.count ? r->result.part[0] : (ct_buffer){0};
         resp = MHD_create_response_from_buffer(whole.len, whole.data, MHD_RESPMEM_MUST_FREE);
         if (!resp)

@@ -86,11 +86,11 @@ void ct_http_store_json(http_request *r, int status, ct_buffer *body);
  * answer and counts it (the caller stores err and finishes without computing). */
 int ct_http_deadline_passed(http_request *r, ct_api_error *err);
 
-/* Reserves, under --max-memory, what computing this layer on this input will hold (413 when
- * it alone passes the limit, 503 while the budget is in use); the request releases it when
+/* Reserves, under --max-memory, what computing this layer on this input (out_elements of
+ * output) will hold (413 when it alone passes the limit, 503 while the budget is in use); the request releases it when
  * it completes. packs_weights: whether the run builds a plan (the weights are packed). 0 or
  * -1 with err. Every route that computes calls it before computing. */
-int ct_http_reserve_work(http_request *r, const ct_params *params, const ct_shape *weight, const ct_shape *input, int packs_weights,
+int ct_http_reserve_work(http_request *r, const ct_shape *weight, const ct_shape *input, int64_t out_elements, int packs_weights,
                          ct_api_error *err);
 
 /* The execute step of every inference (job.c): reserves under --max-memory what the run will
@@ -129,15 +129,19 @@ int ct_http_layer_loading(const http_request *r);
 /* Sets the request's deadline to `deadline` if that is earlier (or it had none). */
 void ct_http_shorten_deadline(http_request *r, double deadline);
 
-/* Compute threads to add to a worker's own for a layer of this input and weight: large
- * layers, and small ones with a large result to encode, borrow the idle ones; small ones
- * none. Give them back with ct_pool_return. */
-int ct_http_borrow_threads(http_request *r, const ct_params *params, const ct_shape *input, const ct_shape *weight, int nthreads);
+/* Compute threads to add to a worker's own for a layer of this input, weight and output
+ * size: large layers, and small ones with a large result to encode, borrow the idle ones;
+ * small ones none. Give them back with ct_pool_return. */
+int ct_http_borrow_threads(http_request *r, const ct_shape *input, const ct_shape *weight, int64_t out_elements, int nthreads);
 
 int ct_http_is_multipart(const char *type);
 int ct_http_is_json(const char *type);
 int ct_http_accepts(const char *accept, const char *type);
 
+/* Stores a 200 JSON answer to be sent while it is written (stream.h): head (taken), out's
+ * numbers (out->data taken), then tail, compressed as Accept-Encoding asks. 0, or -1 (out of
+ * memory; nothing taken but head's pieces) to answer it whole instead. */
+int ct_http_store_stream(http_request *r, ct_pieces *head, ct_tensor *out, const char *tail);
 /* Stores a response made of pieces (taken): JSON, or a JSON head then a tensor's bytes. */
 void ct_http_store_pieces(http_request *r, int status, const char *type, ct_pieces *body);
 /* Appends a tensor's bytes (taken) to a list of pieces, as a piece of its own. 0 or -1. */

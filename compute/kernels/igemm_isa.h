@@ -231,10 +231,8 @@ static void CT_WIDEN_HALF(const uint16_t *restrict src, float *restrict dst, int
 {
     int64_t i = 0;
     if (bf16) {
-        for (; i < n; i++) {
-            const uint32_t x = (uint32_t)src[i] << 16;
-            memcpy(&dst[i], &x, sizeof x);
-        }
+        for (; i < n; i++)
+            dst[i] = ct__bf16_to_float(src[i]);
         return;
     }
 #ifdef __F16C__

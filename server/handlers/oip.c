@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "oip.h"
-#include "encoding.h"
 #include "handlers.h"
 #include "stream.h"
 
@@ -171,13 +170,8 @@ static int encode_infer(http_request *r, const ct_oip_request *req, ct_run *run,
     const int64_t numbers = ct_shape_elements(&run->output.shape);
     if (!req->binary_output && req->output_requested && numbers >= CT_STREAM_MIN_NUMBERS &&
         ct_oip_write_response_head(model, MODEL_VERSION, req, &run->output, 0, &json) == 1 &&
-        (r->result_stream = ct_stream_create(r->conn, &json, run->output.data, numbers, CT_OIP_DATA_TAIL, ct_choose_encoding(r->accept_encoding)))) {
-        run->output.data = NULL; /* formatted while it is sent, after the connection is resumed */
-        r->result_status = 200;
-        r->result_type = "application/json";
-        r->result_coding = ct_choose_encoding(r->accept_encoding);
+        ct_http_store_stream(r, &json, &run->output, CT_OIP_DATA_TAIL) == 0)
         return 0;
-    }
     ct_pieces_free(&json);
     int rc = ct_oip_write_response(model, MODEL_VERSION, req, &run->output, req->binary_output, run->threads, &json);
     if (rc == 0 && req->binary_output && req->output_requested) {
